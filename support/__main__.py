@@ -1,0 +1,3 @@
+from support.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""create_app(settings): routes, middleware, and a lifespan that owns the database
+connections and, unless turned off, the delivery worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from support import db
+from support.config import Settings
+from support.notify import worker
+from support.web import applicant, errors, health, status
+from support.web.security import SecurityMiddleware
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def routes() -> list[Route | Mount]:
+    return [
+        Route("/", applicant.home, name="home"),
+        Route("/healthz", health.healthz, name="healthz"),
+        Route("/apply/{kind}", applicant.apply_form, methods=["GET"], name="apply"),
+        Route("/apply/{kind}", applicant.apply_submit, methods=["POST"]),
+        Route("/applications/{reference}/verify", applicant.verify_form, methods=["GET"],
+              name="verify"),
+        Route("/applications/{reference}/verify", applicant.verify_submit, methods=["POST"]),
+        Route("/applications/{reference}/verify/resend", applicant.resend_code,
+              methods=["POST"], name="resend"),
+        Route("/status", status.lookup_form, methods=["GET"], name="lookup"),
+        Route("/status", status.lookup_submit, methods=["POST"]),
+        Route("/status/{token}", status.status_page, methods=["GET"], name="status"),
+        Route("/status/{token}/withdraw", status.withdraw, methods=["POST"], name="withdraw"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.init(settings.database_url)
+        stop = asyncio.Event()
+        app.state.worker_task = None
+        if settings.inprocess_worker:
+            backends = worker.Backends.from_settings(settings)
+            app.state.worker_task = asyncio.create_task(worker.run(settings, backends, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if app.state.worker_task is not None:
+                await app.state.worker_task
+            await db.close()
+
+    app = Starlette(
+        routes=routes(),
+        middleware=[
+            Middleware(SecurityMiddleware, secure_cookies=settings.base_url.startswith("https"))
+        ],
+        exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.worker_task = None
+    return app

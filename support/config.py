@@ -1,0 +1,130 @@
+"""Settings read from the environment (prefix ``SUPPORT_``) with embedded defaults.
+
+One frozen object is built at start-up and passed around explicitly, so tests can run
+several differently configured apps in one process without touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PREFIX = "SUPPORT_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the app cannot work with; raised at start-up, not mid-request."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be a whole number, not {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{PREFIX}{name} must be 1 or 0, not {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) -> str:
+    value = env.get(PREFIX + name) or default
+    if value not in allowed:
+        raise ConfigError(f"{PREFIX}{name} must be one of {sorted(allowed)}, not {value!r}")
+    return value
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """Keep a generated key in the data dir so sessions and tokens survive restarts
+    without asking a first-time user to invent a secret."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    base_url: str = "http://127.0.0.1:8000"
+    email_backend: str = "file"
+    sms_backend: str = "log"
+    email_from: str = "Support desk <support@localhost>"
+    inprocess_worker: bool = True
+    worker_interval: float = 1.0
+    # Promises made to applicants: hours from confirmation to a decision.
+    sla_hours: dict[str, int] = field(default_factory=lambda: {"unlock": 72, "recovery": 168})
+    max_file_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = 32 * 1024 * 1024
+    code_ttl_seconds: int = 600
+    code_attempts: int = 5
+    code_resend_after_seconds: int = 60
+    code_max_resends: int = 5
+    unverified_ttl_hours: int = 24
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def upload_tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def sms_log(self) -> Path:
+        return self.data_dir / "sms.log"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get(PREFIX + "DATA_DIR") or "var").resolve()
+        database_url = env.get(PREFIX + "DATABASE_URL") or f"sqlite://{data_dir / 'support.sqlite3'}"
+        secret_key = env.get(PREFIX + "SECRET_KEY") or load_or_create_secret(data_dir)
+        port = env.get("PORT") or "8000"
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            secret_key=secret_key,
+            base_url=(env.get(PREFIX + "BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+            email_backend=_choice(env, "EMAIL_BACKEND", "file", {"file"}),
+            sms_backend=_choice(env, "SMS_BACKEND", "log", {"log"}),
+            email_from=env.get(PREFIX + "EMAIL_FROM") or cls.email_from,
+            inprocess_worker=_bool(env, "INPROCESS_WORKER", True),
+            sla_hours={
+                "unlock": _int(env, "SLA_UNLOCK_HOURS", 72),
+                "recovery": _int(env, "SLA_RECOVERY_HOURS", 168),
+            },
+            max_file_bytes=_int(env, "MAX_FILE_BYTES", 10 * 1024 * 1024),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 32 * 1024 * 1024),
+        )

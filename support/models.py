@@ -1,0 +1,179 @@
+"""ORM models only. Rules about how rows change live in ``workflow.py``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+
+class Status(StrEnum):
+    SUBMITTED = "submitted"
+    QUEUED = "queued"
+    IN_REVIEW = "in_review"
+    NEEDS_INFO = "needs_info"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class Application(Model):
+    id = fields.IntField(primary_key=True)
+    reference = fields.CharField(max_length=16, unique=True)
+    kind = fields.CharField(max_length=16)
+    status = fields.CharEnumField(Status, max_length=16, default=Status.SUBMITTED)
+    account_id = fields.CharField(max_length=20)
+    country = fields.CharField(max_length=2)
+    phone = fields.CharField(max_length=20)
+    email = fields.CharField(max_length=254)
+    model = fields.CharField(max_length=64)
+    firmware = fields.CharField(max_length=64)
+    firmware_channel = fields.CharField(max_length=16)
+    imei = fields.CharField(max_length=15, null=True)
+    reason = fields.TextField()
+    locale = fields.CharField(max_length=8, default="en")
+    priority = fields.IntField(default=0)
+    # The one-time token of the form that created this row: a second press of "submit"
+    # hits the unique constraint instead of creating a twin.
+    submission_key = fields.CharField(max_length=64, unique=True)
+    due_at = fields.DatetimeField(null=True)
+    verified_at = fields.DatetimeField(null=True)
+    decided_at = fields.DatetimeField(null=True)
+    appeal_of = fields.ForeignKeyField(
+        "models.Application", related_name="appeals", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "application"
+        indexes = [
+            Index(fields=("status", "priority", "due_at"), name="application_queue_idx"),
+            Index(fields=("status", "created_at"), name="application_status_created_idx"),
+            Index(fields=("phone",), name="application_phone_idx"),
+            Index(fields=("email",), name="application_email_idx"),
+            Index(fields=("imei",), name="application_imei_idx"),
+            Index(fields=("account_id",), name="application_account_idx"),
+        ]
+
+
+class Document(Model):
+    id = fields.IntField(primary_key=True)
+    application = fields.ForeignKeyField(
+        "models.Application", related_name="documents", on_delete=fields.CASCADE
+    )
+    purpose = fields.CharField(max_length=16)
+    content_type = fields.CharField(max_length=32)
+    size = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    storage_key = fields.CharField(max_length=64, unique=True)
+    original_name = fields.CharField(max_length=255)
+    uploaded_by = fields.CharField(max_length=32, default="applicant")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "document"
+        indexes = [Index(fields=("sha256",), name="document_sha256_idx")]
+
+
+class Event(Model):
+    """The timeline: one row per change or note, never updated or deleted."""
+
+    id = fields.IntField(primary_key=True)
+    application = fields.ForeignKeyField(
+        "models.Application", related_name="events", on_delete=fields.CASCADE
+    )
+    at = fields.DatetimeField(auto_now_add=True)
+    actor = fields.CharField(max_length=64)
+    type = fields.CharField(max_length=32)
+    from_status = fields.CharField(max_length=16, null=True)
+    to_status = fields.CharField(max_length=16, null=True)
+    message = fields.TextField(default="")
+    internal = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "event"
+        indexes = [Index(fields=("application_id", "at"), name="event_application_at_idx")]
+
+
+class Verification(Model):
+    """The current one-time code of an application. Codes are stored only as HMACs."""
+
+    id = fields.IntField(primary_key=True)
+    application = fields.OneToOneField(
+        "models.Application", related_name="verification", on_delete=fields.CASCADE
+    )
+    code_hash = fields.CharField(max_length=64)
+    expires_at = fields.DatetimeField()
+    attempts = fields.IntField(default=0)
+    sends = fields.IntField(default=1)
+    last_sent_at = fields.DatetimeField()
+
+    class Meta:
+        table = "verification"
+
+
+class AccessToken(Model):
+    """A private status link. Several may be live (the first, and any sent by a look-up)."""
+
+    id = fields.IntField(primary_key=True)
+    application = fields.ForeignKeyField(
+        "models.Application", related_name="access_tokens", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "access_token"
+
+
+class Notification(Model):
+    """The outbox. Written in the same transaction as the change it announces."""
+
+    id = fields.IntField(primary_key=True)
+    application = fields.ForeignKeyField(
+        "models.Application", related_name="notifications", null=True, on_delete=fields.CASCADE
+    )
+    channel = fields.CharEnumField(Channel, max_length=8)
+    recipient = fields.CharField(max_length=254)
+    template = fields.CharField(max_length=64)
+    context = fields.JSONField(default=dict)
+    locale = fields.CharField(max_length=8, default="en")
+    status = fields.CharEnumField(DeliveryStatus, max_length=8, default=DeliveryStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    last_error = fields.TextField(default="")
+    idempotency_key = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notification"
+        indexes = [Index(fields=("status", "next_attempt_at"), name="notification_due_idx")]
+
+
+class Reviewer(Model):
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    name = fields.CharField(max_length=128)
+    password_hash = fields.CharField(max_length=255)
+    role = fields.CharField(max_length=16, default="reviewer")
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "reviewer"

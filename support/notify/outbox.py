@@ -1,0 +1,52 @@
+"""Writing to the outbox. Called only from workflow actions, inside their transaction,
+so a message exists exactly when the change it announces was committed."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from support.models import Application, Channel, Notification
+
+# Context keys that carry something secret (a code, a private link). They are wiped from
+# the row once the message is delivered, so the outbox does not keep them in the clear.
+SECRET_KEYS = frozenset({"code", "status_url"})
+
+
+async def enqueue(
+    application: Application | None,
+    channel: Channel,
+    recipient: str,
+    template: str,
+    context: dict[str, Any],
+    locale: str = "en",
+) -> Notification:
+    return await Notification.create(
+        application=application,
+        channel=channel,
+        recipient=recipient,
+        template=template,
+        context=context,
+        locale=locale,
+        next_attempt_at=datetime.now(UTC),
+        idempotency_key=f"{secrets.token_hex(16)}.{channel.value}",
+    )
+
+
+async def notify_applicant(
+    application: Application,
+    template: str,
+    context: dict[str, Any],
+    channels: Iterable[Channel] = (Channel.EMAIL, Channel.SMS),
+) -> list[Notification]:
+    """One message per channel: a lost SMS must never be the only word an applicant gets."""
+    base = {"reference": application.reference, "kind": application.kind, **context}
+    sent = []
+    for channel in channels:
+        recipient = application.email if channel is Channel.EMAIL else application.phone
+        if recipient:
+            sent.append(await enqueue(application, channel, recipient, template, base,
+                                      application.locale))
+    return sent

@@ -1,0 +1,146 @@
+"""Delivering the outbox.
+
+A batch is claimed by pushing its rows' ``next_attempt_at`` a lease into the future in a
+short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel workers take
+different rows). Sending happens outside any transaction; a worker that dies after
+sending but before marking leaves the row to be sent again when the lease runs out:
+at-least-once, with a stable Message-ID for receivers to drop the copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from tortoise.transactions import in_transaction
+
+from support.config import Settings
+from support.models import Channel, DeliveryStatus, Event, Notification
+from support.notify.backends import (
+    DeliveryError,
+    EmailBackend,
+    FileEmailBackend,
+    LogSmsBackend,
+    SmsBackend,
+    build_email,
+)
+from support.notify.outbox import SECRET_KEYS
+from support.notify.render import render_email, render_sms
+
+log = logging.getLogger("support.worker")
+
+LEASE = timedelta(minutes=5)
+BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
+           timedelta(hours=2), timedelta(hours=12))
+
+
+@dataclass
+class Backends:
+    email: EmailBackend
+    sms: SmsBackend
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Backends:
+        return cls(email=FileEmailBackend(settings.mail_dir), sms=LogSmsBackend(settings.sms_log))
+
+
+def next_delay(attempts: int) -> timedelta:
+    """Exponential steps with ±10% jitter so retries of a burst do not arrive together."""
+    base = BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
+    return base * random.uniform(0.9, 1.1)
+
+
+async def claim_batch(settings: Settings, limit: int) -> list[Notification]:
+    now = datetime.now(UTC)
+    async with in_transaction():
+        query = Notification.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        query = query.order_by("next_attempt_at", "id").limit(limit)
+        if settings.is_postgres:
+            query = query.select_for_update(skip_locked=True)
+        rows = await query
+        if rows:
+            await Notification.filter(id__in=[row.id for row in rows]).update(
+                next_attempt_at=now + LEASE
+            )
+    return list(rows)
+
+
+async def _send(settings: Settings, backends: Backends, row: Notification) -> None:
+    if row.channel is Channel.EMAIL:
+        content = render_email(row.template, row.context)
+        domain = urlsplit(settings.base_url).hostname or "localhost"
+        message = build_email(sender=settings.email_from, to=row.recipient, content=content,
+                              key=row.idempotency_key, domain=domain)
+        await backends.email.send(message)
+    else:
+        await backends.sms.send(row.recipient, render_sms(row.template, row.context))
+
+
+async def _mark_sent(row: Notification) -> None:
+    scrubbed = {k: ("[sent]" if k in SECRET_KEYS else v) for k, v in row.context.items()}
+    await Notification.filter(id=row.id).update(
+        status=DeliveryStatus.SENT, sent_at=datetime.now(UTC), attempts=row.attempts + 1,
+        context=scrubbed, last_error="",
+    )
+
+
+async def _mark_failed(row: Notification, error: Exception) -> None:
+    attempts = row.attempts + 1
+    permanent = isinstance(error, DeliveryError) and error.permanent
+    text = f"{type(error).__name__}: {error}"[:500]
+    if permanent or attempts > len(BACKOFF):
+        async with in_transaction():
+            await Notification.filter(id=row.id).update(
+                status=DeliveryStatus.DEAD, attempts=attempts, last_error=text
+            )
+            if row.application_id is not None:  # type: ignore[attr-defined]
+                await Event.create(
+                    application_id=row.application_id,  # type: ignore[attr-defined]
+                    actor="system", type="delivery_failed", internal=True,
+                    message=f"Could not deliver the {row.template} {row.channel.value}: {text}",
+                )
+        log.warning("notification %s dead after %s attempts", row.id, attempts)
+        return
+    await Notification.filter(id=row.id).update(
+        attempts=attempts, last_error=text,
+        next_attempt_at=datetime.now(UTC) + next_delay(attempts),
+    )
+
+
+async def deliver_due(settings: Settings, backends: Backends, limit: int = 50) -> int:
+    """Send what is due; return how many were sent."""
+    sent = 0
+    for row in await claim_batch(settings, limit):
+        try:
+            await _send(settings, backends, row)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+            await _mark_failed(row, exc)
+            continue
+        await _mark_sent(row)
+        sent += 1
+    return sent
+
+
+async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> None:
+    """The loop: deliver, then run the periodic jobs, then sleep until the next tick."""
+    from support import workflow  # the workflow imports the outbox; avoid a cycle at import
+
+    last_housekeeping = 0.0
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        try:
+            while await deliver_due(settings, backends) > 0:
+                pass
+            if loop.time() - last_housekeeping > 60:
+                await workflow.expire_unverified(settings)
+                last_housekeeping = loop.time()
+        except Exception:
+            log.exception("worker tick failed; retrying")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=settings.worker_interval)
+        except TimeoutError:
+            pass

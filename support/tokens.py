@@ -1,0 +1,82 @@
+"""Random identifiers and the hashes we store instead of them.
+
+Nothing an applicant could use to act on an application (status-link tokens, one-time
+codes) is stored in the clear: a database dump must not let anyone in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+# No 0/O, 1/I/L or U/V look-alikes: references are read aloud and typed from SMS.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
+
+
+def new_reference(prefix: str) -> str:
+    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"{prefix}-{chars[:4]}-{chars[4:]}"
+
+
+def normalise_reference(text: str) -> str:
+    """Accept what people type: lower case, spaces, missing or extra dashes."""
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    if len(cleaned) != 10:
+        return text.strip().upper()[:32]
+    return f"{cleaned[:2]}-{cleaned[2:6]}-{cleaned[6:]}"
+
+
+def new_status_token() -> str:
+    """256 bits, URL-safe: the private status link."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """Plain SHA-256 is enough for 256-bit random tokens: there is nothing to brute-force."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def code_hash(secret_key: str, application_id: int, code: str) -> str:
+    """Keyed, and bound to the application: a 6-digit code has only a million values, so
+    an unkeyed hash would be reversed instantly from a leaked database."""
+    message = f"{application_id}:{code}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def hmac_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def sign(secret_key: str, purpose: str, value: str) -> str:
+    return hmac.new(secret_key.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def new_submission_token(secret_key: str, now: float | None = None) -> str:
+    """A signed one-time form token: stateless until used, so GET never writes a row."""
+    nonce = secrets.token_urlsafe(18)
+    issued = str(int(now if now is not None else time.time()))
+    return f"{nonce}.{issued}.{sign(secret_key, 'submission', nonce + '.' + issued)[:32]}"
+
+
+def check_submission_token(
+    secret_key: str, token: str, max_age: int, now: float | None = None
+) -> str | None:
+    """Return the nonce when the token is ours and fresh, else None."""
+    try:
+        nonce, issued, mac = token.split(".")
+        issued_at = int(issued)
+    except ValueError:
+        return None
+    expected = sign(secret_key, "submission", nonce + "." + issued)[:32]
+    if not hmac.compare_digest(expected, mac):
+        return None
+    current = now if now is not None else time.time()
+    if not 0 <= current - issued_at <= max_age:
+        return None
+    return nonce

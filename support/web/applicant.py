@@ -1,0 +1,159 @@
+"""The applicant's pages: the forms, and confirming the contact with a code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from support import catalogue, countries, tokens, workflow
+from support.config import Settings
+from support.kinds import KINDS, Kind
+from support.models import Application, Status, Verification
+from support.storage import DocumentStore
+from support.validation import FieldError
+from support.web.apply_form import Checked, check_application
+from support.web.forms import read_form
+from support.web.security import CSRF_FIELD, check_csrf
+from support.web.templating import render
+
+SUBMISSION_FIELD = "submission_token"
+SUBMISSION_MAX_AGE = 24 * 3600
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _kind(request: Request) -> Kind:
+    kind = KINDS.get(request.path_params["kind"])
+    if kind is None:
+        raise LookupError(request.path_params["kind"])
+    return kind
+
+
+async def home(request: Request) -> Response:
+    return render(request, "applicant/home.html", {"kinds": KINDS.values()})
+
+
+def _form_page(
+    request: Request, kind: Kind, checked: Checked | None, status_code: int = 200,
+    notice: str = "",
+) -> Response:
+    settings = _settings(request)
+    context: dict[str, Any] = {
+        "kind": kind,
+        "values": checked.values if checked else {},
+        "errors": checked.errors if checked else {},
+        "countries": countries.country_choices("en"),
+        "devices": catalogue.devices(),
+        "submission_token": tokens.new_submission_token(settings.secret_key),
+        "notice": notice,
+        "max_mb": settings.max_file_bytes // (1024 * 1024),
+    }
+    return render(request, "applicant/apply.html", context, status_code)
+
+
+async def apply_form(request: Request) -> Response:
+    try:
+        kind = _kind(request)
+    except LookupError:
+        return render(request, "errors/404.html", status_code=404)
+    return _form_page(request, kind, None)
+
+
+async def apply_submit(request: Request) -> Response:
+    try:
+        kind = _kind(request)
+    except LookupError:
+        return render(request, "errors/404.html", status_code=404)
+    settings = _settings(request)
+    form = await read_form(request, tmp_dir=settings.upload_tmp_dir,
+                           max_file=settings.max_file_bytes, max_body=settings.max_body_bytes)
+    try:
+        check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+        checked = await check_application(kind, form, settings, locale="en")
+        nonce = tokens.check_submission_token(settings.secret_key, form.get(SUBMISSION_FIELD),
+                                              SUBMISSION_MAX_AGE)
+        if checked.data is None or nonce is None:
+            notice = "" if nonce else (
+                "This form was open for too long. Check your answers and send it again."
+            )
+            return _form_page(request, kind, checked, 422, notice)
+        application = await workflow.submit(
+            settings, DocumentStore(settings.documents_dir), checked.data, checked.uploads, nonce
+        )
+    finally:
+        form.discard_files()  # what the application took was moved; the rest goes
+    return RedirectResponse(f"/applications/{application.reference}/verify", status_code=303)
+
+
+async def _verify_page(
+    request: Request, application: Application, error: FieldError | None = None,
+    status_code: int = 200, notice: str = "",
+) -> Response:
+    settings = _settings(request)
+    verification = await Verification.get_or_none(application=application)
+    context = {
+        "application": application,
+        "error": error,
+        "notice": notice,
+        "verification": verification,
+        "resend_after": settings.code_resend_after_seconds,
+    }
+    return render(request, "applicant/verify.html", context, status_code)
+
+
+async def _application(request: Request) -> Application | None:
+    reference = tokens.normalise_reference(request.path_params["reference"])
+    return await Application.get_or_none(reference=reference)
+
+
+async def verify_form(request: Request) -> Response:
+    application = await _application(request)
+    if application is None:
+        return render(request, "errors/404.html", status_code=404)
+    return await _verify_page(request, application)
+
+
+async def verify_submit(request: Request) -> Response:
+    settings = _settings(request)
+    application = await _application(request)
+    if application is None:
+        return render(request, "errors/404.html", status_code=404)
+    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
+                           max_body=64 * 1024)
+    form.discard_files()
+    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    code = "".join(ch for ch in form.get("code") if ch.isdigit())
+    if len(code) != 6:
+        error = FieldError("Enter the 6-digit code we sent you.")
+        return await _verify_page(request, application, error, 422)
+    try:
+        link = await workflow.verify(settings, application.reference, code)
+    except workflow.CodeRejected as refusal:
+        error = FieldError(refusal.message, **refusal.params)
+        return await _verify_page(request, application, error, 422)
+    path = link.removeprefix(settings.base_url)
+    return RedirectResponse(f"{path}?welcome=1", status_code=303)
+
+
+async def resend_code(request: Request) -> Response:
+    settings = _settings(request)
+    application = await _application(request)
+    if application is None:
+        return render(request, "errors/404.html", status_code=404)
+    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
+                           max_body=64 * 1024)
+    form.discard_files()
+    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    if application.status is not Status.SUBMITTED:
+        return RedirectResponse(f"/applications/{application.reference}/verify", status_code=303)
+    try:
+        await workflow.resend_code(settings, application.reference)
+    except workflow.DomainError as refusal:
+        error = FieldError(refusal.message, **refusal.params)
+        return await _verify_page(request, application, error, 429)
+    return await _verify_page(request, application, notice="We have sent you a new code.")

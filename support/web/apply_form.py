@@ -1,0 +1,89 @@
+"""Checking a whole application form at once.
+
+Every field is checked, whatever the others hold, so the applicant sees every problem in
+one go; the values typed are returned untouched for the page to show again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from support import validation
+from support.config import Settings
+from support.kinds import Kind
+from support.storage import check_document
+from support.validation import FieldError
+from support.web.forms import FormInput
+from support.workflow import ApplicationInput, Upload
+
+TEXT_FIELDS = ("account_id", "country", "phone", "email", "model", "firmware", "imei", "reason")
+
+
+@dataclass
+class Checked:
+    values: dict[str, str]
+    errors: dict[str, FieldError] = field(default_factory=dict)
+    data: ApplicationInput | None = None
+    uploads: list[Upload] = field(default_factory=list)
+
+
+def _check(errors: dict[str, FieldError], name: str, check: Callable[[], object]) -> object:
+    try:
+        return check()
+    except FieldError as error:
+        errors[name] = error
+        return None
+
+
+async def check_application(
+    kind: Kind, form: FormInput, settings: Settings, locale: str
+) -> Checked:
+    values = {name: form.get(name) for name in TEXT_FIELDS}
+    result = Checked(values=values)
+    errors = result.errors
+    account_id = _check(errors, "account_id", lambda: validation.check_account_id(values["account_id"]))
+    country = _check(errors, "country", lambda: validation.check_country(values["country"]))
+    phone = _check(
+        errors, "phone",
+        lambda: validation.check_phone(values["phone"], country if isinstance(country, str) else None),
+    )
+    email = _check(errors, "email", lambda: validation.check_email(values["email"]))
+    device = _check(
+        errors, "model", lambda: validation.check_model(values["model"], for_unlock=kind.unlock_rules)
+    )
+    firmware = _check(
+        errors, "firmware",
+        lambda: validation.check_firmware(values["firmware"], for_unlock=kind.unlock_rules),
+    )
+    imei = (
+        _check(errors, "imei", lambda: validation.check_imei(values["imei"]))
+        if kind.needs_imei else None
+    )
+    reason = _check(
+        errors, "reason", lambda: validation.check_reason(values["reason"], english=kind.unlock_rules)
+    )
+    for slot in kind.documents:
+        staged = form.files.get(slot.name)
+        if staged is None:
+            if slot.required:
+                errors[slot.name] = FieldError("Choose a photo or PDF of the %(document)s.",
+                                               document=slot.label.lower())
+            continue
+        try:
+            content_type = await check_document(staged, settings.max_file_bytes)
+        except FieldError as error:
+            errors[slot.name] = error
+        else:
+            result.uploads.append(Upload(staged=staged, content_type=content_type))
+    if errors:
+        return result
+    assert isinstance(device, validation.catalogue.Device)
+    assert isinstance(firmware, validation.Firmware)
+    result.data = ApplicationInput(
+        kind=kind, account_id=str(account_id), country=str(country), phone=str(phone),
+        email=str(email), model=device.name, firmware=firmware.text,
+        firmware_channel=firmware.channel, imei=str(imei) if imei else None,
+        reason=str(reason), locale=locale,
+    )
+    return result

@@ -1,0 +1,199 @@
+"""Reading form bodies under limits that hold while the body streams in.
+
+Starlette's own parser spools file parts to disk without a cap, so a single part could
+fill the disk before any check ran. Here every file part is counted as it arrives: past
+the per-file limit we stop writing it and remember that it was too large (the applicant
+gets a message next to that field and keeps everything typed); past the body limit we
+stop reading altogether and answer 413.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import parse_qsl
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from support.storage import StagedFile, sanitise_filename
+
+MAX_FIELDS = 64
+MAX_FIELD_BYTES = 64 * 1024
+HEAD_BYTES = 16
+
+
+class BodyTooLarge(Exception):
+    """The whole request is over the limit: nothing of it is kept."""
+
+
+class BadForm(Exception):
+    """The body is not a form we can read (broken multipart, too many fields...)."""
+
+
+@dataclass
+class FormInput:
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    files: dict[str, StagedFile] = field(default_factory=dict)
+
+    def get(self, name: str) -> str:
+        values = self.fields.get(name)
+        return values[0] if values else ""
+
+    def discard_files(self) -> None:
+        """Delete staged files that nobody took ownership of (a refusal, an error)."""
+        for staged in self.files.values():
+            staged.discard()
+
+
+class _Part:
+    def __init__(self) -> None:
+        self.headers: dict[bytes, bytes] = {}
+        self.name = ""
+        self.filename: str | None = None
+        self.data = bytearray()
+        self.handle: IO[bytes] | None = None
+        self.path: Path | None = None
+        self.size = 0
+        self.head = b""
+        self.digest = hashlib.sha256()
+        self.too_large = False
+
+
+class _MultipartReader:
+    def __init__(self, form: FormInput, tmp_dir: Path, max_file: int) -> None:
+        self.form = form
+        self.tmp_dir = tmp_dir
+        self.max_file = max_file
+        self.part = _Part()
+        self.header_name = b""
+        self.header_value = b""
+        self.count = 0
+
+    def on_part_begin(self) -> None:
+        self.part = _Part()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.part.headers[self.header_name.lower()] = self.header_value
+        self.header_name = b""
+        self.header_value = b""
+
+    def on_headers_finished(self) -> None:
+        self.count += 1
+        if self.count > MAX_FIELDS:
+            raise BadForm("too many fields")
+        _, options = parse_options_header(self.part.headers.get(b"content-disposition", b""))
+        if b"name" not in options:
+            raise BadForm("a part has no name")
+        self.part.name = options[b"name"].decode("utf-8", "replace")
+        if b"filename" in options:
+            self.part.filename = options[b"filename"].decode("utf-8", "replace")
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            self.part.path = self.tmp_dir / f"upload-{secrets.token_hex(12)}"
+            self.part.handle = self.part.path.open("wb")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        part = self.part
+        if part.handle is None:
+            if len(part.data) + len(chunk) > MAX_FIELD_BYTES:
+                raise BadForm(f"the field {part.name!r} is too long")
+            part.data.extend(chunk)
+            return
+        part.size += len(chunk)
+        if len(part.head) < HEAD_BYTES:
+            part.head += chunk[: HEAD_BYTES - len(part.head)]
+        if part.size > self.max_file:
+            part.too_large = True
+            return
+        part.digest.update(chunk)
+        part.handle.write(chunk)
+
+    def on_part_end(self) -> None:
+        part = self.part
+        if part.handle is None:
+            self.form.fields.setdefault(part.name, []).append(part.data.decode("utf-8", "replace"))
+            return
+        part.handle.close()
+        assert part.path is not None
+        staged = StagedFile(
+            field=part.name,
+            path=part.path,
+            original_name=sanitise_filename(part.filename or ""),
+            size=part.size,
+            sha256=part.digest.hexdigest(),
+            too_large=part.too_large,
+            head=part.head,
+        )
+        no_file_chosen = part.size == 0 and not part.filename
+        if no_file_chosen or part.name in self.form.files:
+            staged.discard()  # an empty input, or a repeated field: the first one counts
+        else:
+            self.form.files[part.name] = staged
+
+    def close_open_file(self) -> None:
+        if self.part.handle is not None and not self.part.handle.closed:
+            self.part.handle.close()
+            if self.part.path is not None:
+                self.part.path.unlink(missing_ok=True)
+
+
+async def read_form(request: Request, *, tmp_dir: Path, max_file: int, max_body: int) -> FormInput:
+    """Parse a urlencoded or multipart body. Raises BodyTooLarge or BadForm; on either,
+    nothing is left on disk."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_body:
+        raise BodyTooLarge()
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    form = FormInput()
+    received = 0
+    if content_type == b"application/x-www-form-urlencoded":
+        body = bytearray()
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > min(max_body, MAX_FIELDS * MAX_FIELD_BYTES):
+                raise BodyTooLarge()
+            body.extend(chunk)
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        if len(pairs) > MAX_FIELDS:
+            raise BadForm("too many fields")
+        for name, value in pairs:
+            form.fields.setdefault(name, []).append(value)
+        return form
+    if content_type != b"multipart/form-data" or b"boundary" not in params:
+        raise BadForm("not a form")
+    reader = _MultipartReader(form, tmp_dir, max_file)
+    callbacks = {
+        name: getattr(reader, name)
+        for name in (
+            "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
+            "on_headers_finished", "on_part_data", "on_part_end",
+        )
+    }
+    parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_body:
+                raise BodyTooLarge()
+            parser.write(chunk)
+        parser.finalize()
+    except FormParserError as exc:
+        reader.close_open_file()
+        form.discard_files()
+        raise BadForm("broken multipart body") from exc
+    except BaseException:
+        reader.close_open_file()
+        form.discard_files()
+        raise
+    return form

@@ -1,0 +1,97 @@
+"""Headers every response carries, and the CSRF check every form goes through.
+
+CSRF uses a double-submit token: a random value in an HttpOnly cookie, repeated in a
+hidden field of every form and compared in constant time; a cross-site ``Origin`` or
+``Sec-Fetch-Site`` is refused as well. Applicants have no session to hang a token on,
+so the cookie is the session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSRF_COOKIE = "support_csrf"
+CSRF_FIELD = "csrf_token"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    # Status links carry their token in the path: never let it leak to another site.
+    "referrer-policy": "no-referrer",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+
+class CsrfRejected(Exception):
+    """The form did not come from one of our pages."""
+
+
+class SecurityMiddleware:
+    """Pure ASGI (not BaseHTTPMiddleware) so streamed bodies and responses pass untouched."""
+
+    def __init__(self, app: ASGIApp, *, secure_cookies: bool) -> None:
+        self.app = app
+        self.secure_cookies = secure_cookies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cookies = SimpleCookie(Request(scope).headers.get("cookie", ""))
+        existing = cookies.get(CSRF_COOKIE)
+        token = existing.value if existing and len(existing.value) >= 32 else None
+        is_new = token is None
+        scope.setdefault("state", {})["csrf_token"] = token or secrets.token_urlsafe(32)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+                if is_new:
+                    attributes = "Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000"
+                    if self.secure_cookies:
+                        attributes += "; Secure"
+                    headers.append(
+                        "set-cookie", f"{CSRF_COOKIE}={scope['state']['csrf_token']}; {attributes}"
+                    )
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def csrf_token(request: Request) -> str:
+    return str(request.state.csrf_token)
+
+
+def check_csrf(request: Request, submitted: str, base_url: str) -> None:
+    """Raise CsrfRejected unless the form's token matches the cookie and the request
+    did not come from another site."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in {"same-origin", "none"}:
+        raise CsrfRejected()
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        allowed = {_origin(base_url), _origin(str(request.base_url))}
+        if origin.rstrip("/") not in allowed:
+            raise CsrfRejected()
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not cookie or not submitted or not hmac.compare_digest(cookie.encode(), submitted.encode()):
+        raise CsrfRejected()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

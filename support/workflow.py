@@ -1,0 +1,328 @@
+"""Every change of an application's state, each one a single transaction.
+
+An action checks the transition against ``TRANSITIONS``, changes the application, appends
+an ``Event`` and writes the notifications to send, all or nothing. Endpoints call these
+functions and never change rows themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from support import tokens
+from support.config import Settings
+from support.kinds import Kind
+from support.models import AccessToken, Application, Channel, Document, Event, Status, Verification
+from support.notify.outbox import notify_applicant
+from support.storage import DocumentStore, StagedFile
+
+log = logging.getLogger("support.workflow")
+
+APPLICANT = "applicant"
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: frozenset[Status]
+    target: Status
+    actors: frozenset[str]
+
+
+OPEN = frozenset({Status.SUBMITTED, Status.QUEUED, Status.IN_REVIEW, Status.NEEDS_INFO})
+
+# The state machine as data: who may move an application from where to where.
+TRANSITIONS: dict[str, Transition] = {
+    "verify": Transition(frozenset({Status.SUBMITTED}), Status.QUEUED, frozenset({APPLICANT})),
+    "expire": Transition(frozenset({Status.SUBMITTED}), Status.EXPIRED, frozenset({SYSTEM})),
+    "withdraw": Transition(OPEN, Status.WITHDRAWN, frozenset({APPLICANT})),
+}
+
+
+class DomainError(Exception):
+    """A request the rules do not allow; shown to the person as a clear message (409)."""
+
+    status_code = 409
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.params = params
+
+
+class CodeRejected(DomainError):
+    status_code = 422
+
+
+@dataclass(frozen=True)
+class ApplicationInput:
+    """Facts that have already passed every field check."""
+
+    kind: Kind
+    account_id: str
+    country: str
+    phone: str
+    email: str
+    model: str
+    firmware: str
+    firmware_channel: str
+    imei: str | None
+    reason: str
+    locale: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    staged: StagedFile
+    content_type: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _move(application: Application, action: str, actor: str, message: str = "") -> Event:
+    rule = TRANSITIONS[action]
+    actor_kind = actor.split(":", 1)[0]
+    if application.status not in rule.source or actor_kind not in rule.actors:
+        raise DomainError(
+            "This application is %(status)s, so it cannot be changed that way.",
+            status=application.status.value,
+        )
+    source = application.status
+    application.status = rule.target
+    await application.save()
+    return await Event.create(
+        application=application, actor=actor, type=action, from_status=source.value,
+        to_status=rule.target.value, message=message,
+    )
+
+
+async def _new_code(settings: Settings, application: Application) -> str:
+    code = tokens.new_code()
+    now = _now()
+    values = {
+        "code_hash": tokens.code_hash(settings.secret_key, application.id, code),
+        "expires_at": now + timedelta(seconds=settings.code_ttl_seconds),
+        "attempts": 0,
+        "last_sent_at": now,
+    }
+    existing = await Verification.get_or_none(application=application)
+    if existing is None:
+        await Verification.create(application=application, sends=1, **values)
+    else:
+        await Verification.filter(id=existing.id).update(sends=existing.sends + 1, **values)
+    return code
+
+
+async def _new_status_link(settings: Settings, application: Application) -> str:
+    token = tokens.new_status_token()
+    await AccessToken.create(application=application, token_hash=tokens.token_hash(token))
+    return f"{settings.base_url}/status/{token}"
+
+
+async def submit(
+    settings: Settings, store: DocumentStore, data: ApplicationInput, uploads: list[Upload],
+    submission_key: str,
+) -> Application:
+    """Create the application, its documents, its first event and the code messages.
+
+    A second submission of the same form (double click, a retry after a timeout) hits the
+    unique ``submission_key`` and returns the application the first one created.
+    """
+    existing = await Application.get_or_none(submission_key=submission_key)
+    if existing is not None:
+        return existing
+    moved: list[str] = []
+    try:
+        async with in_transaction():
+            application = await _create_application(data, submission_key)
+            for upload in uploads:
+                key = store.put(upload.staged)
+                moved.append(key)
+                await Document.create(
+                    application=application, purpose=upload.staged.field,
+                    content_type=upload.content_type, size=upload.staged.size,
+                    sha256=upload.staged.sha256, storage_key=key,
+                    original_name=upload.staged.original_name,
+                )
+            await Event.create(application=application, actor=APPLICANT, type="submitted",
+                               to_status=Status.SUBMITTED.value)
+            code = await _new_code(settings, application)
+            await notify_applicant(application, "verification_code",
+                                   {"code": code, "minutes": settings.code_ttl_seconds // 60})
+    except IntegrityError:
+        for key in moved:
+            store.delete(key)
+        twin = await Application.get_or_none(submission_key=submission_key)
+        if twin is None:
+            raise
+        return twin
+    except BaseException:
+        for key in moved:
+            store.delete(key)
+        raise
+    log.info("application %s submitted", application.reference)
+    return application
+
+
+async def _create_application(data: ApplicationInput, submission_key: str) -> Application:
+    for _ in range(5):
+        reference = tokens.new_reference(data.kind.prefix)
+        if not await Application.exists(reference=reference):
+            break
+    return await Application.create(
+        reference=reference, kind=data.kind.code, account_id=data.account_id,
+        country=data.country, phone=data.phone, email=data.email, model=data.model,
+        firmware=data.firmware, firmware_channel=data.firmware_channel, imei=data.imei,
+        reason=data.reason, locale=data.locale, submission_key=submission_key,
+    )
+
+
+async def verify(settings: Settings, reference: str, code: str) -> str:
+    """Check the code; on success queue the application and return a private status link.
+
+    A wrong code is counted even though the action fails: the count is committed before
+    the refusal is raised, or guessing would be free.
+    """
+    refusal: CodeRejected | None = None
+    async with in_transaction():
+        application = await _locked(reference)
+        if application.status is not Status.SUBMITTED:
+            raise DomainError("This application is already confirmed.")
+        verification = await Verification.get(application=application)
+        if verification.attempts >= settings.code_attempts:
+            raise CodeRejected("Too many wrong codes. Ask for a new code below.")
+        if verification.expires_at <= _now():
+            raise CodeRejected("This code has expired. Ask for a new code below.")
+        expected = tokens.code_hash(settings.secret_key, application.id, code.strip())
+        if tokens.hmac_equal(expected, verification.code_hash):
+            link = await _confirm(settings, application)
+        else:
+            await Verification.filter(id=verification.id).update(
+                attempts=verification.attempts + 1
+            )
+            left = settings.code_attempts - verification.attempts - 1
+            refusal = (
+                CodeRejected("That code is not right. You have %(left)s tries left.", left=left)
+                if left > 0
+                else CodeRejected("That code is not right, and it was the last try. "
+                                  "Ask for a new code below.")
+            )
+    if refusal is not None:
+        raise refusal
+    log.info("application %s confirmed", application.reference)
+    return link
+
+
+async def _confirm(settings: Settings, application: Application) -> str:
+    now = _now()
+    application.verified_at = now
+    application.due_at = now + timedelta(hours=settings.sla_hours[application.kind])
+    await _move(application, "verify", APPLICANT, "Contact confirmed; waiting for review.")
+    await Verification.filter(application=application).delete()
+    link = await _new_status_link(settings, application)
+    await notify_applicant(application, "received", {"status_url": link})
+    return link
+
+
+async def _locked(reference: str) -> Application:
+    """The application, locked against a concurrent action on PostgreSQL."""
+    application = await Application.filter(reference=reference).select_for_update().first()
+    if application is None:
+        raise DomainError("There is no application with this reference.")
+    return application
+
+
+async def resend_code(settings: Settings, reference: str) -> None:
+    async with in_transaction():
+        application = await _locked(reference)
+        if application.status is not Status.SUBMITTED:
+            raise DomainError("This application is already confirmed.")
+        verification = await Verification.get(application=application)
+        if verification.sends > settings.code_max_resends:
+            raise DomainError("We have sent the code too many times. Please apply again.")
+        elapsed = (_now() - verification.last_sent_at).total_seconds()
+        wait = math.ceil(settings.code_resend_after_seconds - elapsed)
+        if wait > 0:
+            raise DomainError("Please wait %(seconds)s seconds before asking for a new code.",
+                              seconds=wait)
+        code = await _new_code(settings, application)
+        await notify_applicant(application, "verification_code",
+                               {"code": code, "minutes": settings.code_ttl_seconds // 60})
+        await Event.create(application=application, actor=APPLICANT, type="code_resent",
+                           internal=True)
+
+
+async def expire_unverified(settings: Settings, now: datetime | None = None) -> int:
+    """Applications never confirmed within the limit expire; their documents go too."""
+    cutoff = (now or _now()) - timedelta(hours=settings.unverified_ttl_hours)
+    stale = await Application.filter(status=Status.SUBMITTED, created_at__lt=cutoff)
+    store = DocumentStore(settings.documents_dir)
+    for application in stale:
+        async with in_transaction():
+            fresh = await _locked(application.reference)
+            if fresh.status is not Status.SUBMITTED:
+                continue
+            await _move(fresh, "expire", SYSTEM, "Not confirmed within 24 hours.")
+            await Verification.filter(application=fresh).delete()
+            keys = await Document.filter(application=fresh).values_list("storage_key", flat=True)
+            await Document.filter(application=fresh).delete()
+        for key in keys:
+            store.delete(str(key))
+    return len(stale)
+
+
+async def request_status_link(settings: Settings, reference: str, contact: str) -> bool:
+    """Send a fresh status link to the contact when it is the application's own.
+
+    Returns whether one was sent, for tests and logs only: the page shows the same answer
+    either way, so nobody learns which references exist.
+    """
+    application = await Application.get_or_none(reference=reference)
+    if application is None or application.status is Status.SUBMITTED:
+        return False
+    channel = _matching_channel(application, contact)
+    if channel is None:
+        return False
+    async with in_transaction():
+        link = await _new_status_link(settings, application)
+        await notify_applicant(application, "status_link", {"status_url": link},
+                               channels=(channel,))
+        await Event.create(application=application, actor=APPLICANT, type="status_link_sent",
+                           internal=True, message=f"New status link sent by {channel.value}.")
+    return True
+
+
+def _matching_channel(application: Application, contact: str) -> Channel | None:
+    from support.validation import FieldError, check_phone
+
+    contact = contact.strip()
+    if "@" in contact:
+        return Channel.EMAIL if contact.casefold() == application.email.casefold() else None
+    try:
+        phone = check_phone(contact, application.country)
+    except FieldError:
+        return None
+    return Channel.SMS if phone == application.phone else None
+
+
+async def application_for_token(token: str) -> Application | None:
+    access = await AccessToken.get_or_none(token_hash=tokens.token_hash(token)).prefetch_related(
+        "application"
+    )
+    return access.application if access else None
+
+
+async def withdraw(application: Application) -> None:
+    async with in_transaction():
+        fresh = await _locked(application.reference)
+        await _move(fresh, "withdraw", APPLICANT, "Withdrawn by the applicant.")
+        await notify_applicant(fresh, "withdrawn", {})
+    log.info("application %s withdrawn", application.reference)

@@ -1,0 +1,216 @@
+"""Fixtures shared by the suite.
+
+The suite runs once per database: ``SUPPORT_TEST_DB=sqlite`` (default) or ``postgres``.
+Each run migrates a fresh database with the real migrations, and every test starts from
+empty tables and its own data dir (mail, SMS log, documents).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import json
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx2
+import pytest
+from PIL import Image
+from starlette.applications import Starlette
+from tortoise.contrib.test import truncate_all_models
+
+from support import db
+from support.app import create_app
+from support.config import Settings
+from support.notify import worker
+
+DB_KIND = os.environ.get("SUPPORT_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get("SUPPORT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+BASE = "http://testserver"
+
+
+def pytest_report_header() -> str:
+    return f"database: {DB_KIND}"
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    if DB_KIND == "postgres":
+        name = f"support_test_{os.getpid()}_{secrets.token_hex(4)}"
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        url = f"postgres://postgres@127.0.0.1:5432/{name}"
+    else:
+        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    await db.migrate(url)
+    yield url
+    if DB_KIND == "postgres":
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key="test-secret-" + "x" * 40,
+        base_url=BASE,
+        inprocess_worker=False,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        await truncate_all_models()
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url=BASE) as http:
+        yield http
+
+
+@dataclass
+class Outbox:
+    """What the applicant would receive: delivers the outbox, then reads the backends."""
+
+    settings: Settings
+
+    async def deliver(self) -> int:
+        return await worker.deliver_due(self.settings, worker.Backends.from_settings(self.settings))
+
+    def sms(self) -> list[dict[str, Any]]:
+        if not self.settings.sms_log.exists():
+            return []
+        lines = self.settings.sms_log.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines]
+
+    def emails(self) -> list[EmailMessage]:
+        if not self.settings.mail_dir.exists():
+            return []
+        return [
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for path in sorted(self.settings.mail_dir.glob("*.eml"))
+        ]
+
+    async def last_code(self) -> str:
+        await self.deliver()
+        texts = [m["text"] for m in self.sms() if "Code " in m["text"]]
+        assert texts, "no code SMS was sent"
+        match = re.search(r"\b(\d{6})\b", texts[-1])
+        assert match
+        return match.group(1)
+
+    def links(self) -> list[str]:
+        found = []
+        for message in self.emails():
+            body = message.get_body(("plain",))
+            assert body is not None
+            found += re.findall(r"http://testserver(/status/[A-Za-z0-9_-]+)", body.get_content())
+        return found
+
+
+@pytest.fixture
+def outbox(settings: Settings) -> Outbox:
+    return Outbox(settings)
+
+
+def jpeg_bytes(size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 120, 40)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 200, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+PDF_BYTES = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+UNLOCK = {
+    "account_id": "6123456789",
+    "country": "IN",
+    "phone": "98765 43210",
+    "email": "asha@example.com",
+    "model": "Redmi Note 10 Pro",
+    "firmware": "21.3.17",
+    "reason": "I develop a custom kernel for this phone and need to flash my test builds.",
+}
+RECOVERY = {
+    **UNLOCK,
+    "firmware": "V12.5.3.0.RKHMIXM",
+    "imei": "490154203237518",
+    "reason": "My phone number changed and I forgot the password; the old email is closed.",
+}
+
+
+class Applicant:
+    """Drives the pages the way a browser would: GET the form, read its hidden fields,
+    POST it back."""
+
+    def __init__(self, client: httpx2.AsyncClient) -> None:
+        self.client = client
+
+    async def form_tokens(self, kind: str) -> dict[str, str]:
+        page = await self.client.get(f"/apply/{kind}")
+        assert page.status_code == 200
+        return hidden_fields(page.text)
+
+    async def submit(
+        self, kind: str, fields: dict[str, str], files: dict[str, tuple[str, bytes, str]] | None = None,
+        tokens: dict[str, str] | None = None,
+    ) -> httpx2.Response:
+        data = {**(tokens or await self.form_tokens(kind)), **fields}
+        if files is None:
+            files = {"receipt": ("receipt.jpg", jpeg_bytes(), "image/jpeg")}
+        return await self.client.post(f"/apply/{kind}", data=data, files=files)
+
+    async def post_form(self, path: str, data: dict[str, str]) -> httpx2.Response:
+        if "support_csrf" not in self.client.cookies:
+            await self.client.get("/")
+        token = self.client.cookies["support_csrf"]
+        return await self.client.post(path, data={"csrf_token": token, **data})
+
+    async def apply_and_verify(self, outbox: Outbox, kind: str = "unlock") -> str:
+        """The whole happy path; returns the status page's path."""
+        fields = UNLOCK if kind == "unlock" else RECOVERY
+        response = await self.submit(kind, fields)
+        assert response.status_code == 303, response.text
+        verify_path = response.headers["location"]
+        code = await outbox.last_code()
+        confirmed = await self.post_form(verify_path, {"code": code})
+        assert confirmed.status_code == 303, confirmed.text
+        return confirmed.headers["location"].split("?")[0]
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+
+
+@pytest.fixture
+def applicant(client: httpx2.AsyncClient) -> Applicant:
+    return Applicant(client)
