@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 
-from support import db
+from support import db, logs
 from support.config import Settings
 
 
@@ -54,7 +53,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or int(__import__("os").environ.get("PORT") or 8000)
     print(f"Support desk: http://{args.host}:{port}/  (Ctrl+C to stop)", flush=True)
     uvicorn.run(create_app(settings), host=args.host, port=port, log_level="info",
-                proxy_headers=False)
+                proxy_headers=False, log_config=None)
     return 0
 
 
@@ -102,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     settings = Settings.from_env()
     result: int = args.func(settings, args)
     return result

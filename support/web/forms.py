@@ -170,6 +170,11 @@ async def read_form(request: Request, *, tmp_dir: Path, max_file: int, max_body:
         for name, value in pairs:
             form.fields.setdefault(name, []).append(value)
         return form
+    if not content_type:
+        async for chunk in request.stream():
+            if chunk:
+                raise BadForm("a body without a content type")
+        return form  # an empty POST: an empty form, refused later by the CSRF check
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise BadForm("not a form")
     reader = _MultipartReader(form, tmp_dir, max_file)

@@ -1,0 +1,139 @@
+"""The real thing: the CLI migrates and bootstraps, uvicorn serves in a subprocess, the
+worker inside it delivers, and an applicant goes through the whole path over TCP.
+
+In-process tests cannot see Tortoise's context bug under a real server (STACK.md);
+this one can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx2
+import pytest
+
+from tests.conftest import DB_KIND, PG_ADMIN_URL, UNLOCK, hidden_fields, jpeg_bytes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def fresh_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database nobody has migrated: the CLI must do it."""
+    if DB_KIND != "postgres":
+        yield f"sqlite://{tmp_path / 'server.sqlite3'}"
+        return
+    name = f"support_server_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "support", *args], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+
+
+async def _wait_for_code(sms_log: Path, seconds: float = 15) -> str:
+    for _ in range(int(seconds * 10)):
+        if sms_log.exists():
+            for line in sms_log.read_text(encoding="utf-8").splitlines():
+                match = re.search(r"Code (\d{6})", json.loads(line)["text"])
+                if match:
+                    return match.group(1)
+        await asyncio.sleep(0.1)
+    raise AssertionError("the worker inside the server never wrote the code SMS")
+
+
+async def test_cli_and_real_server_end_to_end(tmp_path: Path, fresh_database_url: str) -> None:
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SUPPORT_DATA_DIR": str(data_dir),
+        "SUPPORT_DATABASE_URL": fresh_database_url,
+        "PORT": str(port),
+    }
+    env.pop("SUPPORT_SECRET_KEY", None)
+
+    migrated = _cli(env, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    first = _cli(env, "bootstrap")
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"password:\s+\S{12,}", first.stdout)
+    second = _cli(env, "bootstrap")
+    assert "already exists" in second.stdout
+    assert "password" not in second.stdout
+    assert (data_dir / "secret_key").exists()
+
+    server = subprocess.Popen(  # noqa: ASYNC220 - a server that must outlive this call
+        [sys.executable, "-m", "support", "serve"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx2.AsyncClient(base_url=base, timeout=10) as http:
+            for _ in range(100):
+                try:
+                    health = await http.get("/healthz")
+                    break
+                except httpx2.TransportError:
+                    await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("server did not start")
+            assert health.status_code == 200
+            assert health.json()["database"] == "ok"
+            assert health.json()["worker"] == "running"
+
+            form = await http.get("/apply/unlock")
+            assert form.status_code == 200
+            fields = {**hidden_fields(form.text), **UNLOCK}
+            files = {"receipt": ("receipt.jpg", jpeg_bytes(), "image/jpeg")}
+            submitted = await http.post("/apply/unlock", data=fields, files=files)
+            assert submitted.status_code == 303, submitted.text
+            verify_path = submitted.headers["location"]
+
+            code = await _wait_for_code(data_dir / "sms.log")
+            confirmed = await http.post(verify_path, data={
+                "csrf_token": http.cookies["support_csrf"], "code": code,
+            })
+            assert confirmed.status_code == 303, confirmed.text
+            status = await http.get(confirmed.headers["location"])
+            assert status.status_code == 200
+            assert "Waiting for a reviewer" in status.text
+            assert verify_path.split("/")[2] in status.text
+        assert list((data_dir / "documents").rglob("*")), "the receipt was not stored"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=20)
+    # uvicorn re-raises SIGTERM after a clean shutdown, so -15 is a normal exit here.
+    assert server.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert f"http://127.0.0.1:{port}/" in output
+    # No personal data in the server's log.
+    token = confirmed.headers["location"].split("/")[2].split("?")[0]
+    for secret in ("asha@example.com", "9876543210", code, token):
+        assert secret not in output
