@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(SecurityMiddleware, secure_cookies=settings.base_url.startswith("https"))
         ],
-        exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=errors.HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings

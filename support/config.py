@@ -109,7 +109,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get(PREFIX + "DATA_DIR") or "var").resolve()
-        database_url = env.get(PREFIX + "DATABASE_URL") or f"sqlite://{data_dir / 'support.sqlite3'}"
+        default_db = f"sqlite://{data_dir / 'support.sqlite3'}"
+        database_url = env.get(PREFIX + "DATABASE_URL") or default_db
         secret_key = env.get(PREFIX + "SECRET_KEY") or load_or_create_secret(data_dir)
         port = env.get("PORT") or "8000"
         return cls(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -53,7 +54,7 @@ class Application(Model):
     due_at = fields.DatetimeField(null=True)
     verified_at = fields.DatetimeField(null=True)
     decided_at = fields.DatetimeField(null=True)
-    appeal_of = fields.ForeignKeyField(
+    appeal_of: fields.ForeignKeyNullableRelation[Application] = fields.ForeignKeyField(
         "models.Application", related_name="appeals", null=True, on_delete=fields.SET_NULL
     )
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -73,7 +74,7 @@ class Application(Model):
 
 class Document(Model):
     id = fields.IntField(primary_key=True)
-    application = fields.ForeignKeyField(
+    application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
         "models.Application", related_name="documents", on_delete=fields.CASCADE
     )
     purpose = fields.CharField(max_length=16)
@@ -94,7 +95,7 @@ class Event(Model):
     """The timeline: one row per change or note, never updated or deleted."""
 
     id = fields.IntField(primary_key=True)
-    application = fields.ForeignKeyField(
+    application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
         "models.Application", related_name="events", on_delete=fields.CASCADE
     )
     at = fields.DatetimeField(auto_now_add=True)
@@ -114,7 +115,7 @@ class Verification(Model):
     """The current one-time code of an application. Codes are stored only as HMACs."""
 
     id = fields.IntField(primary_key=True)
-    application = fields.OneToOneField(
+    application: fields.OneToOneRelation[Application] = fields.OneToOneField(
         "models.Application", related_name="verification", on_delete=fields.CASCADE
     )
     code_hash = fields.CharField(max_length=64)
@@ -131,7 +132,7 @@ class AccessToken(Model):
     """A private status link. Several may be live (the first, and any sent by a look-up)."""
 
     id = fields.IntField(primary_key=True)
-    application = fields.ForeignKeyField(
+    application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
         "models.Application", related_name="access_tokens", on_delete=fields.CASCADE
     )
     token_hash = fields.CharField(max_length=64, unique=True)
@@ -145,13 +146,13 @@ class Notification(Model):
     """The outbox. Written in the same transaction as the change it announces."""
 
     id = fields.IntField(primary_key=True)
-    application = fields.ForeignKeyField(
+    application: fields.ForeignKeyNullableRelation[Application] = fields.ForeignKeyField(
         "models.Application", related_name="notifications", null=True, on_delete=fields.CASCADE
     )
     channel = fields.CharEnumField(Channel, max_length=8)
     recipient = fields.CharField(max_length=254)
     template = fields.CharField(max_length=64)
-    context = fields.JSONField(default=dict)
+    context: dict[str, Any] = fields.JSONField(default=dict)
     locale = fields.CharField(max_length=8, default="en")
     status = fields.CharEnumField(DeliveryStatus, max_length=8, default=DeliveryStatus.PENDING)
     attempts = fields.IntField(default=0)

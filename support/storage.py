@@ -88,7 +88,9 @@ async def check_document(staged: StagedFile, max_bytes: int) -> str:
     else:
         readable = await asyncio.to_thread(_decodes_as_image, staged.path)
     if not readable:
-        raise FieldError("This file is damaged or incomplete. Take the photo or save the PDF again.")
+        raise FieldError(
+            "This file is damaged or incomplete. Take the photo or save the PDF again."
+        )
     return content_type
 
 

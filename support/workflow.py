@@ -11,6 +11,7 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -107,7 +108,7 @@ async def _move(application: Application, action: str, actor: str, message: str 
 async def _new_code(settings: Settings, application: Application) -> str:
     code = tokens.new_code()
     now = _now()
-    values = {
+    values: dict[str, Any] = {
         "code_hash": tokens.code_hash(settings.secret_key, application.id, code),
         "expires_at": now + timedelta(seconds=settings.code_ttl_seconds),
         "attempts": 0,

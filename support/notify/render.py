@@ -11,8 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from support.formatting import format_when
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from support.formatting import format_when
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 

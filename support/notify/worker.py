@@ -10,6 +10,7 @@ at-least-once, with a stable Message-ID for receivers to drop the copy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -140,7 +141,5 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
                 last_housekeeping = loop.time()
         except Exception:
             log.exception("worker tick failed; retrying")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.worker_interval)
-        except TimeoutError:
-            pass

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from support import validation
+from support.catalogue import Device
 from support.config import Settings
 from support.kinds import Kind
 from support.storage import check_document
@@ -42,27 +43,22 @@ async def check_application(
     values = {name: form.get(name) for name in TEXT_FIELDS}
     result = Checked(values=values)
     errors = result.errors
-    account_id = _check(errors, "account_id", lambda: validation.check_account_id(values["account_id"]))
-    country = _check(errors, "country", lambda: validation.check_country(values["country"]))
-    phone = _check(
-        errors, "phone",
-        lambda: validation.check_phone(values["phone"], country if isinstance(country, str) else None),
-    )
-    email = _check(errors, "email", lambda: validation.check_email(values["email"]))
-    device = _check(
-        errors, "model", lambda: validation.check_model(values["model"], for_unlock=kind.unlock_rules)
-    )
+    v = values
+    unlock = kind.unlock_rules
+    account_id = _check(errors, "account_id", lambda: validation.check_account_id(v["account_id"]))
+    country = _check(errors, "country", lambda: validation.check_country(v["country"]))
+    chosen = country if isinstance(country, str) else None
+    phone = _check(errors, "phone", lambda: validation.check_phone(v["phone"], chosen))
+    email = _check(errors, "email", lambda: validation.check_email(v["email"]))
+    device = _check(errors, "model", lambda: validation.check_model(v["model"], for_unlock=unlock))
     firmware = _check(
-        errors, "firmware",
-        lambda: validation.check_firmware(values["firmware"], for_unlock=kind.unlock_rules),
+        errors, "firmware", lambda: validation.check_firmware(v["firmware"], for_unlock=unlock)
     )
     imei = (
-        _check(errors, "imei", lambda: validation.check_imei(values["imei"]))
+        _check(errors, "imei", lambda: validation.check_imei(v["imei"]))
         if kind.needs_imei else None
     )
-    reason = _check(
-        errors, "reason", lambda: validation.check_reason(values["reason"], english=kind.unlock_rules)
-    )
+    reason = _check(errors, "reason", lambda: validation.check_reason(v["reason"], english=unlock))
     for slot in kind.documents:
         staged = form.files.get(slot.name)
         if staged is None:
@@ -78,7 +74,7 @@ async def check_application(
             result.uploads.append(Upload(staged=staged, content_type=content_type))
     if errors:
         return result
-    assert isinstance(device, validation.catalogue.Device)
+    assert isinstance(device, Device)
     assert isinstance(firmware, validation.Firmware)
     result.data = ApplicationInput(
         kind=kind, account_id=str(account_id), country=str(country), phone=str(phone),

@@ -1,0 +1,110 @@
+"""The outbox and its worker: messages written with the change, delivered, retried."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from support.models import DeliveryStatus, Event, Notification
+from support.notify import worker
+from support.notify.backends import DeliveryError
+from tests.conftest import UNLOCK
+
+
+class FailingEmail:
+    def __init__(self, permanent: bool = False) -> None:
+        self.permanent = permanent
+        self.calls = 0
+
+    async def send(self, message):
+        self.calls += 1
+        raise DeliveryError("550 mailbox unavailable" if self.permanent else "connection refused",
+                            permanent=self.permanent)
+
+
+async def _submit(applicant):
+    response = await applicant.submit("unlock", UNLOCK)
+    assert response.status_code == 303
+
+
+async def test_messages_are_written_in_the_same_transaction_and_sent_once(applicant, outbox):
+    await _submit(applicant)
+    rows = await Notification.all()
+    assert {row.channel.value for row in rows} == {"email", "sms"}
+    assert all(row.status is DeliveryStatus.PENDING for row in rows)
+    assert await outbox.deliver() == 2
+    assert await outbox.deliver() == 0  # nothing is sent twice
+    assert len(outbox.sms()) == 1 and len(outbox.emails()) == 1
+    [mail] = outbox.emails()
+    email_row = await Notification.get(channel="email")
+    assert mail["Message-ID"] == f"<{email_row.idempotency_key}@testserver>"
+    assert email_row.status is DeliveryStatus.SENT and email_row.sent_at is not None
+
+
+async def test_a_transient_failure_is_retried_later_and_sms_still_goes(applicant, outbox,
+                                                                        settings):
+    await _submit(applicant)
+    backends = worker.Backends.from_settings(settings)
+    backends.email = FailingEmail()
+    before = datetime.now(UTC)
+    assert await worker.deliver_due(settings, backends) == 1  # the SMS
+    row = await Notification.get(channel="email")
+    assert row.status is DeliveryStatus.PENDING
+    assert row.attempts == 1
+    assert "connection refused" in row.last_error
+    delay = row.next_attempt_at - before
+    assert timedelta(seconds=50) < delay < timedelta(seconds=70)
+    # Not due yet: a second pass leaves it alone.
+    assert await worker.deliver_due(settings, backends) == 0
+    assert backends.email.calls == 1
+    # Once due, a working backend delivers it.
+    await Notification.filter(id=row.id).update(next_attempt_at=datetime.now(UTC))
+    assert await outbox.deliver() == 1
+    assert (await Notification.get(id=row.id)).status is DeliveryStatus.SENT
+
+
+async def test_backoff_grows_and_the_last_failure_is_dead_and_on_the_timeline(applicant,
+                                                                              settings):
+    await _submit(applicant)
+    backends = worker.Backends.from_settings(settings)
+    backends.email = FailingEmail()
+    delays = []
+    for _ in range(len(worker.BACKOFF) + 1):
+        await Notification.filter(channel="email").update(next_attempt_at=datetime.now(UTC))
+        start = datetime.now(UTC)
+        await worker.deliver_due(settings, backends)
+        row = await Notification.get(channel="email")
+        delays.append(row.next_attempt_at - start)
+    assert row.status is DeliveryStatus.DEAD
+    assert row.attempts == len(worker.BACKOFF) + 1
+    assert delays[0] < delays[1] < delays[2] < delays[3] < delays[4]
+    event = await Event.get(type="delivery_failed")
+    assert event.internal and "email" in event.message
+
+
+async def test_a_permanent_failure_is_dead_at_once(applicant, settings):
+    await _submit(applicant)
+    backends = worker.Backends.from_settings(settings)
+    backends.email = FailingEmail(permanent=True)
+    await worker.deliver_due(settings, backends)
+    row = await Notification.get(channel="email")
+    assert row.status is DeliveryStatus.DEAD and row.attempts == 1
+    assert "550" in row.last_error
+
+
+async def test_the_worker_loop_delivers_by_itself_and_stops_on_request(applicant, outbox,
+                                                                       settings):
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        worker.run(settings.with_(worker_interval=0.05), worker.Backends.from_settings(settings),
+                   stop)
+    )
+    await _submit(applicant)
+    for _ in range(100):
+        if len(outbox.sms()) == 1:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert len(outbox.sms()) == 1
+    assert await Notification.filter(status=DeliveryStatus.SENT).count() == 2
