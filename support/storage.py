@@ -58,9 +58,13 @@ def sanitise_filename(name: str) -> str:
 
 
 def _decodes_as_image(path: Path) -> bool:
+    """``verify`` checks the structure but not JPEG data, so decode the pixels too: a photo
+    cut off by a dropped connection must not reach a reviewer as evidence."""
     try:
         with Image.open(path) as image:
             image.verify()
+        with Image.open(path) as image:
+            image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return False
     return True

@@ -1,4 +1,3 @@
-from tests.conftest import UNLOCK
 
 
 async def test_home(client):
