@@ -1,4 +1,8 @@
-"""ORM models only. Rules about how rows change live in ``workflow.py``."""
+"""ORM models only. Rules about how rows change live in ``workflow.py``.
+
+No semicolons in model docstrings: Tortoise writes them into SQL comments and its SQLite
+schema editor splits statements on them (test_migrations catches it).
+"""
 
 from __future__ import annotations
 
@@ -54,6 +58,26 @@ class Application(Model):
     due_at = fields.DatetimeField(null=True)
     verified_at = fields.DatetimeField(null=True)
     decided_at = fields.DatetimeField(null=True)
+    # Review: who holds the claim (a lease renewed by activity), and who it is held for
+    # after the applicant answers a request for information.
+    assignee: fields.ForeignKeyNullableRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="claimed", null=True, on_delete=fields.SET_NULL
+    )
+    claimed_at = fields.DatetimeField(null=True)
+    last_activity_at = fields.DatetimeField(null=True)
+    held_for: fields.ForeignKeyNullableRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="held", null=True, on_delete=fields.SET_NULL
+    )
+    held_until = fields.DatetimeField(null=True)
+    # The decision, as the applicant was told it.
+    decided_by: fields.ForeignKeyNullableRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="decided", null=True, on_delete=fields.SET_NULL
+    )
+    decision_code = fields.CharField(max_length=32, null=True)
+    decision_text = fields.TextField(null=True)
+    permission_expires_at = fields.DatetimeField(null=True)
+    info_request: dict[str, Any] | None = fields.JSONField(null=True)
+    info_requested_at = fields.DatetimeField(null=True)
     appeal_of: fields.ForeignKeyNullableRelation[Application] = fields.ForeignKeyField(
         "models.Application", related_name="appeals", null=True, on_delete=fields.SET_NULL
     )
@@ -69,6 +93,7 @@ class Application(Model):
             Index(fields=("email",), name="application_email_idx"),
             Index(fields=("imei",), name="application_imei_idx"),
             Index(fields=("account_id",), name="application_account_idx"),
+            Index(fields=("assignee_id", "status"), name="application_assignee_idx"),
         ]
 
 
@@ -174,7 +199,64 @@ class Reviewer(Model):
     password_hash = fields.CharField(max_length=255)
     role = fields.CharField(max_length=16, default="reviewer")
     active = fields.BooleanField(default=True)
+    # The queues a reviewer works: kinds, and optionally only some countries (empty = all).
+    kinds: list[str] = fields.JSONField(default=list, db_default="[]")
+    countries: list[str] = fields.JSONField(default=list, db_default="[]")
+    failed_logins = fields.IntField(default=0, db_default=0)
+    locked_until = fields.DatetimeField(null=True)
+    last_login_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "reviewer"
+
+
+class ReviewerSession(Model):
+    """Server-side sessions, so deactivating a reviewer ends every session at once.
+    The cookie holds a random id and only its SHA-256 is stored."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    reviewer: fields.ForeignKeyRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="sessions", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_seen_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "reviewer_session"
+
+
+class RiskFlag(Model):
+    """A warning computed from other applications, with the reason a reviewer reads."""
+
+    id = fields.IntField(primary_key=True)
+    application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
+        "models.Application", related_name="flags", on_delete=fields.CASCADE
+    )
+    code = fields.CharField(max_length=32)
+    reason = fields.TextField()
+    related: list[str] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "risk_flag"
+        unique_together = (("application", "code"),)
+        indexes = [Index(fields=("code", "application_id"), name="risk_flag_code_idx")]
+
+
+class CannedResponse(Model):
+    """A starting text for a decision. Reviewers edit it before sending."""
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=16)
+    action = fields.CharField(max_length=16)  # approve | reject | request_info
+    reason_code = fields.CharField(max_length=32, null=True)
+    title = fields.CharField(max_length=128)
+    body = fields.TextField()
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "canned_response"
