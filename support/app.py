@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from support import db
 from support.config import Settings
 from support.notify import worker
-from support.web import applicant, errors, health, status
+from support.web import applicant, auth, errors, health, review, status
 from support.web.security import SecurityMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -36,7 +36,13 @@ def routes() -> list[Route | Mount]:
         Route("/status", status.lookup_form, methods=["GET"], name="lookup"),
         Route("/status", status.lookup_submit, methods=["POST"]),
         Route("/status/{token}", status.status_page, methods=["GET"], name="status"),
+        Route("/status/{token}/withdraw", status.withdraw_confirm, methods=["GET"]),
         Route("/status/{token}/withdraw", status.withdraw, methods=["POST"], name="withdraw"),
+        Route("/status/{token}/reply", status.reply, methods=["POST"], name="reply"),
+        Route("/status/{token}/appeal", status.appeal_form, methods=["GET"], name="appeal"),
+        Route("/status/{token}/appeal", status.appeal_submit, methods=["POST"]),
+        *auth.routes(),
+        *review.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -22,3 +22,15 @@ def mask_phone(phone: str) -> str:
 def mask_email(email: str) -> str:
     local, _, domain = email.partition("@")
     return f"{local[:1]}•••@{domain}" if domain else "•••"
+
+
+def format_age(start: datetime | None, end: datetime) -> str:
+    """A short duration for busy eyes: '12 min', '5 h', '3 d'."""
+    if start is None:
+        return ""
+    seconds = max(0, int((end - start).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"

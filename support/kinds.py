@@ -29,6 +29,13 @@ class Kind:
     needs_imei: bool
     unlock_rules: bool  # developer firmware, English reason, model must offer unlocking
     documents: tuple[DocumentSlot, ...]
+    public: bool = True  # offered on the start page; appeals start from a status page
+    priority: int = 0  # higher is served first
+    sla_kind: str = ""  # whose promise applies; defaults to the kind itself
+
+    @property
+    def sla(self) -> str:
+        return self.sla_kind or self.code
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -84,6 +91,46 @@ KINDS: dict[str, Kind] = {
             ),
         ),
     ),
+    "appeal": Kind(
+        code="appeal",
+        prefix="AP",
+        title="Appeal against a refused unlock",
+        summary="Ask us to look again at a refused bootloader-unlock application.",
+        reason_label="Why do you want to unlock the bootloader?",
+        reason_hint=(
+            "Write the reason in English, 30 to 2000 characters, and say what has changed "
+            "since the refusal if anything has."
+        ),
+        needs_imei=False,
+        unlock_rules=True,
+        documents=(),
+        public=False,
+        priority=10,
+        sla_kind="unlock",
+    ),
+}
+
+# Why a refusal was made: recorded with every rejection, for the applicant and for reports.
+REJECTION_REASONS: dict[str, str] = {
+    "stable_firmware": "The phone runs a stable build; unlocking needs a developer build",
+    "reason_insufficient": "The reason does not explain why unlocking is needed",
+    "proof_unreadable": "The proof documents cannot be read",
+    "proof_mismatch": "The proof does not match the account or the phone",
+    "duplicate": "Another application covers the same request",
+    "device_reported": "The device is reported lost or stolen",
+    "account_too_new": "The account is too new",
+    "other": "Another reason, explained in the message",
+}
+
+# What a reviewer can ask an applicant to add.
+INFO_ITEMS: dict[str, str] = {
+    "receipt": "A readable purchase receipt",
+    "box_photo": "A photo of the phone's box with the IMEI label",
+    "sim_proof": "Proof that the SIM card is yours",
+    "imei": "The phone's IMEI",
+    "firmware": "The exact firmware version",
+    "reason": "A clearer reason",
+    "other": "Something else, explained in the message",
 }
 
 

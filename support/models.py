@@ -84,6 +84,8 @@ class Application(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
+    documents: fields.ReverseRelation[Document]
+
     class Meta:
         table = "application"
         indexes = [
@@ -113,7 +115,10 @@ class Document(Model):
 
     class Meta:
         table = "document"
-        indexes = [Index(fields=("sha256",), name="document_sha256_idx")]
+        indexes = [
+            Index(fields=("sha256",), name="document_sha256_idx"),
+            Index(fields=("application_id", "purpose"), name="document_application_idx"),
+        ]
 
 
 class Event(Model):

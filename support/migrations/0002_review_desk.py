@@ -112,6 +112,10 @@ class Migration(migrations.Migration):
             model_name='Application',
             index=Index(fields=['assignee_id', 'status'], name='application_assignee_idx'),
         ),
+        ops.AddIndex(
+            model_name='Document',
+            index=Index(fields=['application_id', 'purpose'], name='document_application_idx'),
+        ),
         ops.AddField(
             model_name='Reviewer',
             name='countries',

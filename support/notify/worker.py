@@ -137,7 +137,7 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
             while await deliver_due(settings, backends) > 0:
                 pass
             if loop.time() - last_housekeeping > 60:
-                await workflow.expire_unverified(settings)
+                await workflow.run_all(settings)
                 last_housekeeping = loop.time()
         except Exception:
             log.exception("worker tick failed; retrying")

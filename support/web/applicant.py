@@ -29,18 +29,19 @@ def _settings(request: Request) -> Settings:
 
 def _kind(request: Request) -> Kind:
     kind = KINDS.get(request.path_params["kind"])
-    if kind is None:
+    if kind is None or not kind.public:
         raise LookupError(request.path_params["kind"])
     return kind
 
 
 async def home(request: Request) -> Response:
-    return render(request, "applicant/home.html", {"kinds": KINDS.values()})
+    public = [kind for kind in KINDS.values() if kind.public]
+    return render(request, "applicant/home.html", {"kinds": public})
 
 
-def _form_page(
+def form_page(
     request: Request, kind: Kind, checked: Checked | None, status_code: int = 200,
-    notice: str = "",
+    notice: str = "", action: str = "",
 ) -> Response:
     settings = _settings(request)
     context: dict[str, Any] = {
@@ -52,6 +53,7 @@ def _form_page(
         "submission_token": tokens.new_submission_token(settings.secret_key),
         "notice": notice,
         "max_mb": settings.max_file_bytes // (1024 * 1024),
+        "action": action or f"/apply/{kind.code}",
     }
     return render(request, "applicant/apply.html", context, status_code)
 
@@ -61,7 +63,7 @@ async def apply_form(request: Request) -> Response:
         kind = _kind(request)
     except LookupError:
         return render(request, "errors/404.html", status_code=404)
-    return _form_page(request, kind, None)
+    return form_page(request, kind, None)
 
 
 async def apply_submit(request: Request) -> Response:
@@ -77,11 +79,17 @@ async def apply_submit(request: Request) -> Response:
         checked = await check_application(kind, form, settings, locale="en")
         nonce = tokens.check_submission_token(settings.secret_key, form.get(SUBMISSION_FIELD),
                                               SUBMISSION_MAX_AGE)
+        if checked.data is not None:
+            try:
+                await workflow.ensure_none_open(kind.code, checked.data.account_id)
+            except workflow.DomainError as refusal:
+                checked.errors["account_id"] = FieldError(refusal.message)
+                checked.data = None
         if checked.data is None or nonce is None:
             notice = "" if nonce else (
                 "This form was open for too long. Check your answers and send it again."
             )
-            return _form_page(request, kind, checked, 422, notice)
+            return form_page(request, kind, checked, 422, notice)
         application = await workflow.submit(
             settings, DocumentStore(settings.documents_dir), checked.data, checked.uploads, nonce
         )

@@ -7,8 +7,12 @@ from starlette.responses import RedirectResponse, Response
 
 from support import tokens, workflow
 from support.config import Settings
-from support.kinds import KINDS
-from support.models import Event
+from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
+from support.models import Application, Event, Status
+from support.storage import DocumentStore, check_document
+from support.validation import FieldError
+from support.web.applicant import form_page
+from support.web.apply_form import check_application
 from support.web.forms import read_form
 from support.web.security import CSRF_FIELD, check_csrf
 from support.web.templating import render
@@ -25,7 +29,16 @@ async def status_page(request: Request) -> Response:
     application = await workflow.application_for_token(request.path_params["token"])
     if application is None:
         return render(request, "errors/status_unknown.html", status_code=404)
+    return await _status(request, application)
+
+
+async def _status(
+    request: Request, application: Application, errors: dict[str, FieldError] | None = None,
+    values: dict[str, str] | None = None, status_code: int = 200,
+) -> Response:
     events = await Event.filter(application=application, internal=False).order_by("at", "id")
+    request_items = (application.info_request or {}).get("items", [])
+    appeal = await Application.filter(appeal_of=application).first()
     response = render(request, "applicant/status.html", {
         "application": application,
         "kind": KINDS[application.kind],
@@ -33,9 +46,102 @@ async def status_page(request: Request) -> Response:
         "welcome": request.query_params.get("welcome") == "1",
         "token": request.path_params["token"],
         "can_withdraw": application.status in workflow.TRANSITIONS["withdraw"].source,
-    })
+        "reasons": REJECTION_REASONS,
+        "info_items": INFO_ITEMS,
+        "request_items": request_items,
+        "upload_items": [item for item in request_items if item in UPLOADABLE],
+        "can_appeal": application.status is Status.REJECTED and application.kind == "unlock"
+        and appeal is None,
+        "appeal": appeal,
+        "errors": errors or {},
+        "values": values or {},
+    }, status_code)
     response.headers.update(NO_STORE)
     return response
+
+
+UPLOADABLE = ("receipt", "box_photo", "sim_proof")
+
+
+async def reply(request: Request) -> Response:
+    """The applicant's answer to a request for information: a message and the documents
+    asked for, checked like the first form (every problem at once, the text kept)."""
+    settings = _settings(request)
+    application = await workflow.application_for_token(request.path_params["token"])
+    if application is None:
+        return render(request, "errors/status_unknown.html", status_code=404)
+    form = await read_form(request, tmp_dir=settings.upload_tmp_dir,
+                           max_file=settings.max_file_bytes, max_body=settings.max_body_bytes)
+    try:
+        check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+        message = form.get("message").strip()
+        errors: dict[str, FieldError] = {}
+        if len(message) < 10 or len(message) > 2000:
+            errors["message"] = FieldError(
+                "Write your answer, 10 to 2000 characters (now %(count)s).", count=len(message)
+            )
+        uploads = []
+        for name in UPLOADABLE:
+            staged = form.files.get(name)
+            if staged is None:
+                continue
+            try:
+                content_type = await check_document(staged, settings.max_file_bytes)
+            except FieldError as error:
+                errors[name] = error
+            else:
+                uploads.append(workflow.Upload(staged=staged, content_type=content_type))
+        if errors:
+            return await _status(request, application, errors, {"message": message}, 422)
+        await workflow.reply(settings, DocumentStore(settings.documents_dir), application,
+                             message, uploads)
+    finally:
+        form.discard_files()
+    return RedirectResponse(f"/status/{request.path_params['token']}", status_code=303)
+
+
+async def appeal_form(request: Request) -> Response:
+    application = await workflow.application_for_token(request.path_params["token"])
+    if application is None:
+        return render(request, "errors/status_unknown.html", status_code=404)
+    if application.status is not Status.REJECTED or application.kind != "unlock":
+        raise workflow.DomainError("Only a refused unlock application can be appealed.")
+    from support.web.apply_form import Checked
+
+    prefilled = Checked(values={
+        name: getattr(application, name) or "" for name in
+        ("account_id", "country", "phone", "email", "model", "firmware")
+    })
+    prefilled.values["reason"] = application.reason
+    return form_page(request, KINDS["appeal"], prefilled,
+                     action=f"/status/{request.path_params['token']}/appeal")
+
+
+async def appeal_submit(request: Request) -> Response:
+    settings = _settings(request)
+    token = request.path_params["token"]
+    application = await workflow.application_for_token(token)
+    if application is None:
+        return render(request, "errors/status_unknown.html", status_code=404)
+    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
+                           max_body=256 * 1024)
+    form.discard_files()
+    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    checked = await check_application(KINDS["appeal"], form, settings, application.locale)
+    if checked.data is None:
+        return form_page(request, KINDS["appeal"], checked, 422,
+                         action=f"/status/{token}/appeal")
+    link = await workflow.appeal(settings, application, checked.data)
+    return RedirectResponse(link.removeprefix(settings.base_url) + "?welcome=1", 303)
+
+
+async def withdraw_confirm(request: Request) -> Response:
+    application = await workflow.application_for_token(request.path_params["token"])
+    if application is None:
+        return render(request, "errors/status_unknown.html", status_code=404)
+    return render(request, "applicant/withdraw.html", {
+        "application": application, "token": request.path_params["token"],
+    })
 
 
 async def withdraw(request: Request) -> Response:

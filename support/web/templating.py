@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from support.formatting import format_when, mask_email, mask_phone
+from support.formatting import format_age, format_when, mask_email, mask_phone
 from support.notify.render import TEMPLATES_DIR
 from support.web.security import CSRF_FIELD, csrf_token
 
@@ -26,6 +26,7 @@ def _environment() -> Environment:
     env.filters["when"] = format_when
     env.filters["mask_phone"] = mask_phone
     env.filters["mask_email"] = mask_email
+    env.filters["age"] = format_age
     return env
 
 

@@ -1,8 +1,7 @@
-"""Every change of an application's state, each one a single transaction.
+"""What the applicant does: apply, confirm, follow, withdraw, answer, appeal.
 
-An action checks the transition against ``TRANSITIONS``, changes the application, appends
-an ``Event`` and writes the notifications to send, all or nothing. Endpoints call these
-functions and never change rows themselves.
+Each action is one transaction: it checks the transition (``machine.move``), changes the
+application, appends the event and writes the notifications to send, all or nothing.
 """
 
 from __future__ import annotations
@@ -16,50 +15,23 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from support import tokens
+from support import risk, tokens
 from support.config import Settings
-from support.kinds import Kind
+from support.kinds import KINDS, Kind
 from support.models import AccessToken, Application, Channel, Document, Event, Status, Verification
 from support.notify.outbox import notify_applicant
 from support.storage import DocumentStore, StagedFile
+from support.workflow.machine import (
+    ACTIVE,
+    APPLICANT,
+    APPLICANT_ACTOR,
+    CodeRejected,
+    DomainError,
+    locked,
+    move,
+)
 
 log = logging.getLogger("support.workflow")
-
-APPLICANT = "applicant"
-SYSTEM = "system"
-
-
-@dataclass(frozen=True)
-class Transition:
-    source: frozenset[Status]
-    target: Status
-    actors: frozenset[str]
-
-
-OPEN = frozenset({Status.SUBMITTED, Status.QUEUED, Status.IN_REVIEW, Status.NEEDS_INFO})
-
-# The state machine as data: who may move an application from where to where.
-TRANSITIONS: dict[str, Transition] = {
-    "verify": Transition(frozenset({Status.SUBMITTED}), Status.QUEUED, frozenset({APPLICANT})),
-    "expire": Transition(frozenset({Status.SUBMITTED}), Status.EXPIRED, frozenset({SYSTEM})),
-    "withdraw": Transition(OPEN, Status.WITHDRAWN, frozenset({APPLICANT})),
-}
-
-
-class DomainError(Exception):
-    """A request the rules do not allow; shown to the person as a clear message (409)."""
-
-    status_code = 409
-
-    def __init__(self, message: str, **params: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.params = params
-
-
-class CodeRejected(DomainError):
-    status_code = 422
-
 
 @dataclass(frozen=True)
 class ApplicationInput:
@@ -88,23 +60,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _move(application: Application, action: str, actor: str, message: str = "") -> Event:
-    rule = TRANSITIONS[action]
-    actor_kind = actor.split(":", 1)[0]
-    if application.status not in rule.source or actor_kind not in rule.actors:
-        raise DomainError(
-            "This application is %(status)s, so it cannot be changed that way.",
-            status=application.status.value,
-        )
-    source = application.status
-    application.status = rule.target
-    await application.save()
-    return await Event.create(
-        application=application, actor=actor, type=action, from_status=source.value,
-        to_status=rule.target.value, message=message,
-    )
-
-
 async def _new_code(settings: Settings, application: Application) -> str:
     code = tokens.new_code()
     now = _now()
@@ -122,7 +77,7 @@ async def _new_code(settings: Settings, application: Application) -> str:
     return code
 
 
-async def _new_status_link(settings: Settings, application: Application) -> str:
+async def new_status_link(settings: Settings, application: Application) -> str:
     token = tokens.new_status_token()
     await AccessToken.create(application=application, token_hash=tokens.token_hash(token))
     return f"{settings.base_url}/status/{token}"
@@ -140,6 +95,7 @@ async def submit(
     existing = await Application.get_or_none(submission_key=submission_key)
     if existing is not None:
         return existing
+    await ensure_none_open(data.kind.code, data.account_id)
     moved: list[str] = []
     try:
         async with in_transaction():
@@ -169,11 +125,25 @@ async def submit(
         for key in moved:
             store.delete(key)
         raise
+    await risk.refresh(application)  # flags are ready when a reviewer first opens it
     log.info("application %s submitted", application.reference)
     return application
 
 
-async def _create_application(data: ApplicationInput, submission_key: str) -> Application:
+async def ensure_none_open(kind: str, account_id: str) -> None:
+    """One open application per kind per account: a second would only split the review.
+    The refusal points to the link the applicant already holds and reveals nothing else."""
+    if await Application.exists(kind=kind, account_id=account_id, status__in=list(ACTIVE)):
+        raise DomainError(
+            "This account already has an application of this kind being handled. Follow it "
+            "with the private link we sent you, or ask for the link again on the "
+            "\"Check an application\" page."
+        )
+
+
+async def _create_application(
+    data: ApplicationInput, submission_key: str, appeal_of: Application | None = None
+) -> Application:
     for _ in range(5):
         reference = tokens.new_reference(data.kind.prefix)
         if not await Application.exists(reference=reference):
@@ -183,6 +153,7 @@ async def _create_application(data: ApplicationInput, submission_key: str) -> Ap
         country=data.country, phone=data.phone, email=data.email, model=data.model,
         firmware=data.firmware, firmware_channel=data.firmware_channel, imei=data.imei,
         reason=data.reason, locale=data.locale, submission_key=submission_key,
+        priority=data.kind.priority, appeal_of=appeal_of,
     )
 
 
@@ -194,7 +165,7 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
     """
     refusal: CodeRejected | None = None
     async with in_transaction():
-        application = await _locked(reference)
+        application = await locked(reference)
         if application.status is not Status.SUBMITTED:
             raise DomainError("This application is already confirmed.")
         verification = await Verification.get(application=application)
@@ -225,25 +196,17 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
 async def _confirm(settings: Settings, application: Application) -> str:
     now = _now()
     application.verified_at = now
-    application.due_at = now + timedelta(hours=settings.sla_hours[application.kind])
-    await _move(application, "verify", APPLICANT, "Contact confirmed; waiting for review.")
+    application.due_at = now + timedelta(hours=settings.sla_hours[KINDS[application.kind].sla])
+    await move(application, "verify", APPLICANT_ACTOR, "Contact confirmed; waiting for review.")
     await Verification.filter(application=application).delete()
-    link = await _new_status_link(settings, application)
+    link = await new_status_link(settings, application)
     await notify_applicant(application, "received", {"status_url": link})
     return link
 
 
-async def _locked(reference: str) -> Application:
-    """The application, locked against a concurrent action on PostgreSQL."""
-    application = await Application.filter(reference=reference).select_for_update().first()
-    if application is None:
-        raise DomainError("There is no application with this reference.")
-    return application
-
-
 async def resend_code(settings: Settings, reference: str) -> None:
     async with in_transaction():
-        application = await _locked(reference)
+        application = await locked(reference)
         if application.status is not Status.SUBMITTED:
             raise DomainError("This application is already confirmed.")
         verification = await Verification.get(application=application)
@@ -261,25 +224,6 @@ async def resend_code(settings: Settings, reference: str) -> None:
                            internal=True)
 
 
-async def expire_unverified(settings: Settings, now: datetime | None = None) -> int:
-    """Applications never confirmed within the limit expire; their documents go too."""
-    cutoff = (now or _now()) - timedelta(hours=settings.unverified_ttl_hours)
-    stale = await Application.filter(status=Status.SUBMITTED, created_at__lt=cutoff)
-    store = DocumentStore(settings.documents_dir)
-    for application in stale:
-        async with in_transaction():
-            fresh = await _locked(application.reference)
-            if fresh.status is not Status.SUBMITTED:
-                continue
-            await _move(fresh, "expire", SYSTEM, "Not confirmed within 24 hours.")
-            await Verification.filter(application=fresh).delete()
-            keys = await Document.filter(application=fresh).values_list("storage_key", flat=True)
-            await Document.filter(application=fresh).delete()
-        for key in keys:
-            store.delete(str(key))
-    return len(stale)
-
-
 async def request_status_link(settings: Settings, reference: str, contact: str) -> bool:
     """Send a fresh status link to the contact when it is the application's own.
 
@@ -293,7 +237,7 @@ async def request_status_link(settings: Settings, reference: str, contact: str) 
     if channel is None:
         return False
     async with in_transaction():
-        link = await _new_status_link(settings, application)
+        link = await new_status_link(settings, application)
         await notify_applicant(application, "status_link", {"status_url": link},
                                channels=(channel,))
         await Event.create(application=application, actor=APPLICANT, type="status_link_sent",
@@ -323,7 +267,67 @@ async def application_for_token(token: str) -> Application | None:
 
 async def withdraw(application: Application) -> None:
     async with in_transaction():
-        fresh = await _locked(application.reference)
-        await _move(fresh, "withdraw", APPLICANT, "Withdrawn by the applicant.")
+        fresh = await locked(application.reference)
+        await move(fresh, "withdraw", APPLICANT_ACTOR, "Withdrawn by the applicant.")
         await notify_applicant(fresh, "withdrawn", {})
     log.info("application %s withdrawn", application.reference)
+
+
+async def reply(
+    settings: Settings, store: DocumentStore, application: Application, message: str,
+    uploads: list[Upload], hold_hours: int = 24,
+) -> None:
+    """The applicant answers a request for information. The application goes back to the
+    queue, held first for the reviewer who asked, who knows the case."""
+    moved: list[str] = []
+    try:
+        async with in_transaction():
+            fresh = await locked(application.reference)
+            requester = (fresh.info_request or {}).get("reviewer_id")
+            await move(fresh, "reply", APPLICANT_ACTOR, message)
+            for upload in uploads:
+                key = store.put(upload.staged)
+                moved.append(key)
+                await Document.create(
+                    application=fresh, purpose=upload.staged.field,
+                    content_type=upload.content_type, size=upload.staged.size,
+                    sha256=upload.staged.sha256, storage_key=key,
+                    original_name=upload.staged.original_name,
+                )
+            fresh.held_for_id = requester
+            fresh.held_until = _now() + timedelta(hours=hold_hours) if requester else None
+            await fresh.save(update_fields=["held_for_id", "held_until"])
+            await notify_applicant(fresh, "reply_received", {}, channels=(Channel.EMAIL,))
+    except BaseException:
+        for key in moved:
+            store.delete(key)
+        raise
+    log.info("application %s answered", application.reference)
+
+
+async def appeal(settings: Settings, original: Application, data: ApplicationInput) -> str:
+    """A new application linked to the refused one, served first, never decided by the
+    reviewer who refused the original. Returns the appeal's private status link."""
+    async with in_transaction():
+        fresh = await locked(original.reference)
+        if fresh.status is not Status.REJECTED or fresh.kind != "unlock":
+            raise DomainError("Only a refused unlock application can be appealed.")
+        if await Application.exists(appeal_of=fresh):
+            raise DomainError("This refusal has already been appealed. Follow the appeal "
+                              "with the link we sent you.")
+        key = f"appeal-{fresh.id}"
+        appeal_row = await _create_application(data, key, appeal_of=fresh)
+        now = _now()
+        appeal_row.status = Status.QUEUED
+        appeal_row.verified_at = now
+        appeal_row.due_at = now + timedelta(hours=settings.sla_hours[data.kind.sla])
+        await appeal_row.save()
+        await Event.create(application=appeal_row, actor=APPLICANT, type="submitted",
+                           to_status=Status.QUEUED.value,
+                           message=f"Appeal against the refusal of {fresh.reference}.")
+        await Event.create(application=fresh, actor=APPLICANT, type="appealed",
+                           message=f"Appealed: {appeal_row.reference}.")
+        link = await new_status_link(settings, appeal_row)
+        await notify_applicant(appeal_row, "received", {"status_url": link})
+    log.info("application %s appealed as %s", original.reference, appeal_row.reference)
+    return link

@@ -1,0 +1,191 @@
+"""Reading the queue: tabs, filters, exact search, counts, keyset pagination.
+
+Pages are fetched by keyset (``WHERE (priority, due_at, id) after the cursor``), never by
+OFFSET, so page 1,000 costs what page 1 costs; a page runs a fixed number of queries
+whatever its length (rows, their flags, the tab counts).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import phonenumbers
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from support.models import Application, Reviewer, RiskFlag, Status
+from support.tokens import normalise_reference
+from support.workflow.review import in_scope
+
+PAGE_SIZE = 50
+TABS: dict[str, str] = {
+    "queued": "Queued",
+    "mine": "Mine",
+    "in_review": "In review",
+    "needs_info": "Needs information",
+    "decided": "Recently decided",
+}
+DECIDED = [Status.APPROVED, Status.REJECTED]
+
+
+@dataclass(frozen=True)
+class Filters:
+    tab: str = "queued"
+    kind: str = ""
+    country: str = ""
+    model: str = ""
+    flag: str = ""
+    assignee: str = ""
+    search: str = ""
+
+    @classmethod
+    def from_query(cls, params: dict[str, str]) -> Filters:
+        tab = params.get("tab", "queued")
+        return cls(
+            tab=tab if tab in TABS else "queued",
+            kind=params.get("kind", "")[:16],
+            country=params.get("country", "").upper()[:2],
+            model=params.get("model", "")[:64],
+            flag=params.get("flag", "")[:32],
+            assignee=params.get("assignee", "")[:12],
+            search=params.get("q", "").strip()[:64],
+        )
+
+    def query_string(self, **changes: str) -> str:
+        values = {"tab": self.tab, "kind": self.kind, "country": self.country,
+                  "model": self.model, "flag": self.flag, "assignee": self.assignee,
+                  "q": self.search, **changes}
+        from urllib.parse import urlencode
+
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+@dataclass
+class QueuePage:
+    rows: list[Application]
+    flags: dict[int, list[str]]
+    counts: dict[str, int]
+    next_cursor: str | None
+    filters: Filters
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def search_condition(text: str, default_country: str = "IN") -> Q | None:
+    """Exact, indexed matches for what reviewers paste: a reference, an IMEI, an account
+    ID, an email, or a phone number written any way (normalised to E.164)."""
+    text = text.strip()
+    if not text:
+        return None
+    if "@" in text:
+        return Q(email=text.lower()) | Q(email=text)
+    if re.fullmatch(r"[A-Za-z]{2}[\s-]?\w{4}[\s-]?\w{4}", text):
+        return Q(reference=normalise_reference(text))
+    digits = re.sub(r"[\s().-]", "", text)
+    conditions: list[Q] = []
+    if re.fullmatch(r"\d{15}", digits):
+        conditions.append(Q(imei=digits))
+    if re.fullmatch(r"\d{5,20}", digits):
+        conditions.append(Q(account_id=digits))
+    try:
+        region = None if digits.startswith("+") else default_country
+        number = phonenumbers.parse(digits, region)
+        if phonenumbers.is_possible_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            conditions.append(Q(phone=e164))
+    except phonenumbers.NumberParseException:
+        pass
+    if not conditions:
+        return Q(reference=text.upper())
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined |= condition
+    return combined
+
+
+def _tab_condition(tab: str, reviewer: Reviewer) -> Q:
+    if tab == "mine":
+        return Q(status=Status.IN_REVIEW, assignee_id=reviewer.id)
+    if tab == "decided":
+        return Q(status__in=DECIDED)
+    return Q(status=Status(tab))
+
+
+def _base(reviewer: Reviewer, filters: Filters) -> QuerySet[Application]:
+    query = Application.filter(in_scope(reviewer))
+    if filters.kind:
+        query = query.filter(kind=filters.kind)
+    if filters.country:
+        query = query.filter(country=filters.country)
+    if filters.model:
+        query = query.filter(model=filters.model)
+    if filters.assignee.isdigit():
+        query = query.filter(assignee_id=int(filters.assignee))
+    if filters.flag:
+        flagged = RiskFlag.filter(code=filters.flag).values_list("application_id", flat=True)
+        query = query.filter(id__in=flagged)
+    condition = search_condition(filters.search)
+    if condition is not None:
+        query = query.filter(condition)
+    return query
+
+
+def encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != 3:
+            return None
+        return values
+    except (ValueError, json.JSONDecodeError):
+        return None
+
+
+def _after(tab: str, cursor: list[Any]) -> Q:
+    if tab == "decided":
+        decided_at = datetime.fromisoformat(cursor[1])
+        return Q(decided_at__lt=decided_at) | Q(decided_at=decided_at, id__lt=cursor[2])
+    priority, due_raw, ident = cursor
+    due = datetime.fromisoformat(due_raw)
+    return (
+        Q(priority__lt=priority)
+        | Q(priority=priority, due_at__gt=due)
+        | Q(priority=priority, due_at=due, id__gt=ident)
+    )
+
+
+async def page(reviewer: Reviewer, filters: Filters, cursor: str | None = None,
+               size: int = PAGE_SIZE) -> QueuePage:
+    base = _base(reviewer, filters)
+    query = base.filter(_tab_condition(filters.tab, reviewer))
+    position = decode_cursor(cursor) if cursor else None
+    if position is not None:
+        query = query.filter(_after(filters.tab, position))
+    ordering = ("-decided_at", "-id") if filters.tab == "decided" else ("-priority", "due_at", "id")
+    rows = await query.order_by(*ordering).limit(size + 1).select_related("assignee")
+    more = len(rows) > size
+    rows = rows[:size]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        key = [0, last.decided_at, last.id] if filters.tab == "decided" else [
+            last.priority, last.due_at, last.id]
+        next_cursor = encode_cursor(key)
+    flags: dict[int, list[str]] = {}
+    if rows:
+        for application_id, code in await RiskFlag.filter(
+            application_id__in=[row.id for row in rows]
+        ).values_list("application_id", "code"):
+            flags.setdefault(int(application_id), []).append(str(code))
+    counts = {tab: await base.filter(_tab_condition(tab, reviewer)).count() for tab in TABS}
+    return QueuePage(rows=rows, flags=flags, counts=counts, next_cursor=next_cursor,
+                     filters=filters)

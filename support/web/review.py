@@ -1,0 +1,227 @@
+"""The reviewer's desk: the queue, taking the next application, one application on one
+screen, and the actions taken from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+from tortoise.expressions import Q
+
+from support import catalogue, countries, queue, responses, risk, workflow
+from support.config import Settings
+from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
+from support.models import Application, Document, Event, Reviewer, RiskFlag
+from support.storage import DocumentStore
+from support.web.auth import requires
+from support.web.forms import FormInput, read_form
+from support.web.security import CSRF_FIELD, check_csrf
+from support.web.templating import render
+from support.workflow.review import in_scope
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _reviewer(request: Request) -> Reviewer:
+    reviewer: Reviewer = request.state.reviewer
+    return reviewer
+
+
+async def _form(request: Request) -> FormInput:
+    settings = _settings(request)
+    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
+                           max_body=256 * 1024)
+    form.discard_files()
+    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    return form
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    context.setdefault("reviewer", _reviewer(request))
+    response = render(request, name, context, status)
+    response.headers.update(NO_STORE)
+    return response
+
+
+async def _visible(request: Request) -> Application | None:
+    """The application if it is in this reviewer's queues; otherwise it does not exist
+    for them (404, so references cannot be probed)."""
+    reference = request.path_params["reference"]
+    return await Application.filter(Q(reference=reference) & in_scope(_reviewer(request))).first()
+
+
+def _back(application: Application, notice: str = "") -> RedirectResponse:
+    suffix = f"?notice={notice}" if notice else ""
+    return RedirectResponse(f"/review/applications/{application.reference}{suffix}", 303)
+
+
+@requires("reviewer")
+async def home(request: Request) -> Response:
+    return RedirectResponse("/review/queue", 303)
+
+
+@requires("reviewer")
+async def queue_page(request: Request) -> Response:
+    filters = queue.Filters.from_query(dict(request.query_params))
+    result = await queue.page(_reviewer(request), filters, request.query_params.get("after"))
+    assignees = await Reviewer.filter(active=True).order_by("name")
+    return _page(request, "review/queue.html", {
+        "page": result, "tabs": queue.TABS, "kinds": KINDS, "flags": risk.CODES,
+        "countries": countries.country_choices("en"), "devices": catalogue.devices(),
+        "assignees": assignees, "notice": request.query_params.get("notice", ""),
+    })
+
+
+@requires("reviewer")
+async def take_next(request: Request) -> Response:
+    await _form(request)
+    application = await workflow.claim_next(_reviewer(request))
+    if application is None:
+        return RedirectResponse("/review/queue?notice=empty", 303)
+    return _back(application)
+
+
+@requires("reviewer")
+async def application_page(request: Request) -> Response:
+    application = await _visible(request)
+    if application is None:
+        return _page(request, "errors/404.html", {}, 404)
+    reviewer = _reviewer(request)
+    await risk.refresh(application)
+    await workflow.review.touch(application, reviewer)
+    await application.fetch_related("assignee", "appeal_of", "documents")
+    events = await Event.filter(application=application).exclude(type="document_viewed").order_by(
+        "at", "id"
+    )
+    actor = workflow.reviewer_actor(reviewer)
+    return _page(request, "review/application.html", {
+        "application": application,
+        "kind": KINDS[application.kind],
+        "documents": application.documents,
+        "flags": await RiskFlag.filter(application=application).order_by("code"),
+        "flag_labels": risk.CODES,
+        "events": events,
+        "actors": await _actor_names(events),
+        "can": {action: workflow.allowed(application, action, actor)
+                for action in workflow.ACTIONS},
+        "barred": await workflow.review.barred_from(application, reviewer),
+        "canned": await responses.for_kind(application.kind),
+        "reasons": REJECTION_REASONS,
+        "info_items": INFO_ITEMS,
+        "reviewers": await Reviewer.filter(active=True).order_by("name"),
+        "notice": request.query_params.get("notice", ""),
+        "is_lead": reviewer.role in {"lead", "admin"},
+    })
+
+
+async def _actor_names(events: list[Event]) -> dict[str, str]:
+    ids = {int(e.actor.split(":")[1]) for e in events if e.actor.startswith("reviewer:")}
+    names = {f"reviewer:{r.id}": r.name for r in await Reviewer.filter(id__in=list(ids))}
+    return {**names, "applicant": "Applicant", "system": "System"}
+
+
+@requires("reviewer")
+async def claim(request: Request) -> Response:
+    await _form(request)
+    application = await _visible(request)
+    if application is None:
+        return _page(request, "errors/404.html", {}, 404)
+    await workflow.claim(application, workflow.reviewer_actor(_reviewer(request)))
+    return _back(application)
+
+
+@requires("reviewer")
+async def release(request: Request) -> Response:
+    await _form(request)
+    application = await _visible(request)
+    if application is None:
+        return _page(request, "errors/404.html", {}, 404)
+    await workflow.release(application, workflow.reviewer_actor(_reviewer(request)))
+    return RedirectResponse("/review/queue?notice=released", 303)
+
+
+@requires("lead")
+async def reassign(request: Request) -> Response:
+    form = await _form(request)
+    application = await _visible(request)
+    target = await Reviewer.get_or_none(id=int(form.get("reviewer_id") or 0), active=True)
+    if application is None or target is None:
+        return _page(request, "errors/404.html", {}, 404)
+    await workflow.reassign(application, workflow.reviewer_actor(_reviewer(request)), target)
+    return _back(application, "reassigned")
+
+
+@requires("reviewer")
+async def add_note(request: Request) -> Response:
+    form = await _form(request)
+    application = await _visible(request)
+    if application is None:
+        return _page(request, "errors/404.html", {}, 404)
+    await workflow.add_note(application, _reviewer(request), form.get("note"))
+    return _back(application, "noted")
+
+
+@requires("reviewer")
+async def decide(request: Request) -> Response:
+    form = await _form(request)
+    application = await _visible(request)
+    if application is None:
+        return _page(request, "errors/404.html", {}, 404)
+    decision = workflow.Decision(
+        action=form.get("action"), text=form.get("message"),
+        reason_code=form.get("reason_code") or None,
+        items=tuple(form.fields.get("items", [])),
+    )
+    await workflow.decide(application, workflow.reviewer_actor(_reviewer(request)), decision)
+    return _back(application, "decided")
+
+
+@requires("reviewer")
+async def document(request: Request) -> Response:
+    """Documents only through here: in the reviewer's queues, never cached by the browser
+    for others, never sniffed into HTML."""
+    doc_id = request.path_params["document_id"]
+    found = await Document.get_or_none(id=doc_id).prefetch_related("application")
+    reviewer = _reviewer(request)
+    if found is None or not await Application.filter(
+        Q(id=found.application.id) & in_scope(reviewer)
+    ).exists():
+        return _page(request, "errors/404.html", {}, 404)
+    store = DocumentStore(_settings(request).documents_dir)
+    disposition = "attachment" if request.query_params.get("download") else "inline"
+    await Event.create(application=found.application, actor=f"reviewer:{reviewer.id}",
+                       type="document_viewed", internal=True,
+                       message=f"Viewed {found.purpose} ({found.original_name}).")
+    return FileResponse(
+        store.path(found.storage_key), media_type=found.content_type,
+        content_disposition_type=disposition, filename=found.original_name,
+        headers={"x-content-type-options": "nosniff", "cache-control": "private, no-store",
+                 "content-security-policy": "default-src 'none'; img-src 'self'; "
+                 "style-src 'unsafe-inline'; sandbox"},
+    )
+
+
+def routes() -> list[Route]:
+    ref = "/review/applications/{reference}"
+    return [
+        Route("/review", home),
+        Route("/review/queue", queue_page, name="review_queue"),
+        Route("/review/next", take_next, methods=["POST"]),
+        Route(ref, application_page, name="review_application"),
+        Route(ref + "/claim", claim, methods=["POST"]),
+        Route(ref + "/release", release, methods=["POST"]),
+        Route(ref + "/reassign", reassign, methods=["POST"]),
+        Route(ref + "/notes", add_note, methods=["POST"]),
+        Route(ref + "/decide", decide, methods=["POST"]),
+        Route("/review/documents/{document_id:int}", document, name="review_document"),
+    ]
+
+
+

@@ -1,0 +1,46 @@
+"""The workflow layer: every change of an application's state goes through here.
+
+``machine`` holds the state machine as data; ``applicant``, ``review`` and
+``housekeeping`` hold the actions of each kind of actor. Endpoints call these functions
+and never change rows themselves.
+"""
+
+from support.workflow.applicant import (
+    ApplicationInput,
+    Upload,
+    appeal,
+    application_for_token,
+    ensure_none_open,
+    new_status_link,
+    reply,
+    request_status_link,
+    resend_code,
+    submit,
+    verify,
+    withdraw,
+)
+from support.workflow.housekeeping import (
+    expire_unanswered,
+    expire_unverified,
+    release_stale_claims,
+    run_all,
+)
+from support.workflow.machine import (
+    ACTIONS,
+    TRANSITIONS,
+    Actor,
+    CodeRejected,
+    DomainError,
+    allowed,
+    reviewer_actor,
+)
+from support.workflow.review import Decision, add_note, claim, claim_next, decide, reassign, release
+
+__all__ = [
+    "ACTIONS", "TRANSITIONS", "Actor", "ApplicationInput", "CodeRejected", "Decision",
+    "DomainError", "Upload", "add_note", "allowed", "appeal", "application_for_token", "claim",
+    "claim_next", "decide", "ensure_none_open", "expire_unanswered", "expire_unverified",
+    "new_status_link", "reassign", "release", "release_stale_claims", "reply",
+    "request_status_link", "resend_code", "reviewer_actor", "run_all", "submit", "verify",
+    "withdraw",
+]

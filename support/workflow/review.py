@@ -1,0 +1,209 @@
+"""What reviewers do: claim, release, reassign, decide, ask for information, note.
+
+Claiming is a compare-and-set ``UPDATE ... WHERE status = 'queued'``: of two reviewers
+racing for one application exactly one update matches a row, on either database.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from support.kinds import INFO_ITEMS, REJECTION_REASONS
+from support.models import Application, Event, Reviewer, Status
+from support.notify.outbox import notify_applicant
+from support.workflow.machine import Actor, DomainError, check, locked, move
+
+log = logging.getLogger("support.workflow")
+
+PERMISSION_DAYS = 14
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def in_scope(reviewer: Reviewer) -> Q:
+    """The queues a reviewer works: their kinds and, if set, their countries. Leads and
+    admins see every queue."""
+    if reviewer.role in {"lead", "admin"}:
+        return Q()
+    scope = Q(kind__in=reviewer.kinds or ["__none__"])
+    if reviewer.countries:
+        scope &= Q(country__in=reviewer.countries)
+    return scope
+
+
+def claimable_by(reviewer: Reviewer, now: datetime) -> Q:
+    """Not held for someone else (a reply goes first to the reviewer who asked)."""
+    return Q(held_for_id=None) | Q(held_for_id=reviewer.id) | Q(held_until__lt=now)
+
+
+async def barred_from(application: Application, reviewer: Reviewer) -> bool:
+    """The reviewer who refused an application may not judge its appeal."""
+    if application.appeal_of_id is None:  # type: ignore[attr-defined]
+        return False
+    return await Application.filter(
+        id=application.appeal_of_id, decided_by_id=reviewer.id  # type: ignore[attr-defined]
+    ).exists()
+
+
+async def claim(application: Application, actor: Actor) -> Application:
+    reviewer = actor.reviewer
+    assert reviewer is not None
+    check(application, "claim", actor)
+    if await barred_from(application, reviewer):
+        raise DomainError("You refused the original application, so another reviewer must "
+                          "decide this appeal.")
+    if not await Application.filter(Q(id=application.id) & in_scope(reviewer)).exists():
+        raise DomainError("This application is not in your queues.")
+    claimed = await _compare_and_set(application.id, reviewer, _now())
+    if claimed is None:
+        raise DomainError("Someone else has just taken this application.")
+    return claimed
+
+
+async def _compare_and_set(
+    application_id: int, reviewer: Reviewer, now: datetime
+) -> Application | None:
+    async with in_transaction():
+        updated = await Application.filter(
+            Q(id=application_id, status=Status.QUEUED) & claimable_by(reviewer, now)
+        ).update(
+            status=Status.IN_REVIEW, assignee_id=reviewer.id, claimed_at=now,
+            last_activity_at=now, held_for_id=None, held_until=None,
+        )
+        if updated != 1:
+            return None
+        application = await Application.get(id=application_id)
+        await Event.create(application=application, actor=f"reviewer:{reviewer.id}",
+                           type="claim", from_status=Status.QUEUED.value,
+                           to_status=Status.IN_REVIEW.value, internal=True,
+                           message=f"Taken by {reviewer.name}.")
+    return application
+
+
+async def claim_next(reviewer: Reviewer) -> Application | None:
+    """The most urgent application in the reviewer's queues, or None when they are empty.
+
+    The candidate is read with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite ignores it
+    and runs one writer at a time), so concurrent claimers take different rows instead of
+    queueing behind one; the compare-and-set keeps the claim correct either way.
+    """
+    now = _now()
+    barred = await Application.filter(
+        status=Status.QUEUED, appeal_of__decided_by_id=reviewer.id
+    ).values_list("id", flat=True)
+    query = Application.filter(
+        Q(status=Status.QUEUED) & in_scope(reviewer) & claimable_by(reviewer, now)
+    )
+    if barred:
+        query = query.exclude(id__in=list(barred))
+    for _ in range(10):
+        async with in_transaction():
+            candidate = await query.order_by("-priority", "due_at", "id").select_for_update(
+                skip_locked=True
+            ).first()
+            if candidate is None:
+                return None
+            claimed = await _compare_and_set(candidate.id, reviewer, now)
+        if claimed is not None:
+            return claimed
+    return None
+
+
+async def touch(application: Application, reviewer: Reviewer) -> None:
+    """Activity by the holder renews the lease."""
+    if application.assignee_id == reviewer.id:  # type: ignore[attr-defined]
+        await Application.filter(id=application.id).update(last_activity_at=_now())
+
+
+async def release(application: Application, actor: Actor) -> None:
+    async with in_transaction():
+        fresh = await locked(application.reference)
+        await move(fresh, "release", actor, "Returned to the queue.", internal=True)
+        fresh.assignee_id = None
+        fresh.claimed_at = None
+        await fresh.save(update_fields=["assignee_id", "claimed_at"])
+
+
+async def reassign(application: Application, actor: Actor, to: Reviewer) -> None:
+    async with in_transaction():
+        fresh = await locked(application.reference)
+        if await barred_from(fresh, to):
+            raise DomainError("That reviewer refused the original application and cannot "
+                              "decide its appeal.")
+        await move(fresh, "reassign", actor, f"Reassigned to {to.name}.", internal=True)
+        fresh.assignee_id = to.id
+        fresh.claimed_at = _now()
+        await fresh.save(update_fields=["assignee_id", "claimed_at"])
+
+
+async def add_note(application: Application, reviewer: Reviewer, text: str) -> Event:
+    text = text.strip()
+    if not text:
+        raise DomainError("Write the note before saving it.")
+    await touch(application, reviewer)
+    return await Event.create(application=application, actor=f"reviewer:{reviewer.id}",
+                              type="note", message=text[:5000], internal=True)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # approve | reject | request_info
+    text: str
+    reason_code: str | None = None
+    items: tuple[str, ...] = ()
+
+
+def _validate(decision: Decision) -> None:
+    if not decision.text.strip():
+        raise DomainError("Write the message the applicant will read.")
+    if decision.action == "reject" and decision.reason_code not in REJECTION_REASONS:
+        raise DomainError("Choose the reason for the refusal.")
+    wanted = set(decision.items)
+    if decision.action == "request_info" and (not wanted or not wanted <= set(INFO_ITEMS)):
+        raise DomainError("Tick what the applicant must send.")
+
+
+async def decide(application: Application, actor: Actor, decision: Decision) -> Application:
+    """Approve, reject or ask for information: one transaction, one event, one message
+    on each channel the applicant gave."""
+    if decision.action not in {"approve", "reject", "request_info"}:
+        raise DomainError("Unknown decision.")
+    _validate(decision)
+    assert actor.reviewer is not None
+    async with in_transaction():
+        fresh = await locked(application.reference)
+        if await barred_from(fresh, actor.reviewer):
+            raise DomainError("You refused the original application, so another reviewer "
+                              "must decide this appeal.")
+        text = decision.text.strip()
+        await move(fresh, decision.action, actor, text)
+        now = _now()
+        context: dict[str, object] = {"message": text}
+        if decision.action == "request_info":
+            fresh.info_request = {"items": list(decision.items), "message": text,
+                                  "reviewer_id": actor.reviewer.id}
+            fresh.info_requested_at = now
+            fresh.assignee_id = None
+            context["items"] = [INFO_ITEMS[item] for item in decision.items]
+            context["reply_days"] = 14
+            template = "info_requested"
+        else:
+            fresh.decided_at = now
+            fresh.decided_by_id = actor.reviewer.id
+            fresh.decision_text = text
+            fresh.decision_code = decision.reason_code if decision.action == "reject" else None
+            if decision.action == "approve" and fresh.kind in {"unlock", "appeal"}:
+                fresh.permission_expires_at = now + timedelta(days=PERMISSION_DAYS)
+                context["expires_at"] = fresh.permission_expires_at.isoformat()
+            template = "approved" if decision.action == "approve" else "rejected"
+        await fresh.save()
+        await notify_applicant(fresh, template, context)
+    log.info("application %s: %s", fresh.reference, decision.action)
+    return fresh
