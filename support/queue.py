@@ -13,9 +13,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import phonenumbers
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from support.models import Application, Reviewer, RiskFlag, Status
@@ -60,8 +61,6 @@ class Filters:
         values = {"tab": self.tab, "kind": self.kind, "country": self.country,
                   "model": self.model, "flag": self.flag, "assignee": self.assignee,
                   "q": self.search, **changes}
-        from urllib.parse import urlencode
-
         return urlencode({k: v for k, v in values.items() if v})
 
 
@@ -126,8 +125,8 @@ def _base(reviewer: Reviewer, filters: Filters) -> QuerySet[Application]:
     if filters.assignee.isdigit():
         query = query.filter(assignee_id=int(filters.assignee))
     if filters.flag:
-        flagged = RiskFlag.filter(code=filters.flag).values_list("application_id", flat=True)
-        query = query.filter(id__in=flagged)
+        flagged = RiskFlag.filter(code=filters.flag).values("application_id")
+        query = query.filter(id__in=Subquery(flagged))
     condition = search_condition(filters.search)
     if condition is not None:
         query = query.filter(condition)

@@ -214,3 +214,60 @@ def hidden_fields(html: str) -> dict[str, str]:
 @pytest.fixture
 def applicant(client: httpx2.AsyncClient) -> Applicant:
     return Applicant(client)
+
+
+class Signed:
+    """A reviewer with their own browser (cookie jar), signed in."""
+
+    def __init__(self, reviewer: Any, client: httpx2.AsyncClient) -> None:
+        self.reviewer = reviewer
+        self.client = client
+
+    async def get(self, path: str) -> httpx2.Response:
+        return await self.client.get(path)
+
+    async def post(self, path: str, data: dict[str, Any] | None = None) -> httpx2.Response:
+        if "support_csrf" not in self.client.cookies:
+            await self.client.get("/")
+        token = self.client.cookies["support_csrf"]
+        return await self.client.post(path, data={"csrf_token": token, **(data or {})})
+
+
+class Desk:
+    """Makes reviewers and signs them in, each with a separate client."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.clients: list[httpx2.AsyncClient] = []
+        self.count = 0
+
+    async def reviewer(
+        self, name: str = "", role: str = "reviewer", kinds: list[str] | None = None,
+        countries: list[str] | None = None,
+    ) -> Signed:
+        from support import auth
+        from support.models import Reviewer
+
+        self.count += 1
+        name = name or f"Reviewer {self.count}"
+        reviewer = await Reviewer.create(
+            email=f"r{self.count}@example.com", name=name, role=role, password_hash="-",
+            kinds=kinds if kinds is not None else ["unlock", "recovery", "appeal"],
+            countries=countries or [],
+        )
+        token = await auth.start_session(reviewer)
+        client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.app), base_url=BASE)
+        client.cookies.set("support_session", token)
+        self.clients.append(client)
+        return Signed(reviewer, client)
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
+@pytest.fixture
+async def desk(app: Starlette) -> AsyncIterator[Desk]:
+    helper = Desk(app)
+    yield helper
+    await helper.close()

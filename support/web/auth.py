@@ -67,7 +67,9 @@ async def current_reviewer(request: Request) -> Reviewer | None:
 
 
 def no_store(response: Response) -> Response:
-    response.headers.update(NO_STORE)
+    """Unless the endpoint chose already (documents say ``private, no-store``)."""
+    for name, value in NO_STORE.items():
+        response.headers.setdefault(name, value)
     return response
 
 

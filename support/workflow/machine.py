@@ -111,7 +111,7 @@ def allowed(application: Application, action: str, actor: Actor) -> bool:
     if application.status not in rule.source or not (actor.roles & rule.actors):
         return False
     if rule.holder_only and actor.reviewer is not None and LEAD not in actor.roles:
-        return bool(application.assignee_id == actor.reviewer.id)
+        return bool(application.assignee_id == actor.reviewer.id)  # type: ignore[attr-defined]
     return True
 
 
