@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from support import db
 from support.config import Settings
 from support.notify import worker
-from support.web import applicant, auth, errors, health, review, status
+from support.web import admin, applicant, auth, errors, health, review, status
 from support.web.security import SecurityMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -43,6 +43,7 @@ def routes() -> list[Route | Mount]:
         Route("/status/{token}/appeal", status.appeal_submit, methods=["POST"]),
         *auth.routes(),
         *review.routes(),
+        *admin.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -1,0 +1,127 @@
+"""Admin pages: the people who review, and the canned responses they start from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from support import auth, responses
+from support.kinds import KINDS, REJECTION_REASONS
+from support.models import CannedResponse, Reviewer
+from support.web.auth import render_review, requires
+from support.web.forms import FormInput, read_form
+from support.web.security import CSRF_FIELD, check_csrf
+
+DECISIONS = ("approve", "reject", "request_info")
+
+
+async def _form(request: Request) -> FormInput:
+    settings = request.app.state.settings
+    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
+                           max_body=256 * 1024)
+    form.discard_files()
+    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    return form
+
+
+async def _reviewers_page(request: Request, error: str = "", values: dict[str, Any] | None = None,
+                          status: int = 200) -> Response:
+    return render_review(request, "review/admin_reviewers.html", {
+        "reviewers": await Reviewer.all().order_by("-active", "name"),
+        "kinds": KINDS, "roles": auth.ROLES, "error": error, "values": values or {},
+        "notice": request.query_params.get("notice", ""),
+    }, status)
+
+
+@requires("admin")
+async def reviewers(request: Request) -> Response:
+    return await _reviewers_page(request)
+
+
+@requires("admin")
+async def create_reviewer(request: Request) -> Response:
+    form = await _form(request)
+    values: dict[str, Any] = {name: form.get(name) for name in ("email", "name", "role", "countries")}
+    values["kinds"] = form.fields.get("kinds", [])
+    countries = [c.strip() for c in values["countries"].split(",") if c.strip()]
+    try:
+        await auth.create_reviewer(values["email"], values["name"], values["role"],
+                                   form.get("password"), kinds=values["kinds"],
+                                   countries=countries)
+    except auth.AuthError as error:
+        return await _reviewers_page(request, error.message, values, 422)
+    return RedirectResponse("/review/admin/reviewers?notice=created", 303)
+
+
+@requires("admin")
+async def deactivate_reviewer(request: Request) -> Response:
+    await _form(request)
+    target = await Reviewer.get_or_none(id=request.path_params["reviewer_id"])
+    if target is None:
+        return render_review(request, "errors/404.html", {}, 404)
+    if target.id == request.state.reviewer.id:
+        return await _reviewers_page(request, "You cannot deactivate yourself.", status=409)
+    await auth.deactivate(target.email)
+    return RedirectResponse("/review/admin/reviewers?notice=deactivated", 303)
+
+
+async def _responses_page(request: Request, error: str = "", status: int = 200) -> Response:
+    await responses.ensure_defaults()
+    rows = await CannedResponse.all().order_by("kind", "action", "title")
+    return render_review(request, "review/admin_responses.html", {
+        "rows": rows, "kinds": KINDS, "decisions": DECISIONS, "reasons": REJECTION_REASONS,
+        "error": error, "notice": request.query_params.get("notice", ""),
+    }, status)
+
+
+@requires("admin")
+async def canned_responses(request: Request) -> Response:
+    return await _responses_page(request)
+
+
+def _response_values(form: FormInput) -> dict[str, Any] | str:
+    """The checked values, or the message saying what is wrong."""
+    values: dict[str, Any] = {
+        "kind": form.get("kind"), "action": form.get("action"),
+        "reason_code": form.get("reason_code") or None,
+        "title": form.get("title").strip()[:128], "body": form.get("body").strip(),
+        "active": form.get("active") != "0",
+    }
+    if values["kind"] not in KINDS or values["action"] not in DECISIONS:
+        return "Choose the kind and the decision."
+    if values["action"] == "reject" and values["reason_code"] not in REJECTION_REASONS:
+        return "A refusal needs a reason code."
+    if values["action"] != "reject":
+        values["reason_code"] = None
+    if not values["title"] or not values["body"]:
+        return "Give the response a title and a text."
+    return values
+
+
+@requires("admin")
+async def save_response(request: Request) -> Response:
+    form = await _form(request)
+    values = _response_values(form)
+    if isinstance(values, str):
+        return await _responses_page(request, values, 422)
+    response_id = request.path_params.get("response_id")
+    if response_id is None:
+        await CannedResponse.create(**values)
+    elif not await CannedResponse.filter(id=response_id).update(**values):
+        return render_review(request, "errors/404.html", {}, 404)
+    return RedirectResponse("/review/admin/responses?notice=saved", 303)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/review/admin/reviewers", reviewers, methods=["GET"]),
+        Route("/review/admin/reviewers", create_reviewer, methods=["POST"]),
+        Route("/review/admin/reviewers/{reviewer_id:int}/deactivate", deactivate_reviewer,
+              methods=["POST"]),
+        Route("/review/admin/responses", canned_responses, methods=["GET"]),
+        Route("/review/admin/responses", save_response, methods=["POST"]),
+        Route("/review/admin/responses/{response_id:int}", save_response, methods=["POST"]),
+    ]

@@ -1,0 +1,78 @@
+"""Admins manage reviewers and canned responses from the web."""
+
+from __future__ import annotations
+
+from support.models import CannedResponse, Reviewer, ReviewerSession
+
+
+async def test_admin_creates_and_deactivates_a_reviewer(desk, client):
+    admin = await desk.reviewer("Ada", role="admin")
+    page = await admin.get("/review/admin/reviewers")
+    assert page.status_code == 200 and "Add a reviewer" in page.text
+
+    short = await admin.post("/review/admin/reviewers", {
+        "email": "bo@example.com", "name": "Bo", "role": "reviewer", "kinds": ["unlock"],
+        "password": "short",
+    })
+    assert short.status_code == 422
+    assert "12" in short.text and 'value="bo@example.com"' in short.text
+
+    created = await admin.post("/review/admin/reviewers", {
+        "email": "bo@example.com", "name": "Bo", "role": "reviewer", "kinds": ["unlock"],
+        "countries": "in, np", "password": "a long enough password",
+    })
+    assert created.status_code == 303
+    bo = await Reviewer.get(email="bo@example.com")
+    assert bo.kinds == ["unlock"] and bo.countries == ["IN", "NP"]
+    await client.get("/review/login")
+    login = await client.post("/review/login", data={
+        "csrf_token": client.cookies["support_csrf"], "email": "bo@example.com",
+        "password": "a long enough password",
+    })
+    assert login.status_code == 303
+    assert await ReviewerSession.filter(reviewer=bo).count() == 1
+
+    gone = await admin.post(f"/review/admin/reviewers/{bo.id}/deactivate")
+    assert gone.status_code == 303
+    await bo.refresh_from_db()
+    assert not bo.active
+    assert await ReviewerSession.filter(reviewer=bo).count() == 0
+
+
+async def test_admins_edit_canned_responses_and_reviewers_start_from_them(
+        desk, applicant, outbox):
+    admin = await desk.reviewer("Ada", role="admin")
+    page = await admin.get("/review/admin/responses")
+    assert page.status_code == 200
+    assert "Stable firmware" in page.text  # defaults are seeded
+    added = await admin.post("/review/admin/responses", {
+        "kind": "unlock", "action": "approve", "title": "Fast track",
+        "body": "Approved on the fast track.", "active": "1",
+    })
+    assert added.status_code == 303
+    row = await CannedResponse.get(title="Fast track")
+    bad = await admin.post(f"/review/admin/responses/{row.id}", {
+        "kind": "unlock", "action": "reject", "title": "Fast track", "body": "x", "active": "1",
+    })
+    assert bad.status_code == 422 and "reason code" in bad.text
+    await admin.post(f"/review/admin/responses/{row.id}", {
+        "kind": "unlock", "action": "approve", "title": "Fast track",
+        "body": "Approved on the fast track, edited.", "active": "0",
+    })
+    await row.refresh_from_db()
+    assert row.body.endswith("edited.") and not row.active
+
+    await applicant.apply_and_verify(outbox)
+    await admin.post("/review/next")
+    from support.models import Application
+
+    application = await Application.get()
+    detail = await admin.get(f"/review/applications/{application.reference}")
+    assert "Unlock permitted" in detail.text  # the seeded approval text is offered
+    assert "fast track, edited" not in detail.text  # inactive responses are not
+
+
+async def test_only_admins_reach_admin_pages(desk):
+    lead = await desk.reviewer("Lee", role="lead")
+    assert (await lead.get("/review/admin/reviewers")).status_code == 403
+    assert (await lead.post("/review/admin/responses", {})).status_code == 403
