@@ -31,6 +31,6 @@ def format_age(start: datetime | None, end: datetime) -> str:
     seconds = max(0, int((end - start).total_seconds()))
     if seconds < 3600:
         return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
+    if seconds < 3 * 86400:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} d"
