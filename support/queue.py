@@ -82,7 +82,7 @@ def search_condition(text: str, default_country: str = "IN") -> Q | None:
         return None
     if "@" in text:
         return Q(email=text.lower()) | Q(email=text)
-    if re.fullmatch(r"[A-Za-z]{2}[\s-]?\w{4}[\s-]?\w{4}", text):
+    if re.fullmatch(r"[A-Za-z]{2}[A-Za-z0-9]{8}", re.sub(r"[\s-]", "", text)):
         return Q(reference=normalise_reference(text))
     digits = re.sub(r"[\s().-]", "", text)
     conditions: list[Q] = []
@@ -139,22 +139,28 @@ def encode_cursor(values: list[Any]) -> str:
 
 
 def decode_cursor(cursor: str) -> list[Any] | None:
+    """The cursor's values, checked, or None: a tampered cursor reads as page one."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
         if not isinstance(values, list) or len(values) != 3:
             return None
-        return values
-    except (ValueError, json.JSONDecodeError):
+        priority, moment, ident = values
+        if type(priority) is not int or type(ident) is not int or not isinstance(moment, str):
+            return None
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None:
+            return None
+        return [priority, parsed, ident]
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
         return None
 
 
 def _after(tab: str, cursor: list[Any]) -> Q:
     if tab == "decided":
-        decided_at = datetime.fromisoformat(cursor[1])
+        decided_at = cursor[1]
         return Q(decided_at__lt=decided_at) | Q(decided_at=decided_at, id__lt=cursor[2])
-    priority, due_raw, ident = cursor
-    due = datetime.fromisoformat(due_raw)
+    priority, due, ident = cursor
     return (
         Q(priority__lt=priority)
         | Q(priority=priority, due_at__gt=due)

@@ -26,6 +26,7 @@ from support.workflow.machine import (
     APPLICANT,
     APPLICANT_ACTOR,
     CodeRejected,
+    STATUS_WORDS,
     DomainError,
     locked,
     move,
@@ -167,7 +168,12 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
     async with in_transaction():
         application = await locked(reference)
         if application.status is not Status.SUBMITTED:
-            raise DomainError("This application is already confirmed.")
+            raise DomainError(
+                "This application is already confirmed."
+                if application.verified_at is not None
+                else "This application is %(status)s and can no longer be confirmed.",
+                status=STATUS_WORDS[application.status],
+            )
         verification = await Verification.get(application=application)
         if verification.attempts >= settings.code_attempts:
             raise CodeRejected("Too many wrong codes. Ask for a new code below.")
@@ -208,7 +214,12 @@ async def resend_code(settings: Settings, reference: str) -> None:
     async with in_transaction():
         application = await locked(reference)
         if application.status is not Status.SUBMITTED:
-            raise DomainError("This application is already confirmed.")
+            raise DomainError(
+                "This application is already confirmed."
+                if application.verified_at is not None
+                else "This application is %(status)s and can no longer be confirmed.",
+                status=STATUS_WORDS[application.status],
+            )
         verification = await Verification.get(application=application)
         if verification.sends > settings.code_max_resends:
             raise DomainError("We have sent the code too many times. Please apply again.")

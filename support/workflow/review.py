@@ -61,8 +61,12 @@ async def claim(application: Application, actor: Actor) -> Application:
                           "decide this appeal.")
     if not await Application.filter(Q(id=application.id) & in_scope(reviewer)).exists():
         raise DomainError("This application is not in your queues.")
-    claimed = await _compare_and_set(application.id, reviewer, _now())
+    now = _now()
+    claimed = await _compare_and_set(application.id, reviewer, now)
     if claimed is None:
+        if await Application.filter(id=application.id, status=Status.QUEUED).exists():
+            raise DomainError("This application is held for the reviewer who asked the "
+                              "applicant for more information, until its hold ends.")
         raise DomainError("Someone else has just taken this application.")
     return claimed
 
