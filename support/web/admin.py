@@ -44,7 +44,8 @@ async def reviewers(request: Request) -> Response:
 @requires("admin")
 async def create_reviewer(request: Request) -> Response:
     form = await _form(request)
-    values: dict[str, Any] = {name: form.get(name) for name in ("email", "name", "role", "countries")}
+    names = ("email", "name", "role", "countries")
+    values: dict[str, Any] = {name: form.get(name) for name in names}
     values["kinds"] = form.fields.get("kinds", [])
     countries = [c.strip() for c in values["countries"].split(",") if c.strip()]
     try:
