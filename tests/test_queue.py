@@ -10,7 +10,6 @@ import itertools
 import json
 import logging
 import re
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,40 +18,15 @@ from urllib.parse import urlencode
 import httpx2
 import pytest
 
-from support import queue, tokens
-from support.kinds import KINDS
+from support import queue
 from support.models import Application, RiskFlag, Status
 from tests.conftest import BASE
+from tests.factories import make_application
 
 _numbers = itertools.count(1)
 
 
-async def make(**overrides: Any) -> Application:
-    """A confirmed, queued application with unique reference, account, phone, email, IMEI
-    and submission key unless overridden. Much faster than the HTTP form."""
-    n = next(_numbers)
-    now = datetime.now(UTC)
-    kind = overrides.get("kind", "unlock")
-    data: dict[str, Any] = {
-        "reference": tokens.new_reference(KINDS[kind].prefix),
-        "kind": kind,
-        "status": Status.QUEUED,
-        "account_id": f"6{n:09d}",
-        "country": "IN",
-        "phone": f"+9198{n:08d}",
-        "email": f"owner{n}@example.com",
-        "imei": f"35{n:013d}",
-        "model": "Redmi Note 10 Pro",
-        "firmware": "21.3.17",
-        "firmware_channel": "developer",
-        "reason": "I develop a custom kernel for this phone and need to flash test builds.",
-        "priority": KINDS[kind].priority,
-        "submission_key": f"test-{secrets.token_hex(16)}",
-        "verified_at": now - timedelta(hours=1),
-        "due_at": now + timedelta(hours=24),
-    }
-    data.update(overrides)
-    return await Application.create(**data)
+make = make_application
 
 
 def references(page: str) -> list[str]:

@@ -7,19 +7,18 @@ import itertools
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
-from support import tokens
 from support.app import routes
-from support.kinds import KINDS
 from support.models import Application, CannedResponse, Document, Event, Reviewer, Status
 from support.storage import DocumentStore
 from tests.conftest import jpeg_bytes
+from tests.factories import make_application
 
 _numbers = itertools.count(1)
 
@@ -115,30 +114,7 @@ def _expected(method: str, path: str, principal: str) -> Any:
     return EXPECTED[(method, path)][principal]
 
 
-async def make(**overrides: Any) -> Application:
-    n = next(_numbers)
-    now = datetime.now(UTC)
-    kind = overrides.get("kind", "unlock")
-    data: dict[str, Any] = {
-        "reference": tokens.new_reference(KINDS[kind].prefix),
-        "kind": kind,
-        "status": Status.QUEUED,
-        "account_id": f"6{n:09d}",
-        "country": "IN",
-        "phone": f"+9198{n:08d}",
-        "email": f"owner{n}@example.com",
-        "imei": None,
-        "model": "Redmi Note 10 Pro",
-        "firmware": "21.3.17",
-        "firmware_channel": "developer",
-        "reason": "I develop a custom kernel for this phone and need to flash test builds.",
-        "priority": KINDS[kind].priority,
-        "submission_key": f"test-{secrets.token_hex(16)}",
-        "verified_at": now - timedelta(hours=1),
-        "due_at": now + timedelta(hours=24),
-    }
-    data.update(overrides)
-    return await Application.create(**data)
+make = make_application
 
 
 async def attach(settings: Any, application: Application, content: bytes,

@@ -4,7 +4,6 @@ and illegal moves answered 409 with a readable message over HTTP."""
 from __future__ import annotations
 
 import itertools
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,40 +14,17 @@ from tortoise.transactions import in_transaction
 
 from support import tokens, workflow
 from support.config import Settings
-from support.kinds import KINDS
 from support.models import Application, Event, Reviewer, Status, Verification
 from support.storage import DocumentStore
 from support.workflow import TRANSITIONS, DomainError
 from support.workflow.machine import SYSTEM_ACTOR, locked, move
+from tests.factories import make_application
 
 _numbers = itertools.count(1)
 CODE = "123456"
 
 
-async def make(**overrides: Any) -> Application:
-    n = next(_numbers)
-    now = datetime.now(UTC)
-    kind = overrides.get("kind", "unlock")
-    data: dict[str, Any] = {
-        "reference": tokens.new_reference(KINDS[kind].prefix),
-        "kind": kind,
-        "status": Status.QUEUED,
-        "account_id": f"6{n:09d}",
-        "country": "IN",
-        "phone": f"+9198{n:08d}",
-        "email": f"owner{n}@example.com",
-        "imei": None,
-        "model": "Redmi Note 10 Pro",
-        "firmware": "21.3.17",
-        "firmware_channel": "developer",
-        "reason": "I develop a custom kernel for this phone and need to flash test builds.",
-        "priority": KINDS[kind].priority,
-        "submission_key": f"test-{secrets.token_hex(16)}",
-        "verified_at": now - timedelta(hours=1),
-        "due_at": now + timedelta(hours=24),
-    }
-    data.update(overrides)
-    return await Application.create(**data)
+make = make_application
 
 
 async def reviewer(role: str = "reviewer") -> Reviewer:
