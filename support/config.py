@@ -81,6 +81,13 @@ class Settings:
     code_resend_after_seconds: int = 60
     code_max_resends: int = 5
     unverified_ttl_hours: int = 24
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout: int = 30
+    email_reply_to: str = ""
 
     @property
     def documents_dir(self) -> Path:
@@ -118,7 +125,14 @@ class Settings:
             database_url=database_url,
             secret_key=secret_key,
             base_url=(env.get(PREFIX + "BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
-            email_backend=_choice(env, "EMAIL_BACKEND", "file", {"file"}),
+            email_backend=_choice(env, "EMAIL_BACKEND", "file", {"file", "smtp"}),
+            smtp_host=env.get(PREFIX + "SMTP_HOST") or "127.0.0.1",
+            smtp_port=_int(env, "SMTP_PORT", 25),
+            smtp_security=_choice(env, "SMTP_SECURITY", "none", {"none", "starttls", "tls"}),
+            smtp_username=env.get(PREFIX + "SMTP_USERNAME") or "",
+            smtp_password=env.get(PREFIX + "SMTP_PASSWORD") or "",
+            smtp_timeout=_int(env, "SMTP_TIMEOUT", 30),
+            email_reply_to=env.get(PREFIX + "EMAIL_REPLY_TO") or "",
             sms_backend=_choice(env, "SMS_BACKEND", "log", {"log"}),
             email_from=env.get(PREFIX + "EMAIL_FROM") or cls.email_from,
             inprocess_worker=_bool(env, "INPROCESS_WORKER", True),

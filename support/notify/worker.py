@@ -31,6 +31,7 @@ from support.notify.backends import (
 )
 from support.notify.outbox import SECRET_KEYS
 from support.notify.render import render_email, render_sms
+from support.notify.smtp import SmtpEmailBackend, SmtpSettings
 
 log = logging.getLogger("support.worker")
 
@@ -46,7 +47,15 @@ class Backends:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
-        return cls(email=FileEmailBackend(settings.mail_dir), sms=LogSmsBackend(settings.sms_log))
+        email: EmailBackend = FileEmailBackend(settings.mail_dir)
+        if settings.email_backend == "smtp":
+            email = SmtpEmailBackend(SmtpSettings(
+                host=settings.smtp_host, port=settings.smtp_port,
+                security=settings.smtp_security, username=settings.smtp_username,
+                password=settings.smtp_password, timeout=settings.smtp_timeout,
+                reply_to=settings.email_reply_to,
+            ))
+        return cls(email=email, sms=LogSmsBackend(settings.sms_log))
 
 
 def next_delay(attempts: int) -> timedelta:
@@ -115,14 +124,25 @@ async def _mark_failed(row: Notification, error: Exception) -> None:
 async def deliver_due(settings: Settings, backends: Backends, limit: int = 50) -> int:
     """Send what is due; return how many were sent."""
     sent = 0
-    for row in await claim_batch(settings, limit):
-        try:
-            await _send(settings, backends, row)
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-            await _mark_failed(row, exc)
-            continue
-        await _mark_sent(row)
-        sent += 1
+    rows = await claim_batch(settings, limit)
+    if not rows:
+        return 0
+    begin = getattr(backends.email, "begin", None)
+    if begin is not None:
+        await begin()
+    try:
+        for row in rows:
+            try:
+                await _send(settings, backends, row)
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+                await _mark_failed(row, exc)
+                continue
+            await _mark_sent(row)
+            sent += 1
+    finally:
+        end = getattr(backends.email, "end", None)
+        if end is not None:
+            await end()  # one SMTP connection per batch, closed with it
     return sent
 
 

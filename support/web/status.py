@@ -8,7 +8,7 @@ from starlette.responses import RedirectResponse, Response
 from support import tokens, workflow
 from support.config import Settings
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
-from support.models import Application, Event, Status
+from support.models import Application, DeliveryStatus, Event, Notification, Status
 from support.storage import DocumentStore, check_document
 from support.validation import FieldError
 from support.web.applicant import form_page
@@ -39,6 +39,9 @@ async def _status(
     events = await Event.filter(application=application, internal=False).order_by("at", "id")
     request_items = (application.info_request or {}).get("items", [])
     appeal = await Application.filter(appeal_of=application).first()
+    unreachable = sorted({str(channel) for channel in await Notification.filter(
+        application=application, status=DeliveryStatus.DEAD
+    ).values_list("channel", flat=True)})
     response = render(request, "applicant/status.html", {
         "application": application,
         "kind": KINDS[application.kind],
@@ -55,6 +58,7 @@ async def _status(
         "appeal": appeal,
         "errors": errors or {},
         "values": values or {},
+        "unreachable": unreachable,
     }, status_code)
     response.headers.update(NO_STORE)
     return response
