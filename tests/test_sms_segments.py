@@ -1,0 +1,54 @@
+"""SMS cost: segment counting, and every SMS template within two segments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from support.notify import segments
+from support.notify.render import TEMPLATES_DIR, render_sms
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", 0),
+    ("a" * 160, 1),
+    ("a" * 161, 2),
+    ("a" * 306, 2),
+    ("a" * 307, 3),
+    ("€" * 80, 1),  # extension characters take two septets
+    ("€" * 81, 2),
+    ("क" * 70, 1),  # Devanagari: UCS-2
+    ("क" * 71, 2),
+    ("Код " * 17 + "ab", 1),  # 70 Cyrillic-and-Latin characters
+    ("a" * 159 + "я", 3),  # one Cyrillic letter makes the whole text UCS-2: 160 / 67
+])
+def test_segment_count(text, expected):
+    assert segments.count(text) == expected
+
+
+# The longest values each placeholder can take in production.
+CONTEXT = {
+    "reference": "UL-WWWW-WWWW",
+    "code": "999999",
+    "minutes": 10,
+    "status_url": "https://support.example-maker.com/status/" + "W" * 43,
+    "kind": "unlock",
+    "message": "x" * 2000,
+    "expires_at": "2026-12-31T23:59:00+00:00",
+    "items": ["A readable purchase receipt"],
+    "reply_days": 14,
+}
+
+
+@pytest.mark.parametrize("template", sorted(p.stem for p in (TEMPLATES_DIR / "sms").glob("*.txt")))
+def test_every_sms_fits_in_two_segments(template):
+    text = render_sms(template, CONTEXT)
+    assert text.strip()
+    assert segments.count(text) <= 2, (template, len(text), text)
+
+
+def test_every_email_template_has_an_sms_twin():
+    email = {p.stem for p in Path(TEMPLATES_DIR / "email").glob("*.txt")}
+    sms = {p.stem for p in Path(TEMPLATES_DIR / "sms").glob("*.txt")}
+    assert email == sms
