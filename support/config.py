@@ -88,6 +88,9 @@ class Settings:
     smtp_password: str = ""
     smtp_timeout: int = 30
     email_reply_to: str = ""
+    sms_http_url: str = ""
+    sms_http_token: str = ""
+    sms_http_fields: tuple[str, str, str] = ("to", "text", "id")
 
     @property
     def documents_dir(self) -> Path:
@@ -120,6 +123,8 @@ class Settings:
         database_url = env.get(PREFIX + "DATABASE_URL") or default_db
         secret_key = env.get(PREFIX + "SECRET_KEY") or load_or_create_secret(data_dir)
         port = env.get("PORT") or "8000"
+        if env.get(PREFIX + "SMS_BACKEND") == "http" and not env.get(PREFIX + "SMS_HTTP_URL"):
+            raise ConfigError(f"{PREFIX}SMS_BACKEND=http needs {PREFIX}SMS_HTTP_URL")
         return cls(
             data_dir=data_dir,
             database_url=database_url,
@@ -133,7 +138,14 @@ class Settings:
             smtp_password=env.get(PREFIX + "SMTP_PASSWORD") or "",
             smtp_timeout=_int(env, "SMTP_TIMEOUT", 30),
             email_reply_to=env.get(PREFIX + "EMAIL_REPLY_TO") or "",
-            sms_backend=_choice(env, "SMS_BACKEND", "log", {"log"}),
+            sms_backend=_choice(env, "SMS_BACKEND", "log", {"log", "http"}),
+            sms_http_url=env.get(PREFIX + "SMS_HTTP_URL") or "",
+            sms_http_token=env.get(PREFIX + "SMS_HTTP_TOKEN") or "",
+            sms_http_fields=(
+                env.get(PREFIX + "SMS_HTTP_TO_FIELD") or "to",
+                env.get(PREFIX + "SMS_HTTP_TEXT_FIELD") or "text",
+                env.get(PREFIX + "SMS_HTTP_ID_FIELD") or "id",
+            ),
             email_from=env.get(PREFIX + "EMAIL_FROM") or cls.email_from,
             inprocess_worker=_bool(env, "INPROCESS_WORKER", True),
             sla_hours={

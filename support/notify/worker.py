@@ -31,6 +31,7 @@ from support.notify.backends import (
 )
 from support.notify.outbox import SECRET_KEYS
 from support.notify.render import render_email, render_sms
+from support.notify.sms_http import GatewaySettings, HttpSmsBackend
 from support.notify.smtp import SmtpEmailBackend, SmtpSettings
 
 log = logging.getLogger("support.worker")
@@ -55,7 +56,14 @@ class Backends:
                 password=settings.smtp_password, timeout=settings.smtp_timeout,
                 reply_to=settings.email_reply_to,
             ))
-        return cls(email=email, sms=LogSmsBackend(settings.sms_log))
+        sms: SmsBackend = LogSmsBackend(settings.sms_log)
+        if settings.sms_backend == "http":
+            to_field, text_field, id_field = settings.sms_http_fields
+            sms = HttpSmsBackend(GatewaySettings(
+                url=settings.sms_http_url, token=settings.sms_http_token,
+                to_field=to_field, text_field=text_field, id_field=id_field,
+            ))
+        return cls(email=email, sms=sms)
 
 
 def next_delay(attempts: int) -> timedelta:
