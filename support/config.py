@@ -89,6 +89,8 @@ class Settings:
     smtp_timeout: int = 30
     email_reply_to: str = ""
     sms_http_url: str = ""
+    # How long a claimed notification stays with its worker before another may send it.
+    delivery_lease_seconds: int = 300
     sms_http_token: str = ""
     sms_http_fields: tuple[str, str, str] = ("to", "text", "id")
 
@@ -138,6 +140,8 @@ class Settings:
             smtp_password=env.get(PREFIX + "SMTP_PASSWORD") or "",
             smtp_timeout=_int(env, "SMTP_TIMEOUT", 30),
             email_reply_to=env.get(PREFIX + "EMAIL_REPLY_TO") or "",
+            delivery_lease_seconds=_int(env, "DELIVERY_LEASE_SECONDS", 300),
+            worker_interval=float(_int(env, "WORKER_INTERVAL_MS", 1000)) / 1000,
             sms_backend=_choice(env, "SMS_BACKEND", "log", {"log", "http"}),
             sms_http_url=env.get(PREFIX + "SMS_HTTP_URL") or "",
             sms_http_token=env.get(PREFIX + "SMS_HTTP_TOKEN") or "",

@@ -36,7 +36,6 @@ from support.notify.smtp import SmtpEmailBackend, SmtpSettings
 
 log = logging.getLogger("support.worker")
 
-LEASE = timedelta(minutes=5)
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
            timedelta(hours=2), timedelta(hours=12))
 
@@ -72,6 +71,10 @@ def next_delay(attempts: int) -> timedelta:
     return base * random.uniform(0.9, 1.1)
 
 
+def lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.delivery_lease_seconds)
+
+
 async def claim_batch(settings: Settings, limit: int) -> list[Notification]:
     now = datetime.now(UTC)
     async with in_transaction():
@@ -82,7 +85,7 @@ async def claim_batch(settings: Settings, limit: int) -> list[Notification]:
         rows = await query
         if rows:
             await Notification.filter(id__in=[row.id for row in rows]).update(
-                next_attempt_at=now + LEASE
+                next_attempt_at=now + lease(settings)
             )
     return list(rows)
 
@@ -129,8 +132,11 @@ async def _mark_failed(row: Notification, error: Exception) -> None:
     )
 
 
-async def deliver_due(settings: Settings, backends: Backends, limit: int = 50) -> int:
-    """Send what is due; return how many were sent."""
+async def deliver_due(
+    settings: Settings, backends: Backends, limit: int = 50, stop: asyncio.Event | None = None
+) -> int:
+    """Send what is due; return how many were sent. When ``stop`` is set mid-batch, the
+    message in hand is finished and the rest of the batch is handed back at once."""
     sent = 0
     rows = await claim_batch(settings, limit)
     if not rows:
@@ -139,7 +145,12 @@ async def deliver_due(settings: Settings, backends: Backends, limit: int = 50) -
     if begin is not None:
         await begin()
     try:
-        for row in rows:
+        for index, row in enumerate(rows):
+            if stop is not None and stop.is_set():
+                await Notification.filter(id__in=[r.id for r in rows[index:]]).update(
+                    next_attempt_at=datetime.now(UTC)
+                )
+                break
             try:
                 await _send(settings, backends, row)
             except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
@@ -162,7 +173,7 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
-            while await deliver_due(settings, backends) > 0:
+            while not stop.is_set() and await deliver_due(settings, backends, stop=stop) > 0:
                 pass
             if loop.time() - last_housekeeping > 60:
                 await workflow.run_all(settings)
