@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from support import db
 from support.config import Settings
 from support.notify import worker
-from support.web import admin, applicant, auth, errors, health, review, status
+from support.web import admin, applicant, auth, deliveries, errors, health, review, status
 from support.web.security import SecurityMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -44,6 +44,7 @@ def routes() -> list[Route | Mount]:
         *auth.routes(),
         *review.routes(),
         *admin.routes(),
+        *deliveries.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

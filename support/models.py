@@ -188,6 +188,8 @@ class Notification(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
     last_error = fields.TextField(default="")
+    # One entry per failed attempt: {"at": ISO time, "error": text}, for the delivery log.
+    attempt_log: list[dict[str, str]] = fields.JSONField(default=list, db_default="[]")
     idempotency_key = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)

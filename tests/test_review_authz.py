@@ -15,7 +15,15 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
 from support.app import routes
-from support.models import Application, CannedResponse, Document, Event, Reviewer, Status
+from support.models import (
+    Application,
+    CannedResponse,
+    Document,
+    Event,
+    Notification,
+    Reviewer,
+    Status,
+)
 from support.storage import DocumentStore
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
@@ -62,6 +70,11 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         403, admin=(303, "/review/admin/responses?notice=saved")),
     ("POST", "/review/admin/responses/{response_id:int}"): _all(
         403, admin=(303, "/review/admin/responses?notice=saved")),
+    # The delivery log: leads and admins.
+    ("GET", "/review/admin/deliveries"): _all(403, lead=200, admin=200),
+    ("POST", "/review/admin/deliveries/{notification_id:int}/retry"): _all(
+        403, lead=(303, "/review/admin/deliveries?notice=retrying"),
+        admin=(303, "/review/admin/deliveries?notice=retrying")),
 }
 
 # What state the application must be in for the route to make sense to its holder.
@@ -104,7 +117,9 @@ def test_the_table_covers_every_review_route():
     for (method, path), answers in EXPECTED.items():
         assert set(answers) == set(SIGNED_IN), (method, path)
         if path.startswith("/review/admin"):
-            for name in ("reviewer", "lead", "other_queue"):
+            refused = ("reviewer", "other_queue") if "deliveries" in path else (
+                "reviewer", "lead", "other_queue")
+            for name in refused:
                 assert answers[name] == 403, (method, path, name)
 
 
@@ -181,11 +196,16 @@ async def test_route_access(client, desk, settings, method, path, principal):
     target = (await desk.reviewer()).reviewer
     canned = await CannedResponse.create(kind="unlock", action="approve", title="Yes",
                                          body="Approved.")
+    notification = await Notification.create(
+        application=application, channel="email", recipient=application.email,
+        template="received", context={}, next_attempt_at=now, status="dead", attempts=6,
+        idempotency_key=f"authz-{application.id}.email")
     data = dict(FORMS.get(path, {}))
     if path == REF + "/reassign":
         data["reviewer_id"] = str(target.id)
     params = {"{reference}": application.reference, "{document_id:int}": str(document.id),
-              "{reviewer_id:int}": str(target.id), "{response_id:int}": str(canned.id)}
+              "{reviewer_id:int}": str(target.id), "{response_id:int}": str(canned.id),
+              "{notification_id:int}": str(notification.id)}
     url = path
     for placeholder, value in params.items():
         url = url.replace(placeholder, value)

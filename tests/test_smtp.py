@@ -154,3 +154,28 @@ async def test_550_is_dead_at_once_and_everyone_sees_it(applicant, settings, smt
     page = await client.get(status_path)
     assert "We could not reach you by email" in page.text
     assert "We could not reach you by SMS" not in page.text
+
+
+async def test_leads_see_each_failed_attempt_and_can_retry(applicant, settings, smtp_server,
+                                                           desk):
+    await _submit(applicant)
+    smtp_server.handler.script = ["451 4.7.1 Greylisted", "550 5.1.1 No such user"]
+    smtp = _smtp(settings, smtp_server.port)
+    for _ in range(2):
+        await Notification.filter(channel="email").update(next_attempt_at=datetime.now(UTC))
+        await worker.deliver_due(smtp, worker.Backends.from_settings(smtp))
+    row = await Notification.get(channel="email")
+    assert row.status is DeliveryStatus.DEAD
+    assert [entry["error"][:30] for entry in row.attempt_log] == [
+        "DeliveryError: 451 4.7.1 Greyl", "DeliveryError: 550 5.1.1 No su"]
+
+    lead = await desk.reviewer("Lee", role="lead")
+    page = await lead.get("/review/admin/deliveries?status=dead")
+    assert page.status_code == 200
+    assert "451 4.7.1 Greylisted" in page.text and "550 5.1.1 No such user" in page.text
+    retried = await lead.post(f"/review/admin/deliveries/{row.id}/retry")
+    assert retried.status_code == 303
+    await worker.deliver_due(smtp, worker.Backends.from_settings(smtp))  # the server accepts now
+    await row.refresh_from_db()
+    assert row.status is DeliveryStatus.SENT
+    assert len(smtp_server.messages()) == 1

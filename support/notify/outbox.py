@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from support.models import Application, Channel, Notification
+from support.models import Application, Channel, DeliveryStatus, Notification
 
 # Context keys that carry something secret (a code, a private link). They are wiped from
 # the row once the message is delivered, so the outbox does not keep them in the clear.
@@ -50,3 +50,18 @@ async def notify_applicant(
             sent.append(await enqueue(application, channel, recipient, template, base,
                                       application.locale))
     return sent
+
+
+async def retry_now(notification_id: int) -> bool:
+    """A person asked for one more try now (after fixing an address or a relay). A dead
+    row gets exactly one more attempt before it is dead again."""
+    from support.notify.worker import BACKOFF
+
+    row = await Notification.get_or_none(id=notification_id)
+    if row is None or row.status is DeliveryStatus.SENT:
+        return False
+    await Notification.filter(id=row.id).update(
+        status=DeliveryStatus.PENDING, next_attempt_at=datetime.now(UTC),
+        attempts=min(row.attempts, len(BACKOFF)),
+    )
+    return True

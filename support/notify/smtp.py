@@ -33,7 +33,8 @@ def classify(error: Exception) -> DeliveryError:
     if isinstance(error, errors.SMTPRecipientsRefused):
         codes = [refusal.code for refusal in error.recipients]
         permanent = bool(codes) and all(500 <= code < 600 for code in codes)
-        return DeliveryError(f"recipient refused: {codes}", permanent=permanent)
+        answers = "; ".join(f"{r.code} {r.message}" for r in error.recipients)
+        return DeliveryError(answers[:300] or "recipient refused", permanent=permanent)
     if isinstance(error, errors.SMTPResponseException):
         return DeliveryError(f"{error.code} {error.message}"[:300],
                              permanent=500 <= error.code < 600)

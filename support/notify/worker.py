@@ -113,10 +113,12 @@ async def _mark_failed(row: Notification, error: Exception) -> None:
     attempts = row.attempts + 1
     permanent = isinstance(error, DeliveryError) and error.permanent
     text = f"{type(error).__name__}: {error}"[:500]
+    log_entries = [*row.attempt_log, {"at": datetime.now(UTC).isoformat(), "error": text}]
     if permanent or attempts > len(BACKOFF):
         async with in_transaction():
             await Notification.filter(id=row.id).update(
-                status=DeliveryStatus.DEAD, attempts=attempts, last_error=text
+                status=DeliveryStatus.DEAD, attempts=attempts, last_error=text,
+                attempt_log=log_entries[-20:],
             )
             if row.application_id is not None:  # type: ignore[attr-defined]
                 await Event.create(
@@ -127,7 +129,7 @@ async def _mark_failed(row: Notification, error: Exception) -> None:
         log.warning("notification %s dead after %s attempts", row.id, attempts)
         return
     await Notification.filter(id=row.id).update(
-        attempts=attempts, last_error=text,
+        attempts=attempts, last_error=text, attempt_log=log_entries[-20:],
         next_attempt_at=datetime.now(UTC) + next_delay(attempts),
     )
 

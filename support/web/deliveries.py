@@ -1,0 +1,59 @@
+"""The delivery log for leads and admins: what was sent, what failed and why, and a
+"retry now" for a message someone has fixed the cause of."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from support.models import Channel, DeliveryStatus, Notification
+from support.notify.outbox import retry_now
+from support.web.auth import render_review, requires
+from support.web.forms import read_form
+from support.web.security import CSRF_FIELD, check_csrf
+
+PAGE = 100
+
+
+@requires("lead")
+async def deliveries(request: Request) -> Response:
+    status = request.query_params.get("status", "")
+    channel = request.query_params.get("channel", "")
+    template = request.query_params.get("template", "")[:64]
+    query = Notification.all()
+    if status in {s.value for s in DeliveryStatus}:
+        query = query.filter(status=status)
+    elif status == "failing":
+        query = query.filter(status=DeliveryStatus.PENDING, attempts__gt=0)
+    if channel in {c.value for c in Channel}:
+        query = query.filter(channel=channel)
+    if template:
+        query = query.filter(template=template)
+    rows = await query.order_by("-created_at", "-id").limit(PAGE).select_related("application")
+    counts = {s.value: await Notification.filter(status=s).count() for s in DeliveryStatus}
+    counts["failing"] = await Notification.filter(status=DeliveryStatus.PENDING,
+                                                  attempts__gt=0).count()
+    return render_review(request, "review/deliveries.html", {
+        "rows": rows, "counts": counts, "status": status, "channel": channel,
+        "template": template, "notice": request.query_params.get("notice", ""),
+    })
+
+
+@requires("lead")
+async def retry(request: Request) -> Response:
+    settings = request.app.state.settings
+    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
+                           max_body=64 * 1024)
+    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    done = await retry_now(request.path_params["notification_id"])
+    return RedirectResponse(
+        f"/review/admin/deliveries?notice={'retrying' if done else 'nothing'}", 303
+    )
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/review/admin/deliveries", deliveries, methods=["GET"]),
+        Route("/review/admin/deliveries/{notification_id:int}/retry", retry, methods=["POST"]),
+    ]
