@@ -112,7 +112,8 @@ async def _mark_sent(row: Notification) -> None:
 async def _mark_failed(row: Notification, error: Exception) -> None:
     attempts = row.attempts + 1
     permanent = isinstance(error, DeliveryError) and error.permanent
-    text = f"{type(error).__name__}: {error}"[:500]
+    text = (str(error) if isinstance(error, DeliveryError)
+            else f"{type(error).__name__}: {error}")[:500]
     log_entries = [*row.attempt_log, {"at": datetime.now(UTC).isoformat(), "error": text}]
     if permanent or attempts > len(BACKOFF):
         async with in_transaction():
