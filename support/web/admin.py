@@ -12,19 +12,13 @@ from support import auth, responses
 from support.kinds import KINDS, REJECTION_REASONS
 from support.models import CannedResponse, Reviewer
 from support.web.auth import render_review, requires
-from support.web.forms import FormInput, read_form
-from support.web.security import CSRF_FIELD, check_csrf
+from support.web.forms import FormInput, read_small_form
 
 DECISIONS = ("approve", "reject", "request_info")
 
 
 async def _form(request: Request) -> FormInput:
-    settings = request.app.state.settings
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=256 * 1024)
-    form.discard_files()
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
-    return form
+    return await read_small_form(request)
 
 
 async def _reviewers_page(request: Request, error: str = "", values: dict[str, Any] | None = None,

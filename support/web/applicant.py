@@ -14,7 +14,7 @@ from support.models import Application, Status, Verification
 from support.storage import DocumentStore
 from support.validation import FieldError
 from support.web.apply_form import Checked, check_application
-from support.web.forms import read_form
+from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
 from support.web.templating import render
 
@@ -131,10 +131,7 @@ async def verify_submit(request: Request) -> Response:
     application = await _application(request)
     if application is None:
         return render(request, "errors/404.html", status_code=404)
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=64 * 1024)
-    form.discard_files()
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    form = await read_small_form(request)
     code = "".join(ch for ch in form.get("code") if ch.isdigit())
     if len(code) != 6:
         error = FieldError("Enter the 6-digit code we sent you.")
@@ -153,10 +150,7 @@ async def resend_code(request: Request) -> Response:
     application = await _application(request)
     if application is None:
         return render(request, "errors/404.html", status_code=404)
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=64 * 1024)
-    form.discard_files()
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    await read_small_form(request)
     if application.status is not Status.SUBMITTED:
         return RedirectResponse(f"/applications/{application.reference}/verify", status_code=303)
     try:

@@ -20,8 +20,7 @@ from starlette.routing import Route
 from support import auth
 from support.config import Settings
 from support.models import Reviewer
-from support.web.forms import read_form
-from support.web.security import CSRF_FIELD, check_csrf
+from support.web.forms import read_small_form
 from support.web.templating import render
 
 SESSION_COOKIE = "support_session"
@@ -169,10 +168,8 @@ async def login_form(request: Request) -> Response:
 
 
 async def login_submit(request: Request) -> Response:
-    settings = _settings(request)
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=64 * 1024)
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    _settings(request)
+    form = await read_small_form(request)
     email = form.get("email").strip()
     password = form.get("password")
     next_path = safe_next(form.get("next"))
@@ -193,10 +190,8 @@ async def login_submit(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    settings = _settings(request)
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=64 * 1024)
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    _settings(request)
+    await read_small_form(request)
     await auth.end_session(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse(LOGIN_PATH, status_code=303)
     _clear_session_cookie(response, request)

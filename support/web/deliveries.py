@@ -10,8 +10,7 @@ from starlette.routing import Route
 from support.models import Channel, DeliveryStatus, Notification
 from support.notify.outbox import retry_now
 from support.web.auth import render_review, requires
-from support.web.forms import read_form
-from support.web.security import CSRF_FIELD, check_csrf
+from support.web.forms import read_small_form
 
 PAGE = 100
 
@@ -42,10 +41,7 @@ async def deliveries(request: Request) -> Response:
 
 @requires("lead")
 async def retry(request: Request) -> Response:
-    settings = request.app.state.settings
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=64 * 1024)
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    await read_small_form(request)
     done = await retry_now(request.path_params["notification_id"])
     return RedirectResponse(
         f"/review/admin/deliveries?notice={'retrying' if done else 'nothing'}", 303

@@ -202,3 +202,15 @@ async def read_form(request: Request, *, tmp_dir: Path, max_file: int, max_body:
         form.discard_files()
         raise
     return form
+
+
+async def read_small_form(request: Request, max_body: int = 256 * 1024) -> FormInput:
+    """A form without files (every action button, sign-in, look-up), CSRF-checked."""
+    from support.web.security import CSRF_FIELD, check_csrf
+
+    settings = request.app.state.settings
+    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
+                           max_body=max_body)
+    form.discard_files()
+    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    return form

@@ -16,8 +16,7 @@ from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.models import Application, Document, Event, Reviewer, RiskFlag
 from support.storage import DocumentStore
 from support.web.auth import requires
-from support.web.forms import FormInput, read_form
-from support.web.security import CSRF_FIELD, check_csrf
+from support.web.forms import FormInput, read_small_form
 from support.web.templating import render
 from support.workflow.review import in_scope
 
@@ -35,12 +34,7 @@ def _reviewer(request: Request) -> Reviewer:
 
 
 async def _form(request: Request) -> FormInput:
-    settings = _settings(request)
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=256 * 1024)
-    form.discard_files()
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
-    return form
+    return await read_small_form(request)
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:

@@ -13,7 +13,7 @@ from support.storage import DocumentStore, check_document
 from support.validation import FieldError
 from support.web.applicant import form_page
 from support.web.apply_form import check_application
-from support.web.forms import read_form
+from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
 from support.web.templating import render
 
@@ -127,10 +127,7 @@ async def appeal_submit(request: Request) -> Response:
     application = await workflow.application_for_token(token)
     if application is None:
         return render(request, "errors/status_unknown.html", status_code=404)
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=256 * 1024)
-    form.discard_files()
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    form = await read_small_form(request)
     checked = await check_application(KINDS["appeal"], form, settings, application.locale)
     if checked.data is None:
         return form_page(request, KINDS["appeal"], checked, 422,
@@ -149,14 +146,12 @@ async def withdraw_confirm(request: Request) -> Response:
 
 
 async def withdraw(request: Request) -> Response:
-    settings = _settings(request)
+    _settings(request)
     token = request.path_params["token"]
     application = await workflow.application_for_token(token)
     if application is None:
         return render(request, "errors/status_unknown.html", status_code=404)
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=64 * 1024)
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    await read_small_form(request)
     await workflow.withdraw(application)
     return RedirectResponse(f"/status/{token}", status_code=303)
 
@@ -167,9 +162,7 @@ async def lookup_form(request: Request) -> Response:
 
 async def lookup_submit(request: Request) -> Response:
     settings = _settings(request)
-    form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
-                           max_body=64 * 1024)
-    check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+    form = await read_small_form(request)
     values = {"reference": form.get("reference"), "contact": form.get("contact")}
     errors = {}
     if not values["reference"].strip():

@@ -158,6 +158,16 @@ async def _create_application(
     )
 
 
+def _ensure_unconfirmed(application: Application) -> None:
+    if application.status is not Status.SUBMITTED:
+        raise DomainError(
+            "This application is already confirmed."
+            if application.verified_at is not None
+            else "This application is %(status)s and can no longer be confirmed.",
+            status=STATUS_WORDS[application.status],
+        )
+
+
 async def verify(settings: Settings, reference: str, code: str) -> str:
     """Check the code; on success queue the application and return a private status link.
 
@@ -167,13 +177,7 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
     refusal: CodeRejected | None = None
     async with in_transaction():
         application = await locked(reference)
-        if application.status is not Status.SUBMITTED:
-            raise DomainError(
-                "This application is already confirmed."
-                if application.verified_at is not None
-                else "This application is %(status)s and can no longer be confirmed.",
-                status=STATUS_WORDS[application.status],
-            )
+        _ensure_unconfirmed(application)
         verification = await Verification.get(application=application)
         if verification.attempts >= settings.code_attempts:
             raise CodeRejected("Too many wrong codes. Ask for a new code below.")
@@ -213,13 +217,7 @@ async def _confirm(settings: Settings, application: Application) -> str:
 async def resend_code(settings: Settings, reference: str) -> None:
     async with in_transaction():
         application = await locked(reference)
-        if application.status is not Status.SUBMITTED:
-            raise DomainError(
-                "This application is already confirmed."
-                if application.verified_at is not None
-                else "This application is %(status)s and can no longer be confirmed.",
-                status=STATUS_WORDS[application.status],
-            )
+        _ensure_unconfirmed(application)
         verification = await Verification.get(application=application)
         if verification.sends > settings.code_max_resends:
             raise DomainError("We have sent the code too many times. Please apply again.")
