@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from support.models import Application, Document, Event, Notification, Status
-from tests.conftest import UNLOCK, png_bytes
+from tests.conftest import RECOVERY, UNLOCK, png_bytes
 
 
 async def _queued(applicant, outbox) -> tuple[str, Application]:
@@ -160,7 +160,6 @@ async def test_a_second_open_application_for_the_same_account_is_refused(applica
     assert "already has an application of this kind" in again.text
     assert 'id="account_id-error"' in again.text
     # Another kind for the same account is fine.
-    from tests.conftest import RECOVERY
 
     other = await applicant.submit("recovery", RECOVERY)
     assert other.status_code == 303
@@ -223,3 +222,39 @@ async def test_reply_errors_keep_the_text(applicant, outbox, client, desk):
     assert re.search(r'id="receipt-error"', bad.text)
     await application.refresh_from_db()
     assert application.status is Status.NEEDS_INFO
+
+
+async def test_a_receipt_sent_in_a_reply_is_checked_against_other_applications(
+        applicant, outbox, client, desk):
+    status_path, application = await _queued(applicant, outbox)
+    other = await applicant.submit("recovery", {**RECOVERY,
+                                                "account_id": "7123456789"},
+                                   files={"receipt": ("r.png", png_bytes(), "image/png")})
+    assert other.status_code == 303
+    ann = await desk.reviewer("Ann")
+    await ann.post(f"/review/applications/{application.reference}/claim")
+    await ann.post(f"/review/applications/{application.reference}/decide", {
+        "action": "request_info", "items": ["receipt"], "message": "Please resend it.",
+    })
+    answer = await client.post(
+        status_path + "/reply",
+        data={"csrf_token": client.cookies["support_csrf"], "message": "Here it is again."},
+        files={"receipt": ("r.png", png_bytes(), "image/png")},  # the same file as the other
+    )
+    assert answer.status_code == 303
+    from support.models import RiskFlag
+
+    assert await RiskFlag.filter(application=application, code="same_receipt").exists()
+
+
+async def test_a_barred_lead_is_not_offered_the_decision_on_an_appeal(desk):
+    from tests.factories import make_application
+
+    lead = await desk.reviewer("Lee", role="lead")
+    original = await make_application(status=Status.REJECTED, decided_by=lead.reviewer)
+    appeal = await make_application(kind="appeal", appeal_of=original, status=Status.IN_REVIEW,
+                                    assignee=lead.reviewer)
+    page = await lead.get(f"/review/applications/{appeal.reference}")
+    assert "another reviewer must decide this appeal" in page.text
+    assert "Approve and notify" not in page.text
+    assert "Claim this application" not in page.text

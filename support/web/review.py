@@ -94,7 +94,6 @@ async def application_page(request: Request) -> Response:
     events = await Event.filter(application=application).exclude(type="document_viewed").order_by(
         "at", "id"
     )
-    actor = workflow.reviewer_actor(reviewer)
     return _page(request, "review/application.html", {
         "application": application,
         "kind": KINDS[application.kind],
@@ -103,8 +102,7 @@ async def application_page(request: Request) -> Response:
         "flag_labels": risk.CODES,
         "events": events,
         "actors": await _actor_names(events),
-        "can": {action: workflow.allowed(application, action, actor)
-                for action in workflow.ACTIONS},
+        "can": await workflow.review.available(application, reviewer),
         "barred": await workflow.review.barred_from(application, reviewer),
         "canned": await responses.for_kind(application.kind),
         "reasons": REJECTION_REASONS,

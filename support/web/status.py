@@ -8,7 +8,7 @@ from starlette.responses import RedirectResponse, Response
 from support import tokens, workflow
 from support.config import Settings
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
-from support.models import Application, DeliveryStatus, Event, Notification, Status
+from support.models import Application, DeliveryStatus, Event, Notification
 from support.storage import DocumentStore, check_document
 from support.validation import FieldError
 from support.web.applicant import form_page
@@ -16,6 +16,7 @@ from support.web.apply_form import check_application
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
 from support.web.templating import render
+from support.workflow.machine import APPLICANT_ACTOR
 
 NO_STORE = {"cache-control": "no-store", "x-robots-tag": "noindex"}
 
@@ -48,13 +49,12 @@ async def _status(
         "events": events,
         "welcome": request.query_params.get("welcome") == "1",
         "token": request.path_params["token"],
-        "can_withdraw": application.status in workflow.TRANSITIONS["withdraw"].source,
+        "can_withdraw": workflow.allowed(application, "withdraw", APPLICANT_ACTOR),
         "reasons": REJECTION_REASONS,
         "info_items": INFO_ITEMS,
         "request_items": request_items,
         "upload_items": [item for item in request_items if item in UPLOADABLE],
-        "can_appeal": application.status is Status.REJECTED and application.kind == "unlock"
-        and appeal is None,
+        "can_appeal": workflow.appealable(application) and appeal is None,
         "appeal": appeal,
         "errors": errors or {},
         "values": values or {},
@@ -108,7 +108,7 @@ async def appeal_form(request: Request) -> Response:
     application = await workflow.application_for_token(request.path_params["token"])
     if application is None:
         return render(request, "errors/status_unknown.html", status_code=404)
-    if application.status is not Status.REJECTED or application.kind != "unlock":
+    if not workflow.appealable(application):
         raise workflow.DomainError("Only a refused unlock application can be appealed.")
     from support.web.apply_form import Checked
 

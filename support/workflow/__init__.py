@@ -9,6 +9,7 @@ from support.workflow.applicant import (
     ApplicationInput,
     Upload,
     appeal,
+    appealable,
     application_for_token,
     ensure_none_open,
     new_status_link,
@@ -38,7 +39,8 @@ from support.workflow.review import Decision, add_note, claim, claim_next, decid
 
 __all__ = [
     "ACTIONS", "TRANSITIONS", "Actor", "ApplicationInput", "CodeRejected", "Decision",
-    "DomainError", "Upload", "add_note", "allowed", "appeal", "application_for_token", "claim",
+    "DomainError", "Upload", "add_note", "allowed", "appeal", "appealable",
+    "application_for_token", "claim",
     "claim_next", "decide", "ensure_none_open", "expire_unanswered", "expire_unverified",
     "new_status_link", "reassign", "release", "release_stale_claims", "reply",
     "request_status_link", "resend_code", "reviewer_actor", "run_all", "submit", "verify",

@@ -6,8 +6,10 @@ application, appends the event and writes the notifications to send, all or noth
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,6 +86,33 @@ async def new_status_link(settings: Settings, application: Application) -> str:
     return f"{settings.base_url}/status/{token}"
 
 
+@contextlib.contextmanager
+def _filing(store: DocumentStore) -> Iterator[list[str]]:
+    """Collect the keys of files moved into the store; if the transaction around them
+    fails, delete them again, so no document outlives the row that should own it."""
+    moved: list[str] = []
+    try:
+        yield moved
+    except BaseException:
+        for key in moved:
+            store.delete(key)
+        raise
+
+
+async def _file_documents(
+    store: DocumentStore, application: Application, uploads: list[Upload], moved: list[str]
+) -> None:
+    for upload in uploads:
+        key = store.put(upload.staged)
+        moved.append(key)
+        await Document.create(
+            application=application, purpose=upload.staged.field,
+            content_type=upload.content_type, size=upload.staged.size,
+            sha256=upload.staged.sha256, storage_key=key,
+            original_name=upload.staged.original_name,
+        )
+
+
 async def submit(
     settings: Settings, store: DocumentStore, data: ApplicationInput, uploads: list[Upload],
     submission_key: str,
@@ -97,35 +126,22 @@ async def submit(
     if existing is not None:
         return existing
     await ensure_none_open(data.kind.code, data.account_id)
-    moved: list[str] = []
     try:
-        async with in_transaction():
-            application = await _create_application(data, submission_key)
-            for upload in uploads:
-                key = store.put(upload.staged)
-                moved.append(key)
-                await Document.create(
-                    application=application, purpose=upload.staged.field,
-                    content_type=upload.content_type, size=upload.staged.size,
-                    sha256=upload.staged.sha256, storage_key=key,
-                    original_name=upload.staged.original_name,
-                )
-            await Event.create(application=application, actor=APPLICANT, type="submitted",
-                               to_status=Status.SUBMITTED.value)
-            code = await _new_code(settings, application)
-            await notify_applicant(application, "verification_code",
-                                   {"code": code, "minutes": settings.code_ttl_seconds // 60})
+        with _filing(store) as moved:
+            async with in_transaction():
+                application = await _create_application(data, submission_key)
+                await _file_documents(store, application, uploads, moved)
+                await Event.create(application=application, actor=APPLICANT, type="submitted",
+                                   to_status=Status.SUBMITTED.value)
+                code = await _new_code(settings, application)
+                await notify_applicant(application, "verification_code", {
+                    "code": code, "minutes": settings.code_ttl_seconds // 60,
+                })
     except IntegrityError:
-        for key in moved:
-            store.delete(key)
         twin = await Application.get_or_none(submission_key=submission_key)
         if twin is None:
             raise
         return twin
-    except BaseException:
-        for key in moved:
-            store.delete(key)
-        raise
     await risk.refresh(application)  # flags are ready when a reviewer first opens it
     log.info("application %s submitted", application.reference)
     return application
@@ -288,30 +304,24 @@ async def reply(
 ) -> None:
     """The applicant answers a request for information. The application goes back to the
     queue, held first for the reviewer who asked, who knows the case."""
-    moved: list[str] = []
-    try:
+    with _filing(store) as moved:
         async with in_transaction():
             fresh = await locked(application.reference)
             requester = (fresh.info_request or {}).get("reviewer_id")
             await move(fresh, "reply", APPLICANT_ACTOR, message)
-            for upload in uploads:
-                key = store.put(upload.staged)
-                moved.append(key)
-                await Document.create(
-                    application=fresh, purpose=upload.staged.field,
-                    content_type=upload.content_type, size=upload.staged.size,
-                    sha256=upload.staged.sha256, storage_key=key,
-                    original_name=upload.staged.original_name,
-                )
+            await _file_documents(store, fresh, uploads, moved)
             fresh.held_for_id = requester
             fresh.held_until = _now() + timedelta(hours=hold_hours) if requester else None
             await fresh.save(update_fields=["held_for_id", "held_until"])
             await notify_applicant(fresh, "reply_received", {}, channels=(Channel.EMAIL,))
-    except BaseException:
-        for key in moved:
-            store.delete(key)
-        raise
+    if uploads:
+        await risk.refresh(fresh)  # a new receipt may match another application's
     log.info("application %s answered", application.reference)
+
+
+def appealable(application: Application) -> bool:
+    """Only a refused unlock application can be appealed (once: checked in ``appeal``)."""
+    return application.status is Status.REJECTED and application.kind == "unlock"
 
 
 async def appeal(settings: Settings, original: Application, data: ApplicationInput) -> str:
@@ -319,7 +329,7 @@ async def appeal(settings: Settings, original: Application, data: ApplicationInp
     reviewer who refused the original. Returns the appeal's private status link."""
     async with in_transaction():
         fresh = await locked(original.reference)
-        if fresh.status is not Status.REJECTED or fresh.kind != "unlock":
+        if not appealable(fresh):
             raise DomainError("Only a refused unlock application can be appealed.")
         if await Application.exists(appeal_of=fresh):
             raise DomainError("This refusal has already been appealed. Follow the appeal "
@@ -338,5 +348,6 @@ async def appeal(settings: Settings, original: Application, data: ApplicationInp
                            message=f"Appealed: {appeal_row.reference}.")
         link = await new_status_link(settings, appeal_row)
         await notify_applicant(appeal_row, "received", {"status_url": link})
+    await risk.refresh(appeal_row)
     log.info("application %s appealed as %s", original.reference, appeal_row.reference)
     return link

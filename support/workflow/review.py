@@ -16,7 +16,16 @@ from tortoise.transactions import in_transaction
 from support.kinds import INFO_ITEMS, REJECTION_REASONS
 from support.models import Application, Event, Reviewer, Status
 from support.notify.outbox import notify_applicant
-from support.workflow.machine import Actor, DomainError, check, locked, move
+from support.workflow.machine import (
+    REVIEWER,
+    TRANSITIONS,
+    Actor,
+    DomainError,
+    allowed,
+    check,
+    locked,
+    move,
+)
 
 log = logging.getLogger("support.workflow")
 
@@ -50,6 +59,17 @@ async def barred_from(application: Application, reviewer: Reviewer) -> bool:
     return await Application.filter(
         id=application.appeal_of_id, decided_by_id=reviewer.id  # type: ignore[attr-defined]
     ).exists()
+
+
+async def available(application: Application, reviewer: Reviewer) -> dict[str, bool]:
+    """What this reviewer may do to this application now, for the buttons they are shown:
+    the state machine's answer, less claiming and deciding an appeal they are barred from."""
+    actor = Actor(REVIEWER, reviewer)
+    can = {action: allowed(application, action, actor) for action in TRANSITIONS}
+    if await barred_from(application, reviewer):
+        for action in ("claim", "approve", "reject", "request_info"):
+            can[action] = False
+    return can
 
 
 async def claim(application: Application, actor: Actor) -> Application:
