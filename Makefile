@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint pg-up migrations clean
+.PHONY: run test test-sqlite test-postgres lint pg-up migrations i18n clean
 
 $(VENV)/.stamp-run: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,13 +17,27 @@ $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-run
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# Browser tests drive Debian's Chromium (Playwright's own download cannot work here) and
+# check pages with axe-core; Noto fonts so Devanagari renders as text, not boxes.
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.11.0
+$(VENV)/.stamp-browser: $(VENV)/.stamp-test
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans Devanagari"; then \
+	  echo "installing chromium and fonts-noto-core (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium fonts-noto-core >/dev/null; \
+	fi
+	@test -f $(AXE) || npm install --silent --no-audit --no-fund --prefix .cache/axe \
+	  axe-core@$(AXE_VERSION)
+	touch $@
+
 run: $(VENV)/.stamp-run
 	$(BIN)/support migrate
 	$(BIN)/support bootstrap
 	PORT=$(PORT) $(BIN)/support serve
 
 # Both databases, each on a fresh database; fails if either run fails.
-test: $(VENV)/.stamp-test pg-up
+test: $(VENV)/.stamp-test $(VENV)/.stamp-browser pg-up
 	@rc=0; \
 	echo "=== tests on SQLite ==="; \
 	SUPPORT_TEST_DB=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
@@ -31,10 +45,10 @@ test: $(VENV)/.stamp-test pg-up
 	SUPPORT_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
 	exit $$rc
 
-test-sqlite: $(VENV)/.stamp-test
+test-sqlite: $(VENV)/.stamp-test $(VENV)/.stamp-browser
 	SUPPORT_TEST_DB=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-postgres: $(VENV)/.stamp-test pg-up
+test-postgres: $(VENV)/.stamp-test $(VENV)/.stamp-browser pg-up
 	SUPPORT_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 pg-up:
@@ -52,5 +66,21 @@ lint: $(VENV)/.stamp-test
 migrations: $(VENV)/.stamp-run
 	SUPPORT_DATA_DIR=$$(mktemp -d) $(BIN)/tortoise makemigrations
 
+# Extracts every applicant-facing string into the template and merges it into each
+# language's catalogue; translate the new or fuzzy entries, then run the tests.
+I18N_DIR := support/translations
+I18N_LANGS := hi mr ru
+i18n: $(VENV)/.stamp-run
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k FieldError -k DomainError \
+	  --no-location --sort-output --omit-header -o $(I18N_DIR)/messages.pot .
+	@for lang in $(I18N_LANGS); do \
+	  if [ -f $(I18N_DIR)/$$lang/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update --ignore-obsolete -i $(I18N_DIR)/messages.pot \
+	      -d $(I18N_DIR) -l $$lang; \
+	  else \
+	    $(BIN)/pybabel init -i $(I18N_DIR)/messages.pot -d $(I18N_DIR) -l $$lang; \
+	  fi; \
+	done
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .cache test-artifacts

@@ -17,6 +17,7 @@ from support import db
 from support.config import Settings
 from support.notify import worker
 from support.web import admin, applicant, auth, deliveries, errors, health, review, status
+from support.web.language import LanguageMiddleware
 from support.web.security import SecurityMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -66,10 +67,12 @@ def create_app(settings: Settings) -> Starlette:
                 await app.state.worker_task
             await db.close()
 
+    secure = settings.base_url.startswith("https")
     app = Starlette(
         routes=routes(),
         middleware=[
-            Middleware(SecurityMiddleware, secure_cookies=settings.base_url.startswith("https"))
+            Middleware(SecurityMiddleware, secure_cookies=secure),
+            Middleware(LanguageMiddleware, secure_cookies=secure),
         ],
         exception_handlers=errors.HANDLERS,
         lifespan=lifespan,

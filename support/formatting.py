@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+
+from babel.dates import format_date, format_time
+
+# English dates the way most of the world reads them: "5 December 2026", not "December 5".
+_DATE_LOCALE = {"en": "en_GB"}
 
 
-def format_when(value: datetime | str | None) -> str:
-    """Day, month in words, time, and the zone said out loud."""
+def format_when(value: datetime | str | None, locale: str = "en") -> str:
+    """Day, month in words, a 24-hour time, and the zone said out loud (always UTC, so an
+    applicant and a reviewer in different places read the same moment)."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return f"{value.day} {value.strftime('%B %Y, %H:%M')} UTC"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    babel_locale = _DATE_LOCALE.get(locale, locale)
+    day = format_date(value, "long", locale=babel_locale)
+    return f"{day}, {format_time(value, 'HH:mm', tzinfo=UTC, locale=babel_locale)} UTC"
 
 
 def mask_phone(phone: str) -> str:

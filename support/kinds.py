@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from support.i18n import N_
+
 
 @dataclass(frozen=True)
 class DocumentSlot:
@@ -32,6 +34,8 @@ class Kind:
     public: bool = True  # offered on the start page; appeals start from a status page
     priority: int = 0  # higher is served first
     sla_kind: str = ""  # whose promise applies; defaults to the kind itself
+    # An English sample reason, shown untranslated where the reason must be in English.
+    reason_example: str = ""
 
     @property
     def sla(self) -> str:
@@ -45,8 +49,8 @@ class Kind:
 
 RECEIPT = DocumentSlot(
     "receipt",
-    "Purchase receipt",
-    "A photo or PDF of the receipt for this phone. JPEG, PNG or PDF, at most 10 MB.",
+    N_("Purchase receipt"),
+    N_("A photo or PDF of the receipt for this phone. JPEG, PNG or PDF, at most 10 MB."),
     required=True,
 )
 
@@ -54,11 +58,14 @@ KINDS: dict[str, Kind] = {
     "unlock": Kind(
         code="unlock",
         prefix="UL",
-        title="Bootloader unlock permission",
-        summary="Ask for the right to unlock your phone's bootloader.",
-        reason_label="Why do you want to unlock the bootloader?",
-        reason_hint=(
-            "Write the reason in English, 30 to 2000 characters. For example: "
+        title=N_("Bootloader unlock permission"),
+        summary=N_("Ask for the right to unlock your phone's bootloader."),
+        reason_label=N_("Why do you want to unlock the bootloader?"),
+        reason_hint=N_(
+            "Write the reason in English, 30 to 2000 characters, even if you fill the rest "
+            "of the form in another language: the engineers who decide read English."
+        ),
+        reason_example=(
             "I develop a custom kernel for this model and need to flash test builds."
         ),
         needs_imei=False,
@@ -68,25 +75,25 @@ KINDS: dict[str, Kind] = {
     "recovery": Kind(
         code="recovery",
         prefix="RC",
-        title="Account recovery",
-        summary="Get back into an account when you have lost its password and every "
-        "linked phone number and email.",
-        reason_label="What happened?",
-        reason_hint="Tell us how you lost access, in any language, 30 to 2000 characters.",
+        title=N_("Account recovery"),
+        summary=N_("Get back into an account when you have lost its password and every "
+        "linked phone number and email."),
+        reason_label=N_("What happened?"),
+        reason_hint=N_("Tell us how you lost access, in any language, 30 to 2000 characters."),
         needs_imei=True,
         unlock_rules=False,
         documents=(
             RECEIPT,
             DocumentSlot(
                 "box_photo",
-                "Photo of the phone's box (optional)",
-                "The label with the IMEI should be readable. JPEG, PNG or PDF, at most 10 MB.",
+                N_("Photo of the phone's box (optional)"),
+                N_("The label with the IMEI should be readable. JPEG, PNG or PDF, at most 10 MB."),
                 required=False,
             ),
             DocumentSlot(
                 "sim_proof",
-                "Proof that the SIM card is yours (optional)",
-                "For example the SIM contract or a bill from your operator. At most 10 MB.",
+                N_("Proof that the SIM card is yours (optional)"),
+                N_("For example the SIM contract or a bill from your operator. At most 10 MB."),
                 required=False,
             ),
         ),
@@ -94,12 +101,15 @@ KINDS: dict[str, Kind] = {
     "appeal": Kind(
         code="appeal",
         prefix="AP",
-        title="Appeal against a refused unlock",
-        summary="Ask us to look again at a refused bootloader-unlock application.",
-        reason_label="Why do you want to unlock the bootloader?",
-        reason_hint=(
+        title=N_("Appeal against a refused unlock"),
+        summary=N_("Ask us to look again at a refused bootloader-unlock application."),
+        reason_label=N_("Why do you want to unlock the bootloader?"),
+        reason_hint=N_(
             "Write the reason in English, 30 to 2000 characters, and say what has changed "
             "since the refusal if anything has."
+        ),
+        reason_example=(
+            "I now run the developer build and maintain a LineageOS port for this model."
         ),
         needs_imei=False,
         unlock_rules=True,
@@ -112,25 +122,25 @@ KINDS: dict[str, Kind] = {
 
 # Why a refusal was made: recorded with every rejection, for the applicant and for reports.
 REJECTION_REASONS: dict[str, str] = {
-    "stable_firmware": "The phone runs a stable build; unlocking needs a developer build",
-    "reason_insufficient": "The reason does not explain why unlocking is needed",
-    "proof_unreadable": "The proof documents cannot be read",
-    "proof_mismatch": "The proof does not match the account or the phone",
-    "duplicate": "Another application covers the same request",
-    "device_reported": "The device is reported lost or stolen",
-    "account_too_new": "The account is too new",
-    "other": "Another reason, explained in the message",
+    "stable_firmware": N_("The phone runs a stable build; unlocking needs a developer build"),
+    "reason_insufficient": N_("The reason does not explain why unlocking is needed"),
+    "proof_unreadable": N_("The proof documents cannot be read"),
+    "proof_mismatch": N_("The proof does not match the account or the phone"),
+    "duplicate": N_("Another application covers the same request"),
+    "device_reported": N_("The device is reported lost or stolen"),
+    "account_too_new": N_("The account is too new"),
+    "other": N_("Another reason, explained in the message"),
 }
 
 # What a reviewer can ask an applicant to add.
 INFO_ITEMS: dict[str, str] = {
-    "receipt": "A readable purchase receipt",
-    "box_photo": "A photo of the phone's box with the IMEI label",
-    "sim_proof": "Proof that the SIM card is yours",
-    "imei": "The phone's IMEI",
-    "firmware": "The exact firmware version",
-    "reason": "A clearer reason",
-    "other": "Something else, explained in the message",
+    "receipt": N_("A readable purchase receipt"),
+    "box_photo": N_("A photo of the phone's box with the IMEI label"),
+    "sim_proof": N_("Proof that the SIM card is yours"),
+    "imei": N_("The phone's IMEI"),
+    "firmware": N_("The exact firmware version"),
+    "reason": N_("A clearer reason"),
+    "other": N_("Something else, explained in the message"),
 }
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from support import i18n
 from support.notify import segments
 from support.notify.render import TEMPLATES_DIR, render_sms
 
@@ -41,11 +42,13 @@ CONTEXT = {
 }
 
 
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
 @pytest.mark.parametrize("template", sorted(p.stem for p in (TEMPLATES_DIR / "sms").glob("*.txt")))
-def test_every_sms_fits_in_two_segments(template):
-    text = render_sms(template, CONTEXT)
+def test_every_sms_fits_in_two_segments_in_every_language(template, lang):
+    text = render_sms(template, CONTEXT, lang)
     assert text.strip()
-    assert segments.count(text) <= 2, (template, len(text), text)
+    assert CONTEXT["reference"] in text
+    assert segments.count(text) <= 2, (template, lang, len(text), text)
 
 
 def test_every_email_template_has_an_sms_twin():

@@ -6,13 +6,16 @@ and ``templates/email/<name>.html``; SMS texts in ``templates/sms/<name>.txt``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from support import i18n
 from support.formatting import format_when
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -25,8 +28,27 @@ class EmailContent:
     html: str
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
+def install_language(env: Environment, lang: str) -> None:
+    """Gettext and date formatting for one language; pages and messages share this."""
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        i18n.translations(lang), newstyle=True
+    )
+    env.filters["when"] = functools.partial(format_when, locale=lang)
+    env.filters["translated"] = functools.partial(_translated_params, i18n.translations(lang))
+    env.globals["lang"] = lang
+
+
+def _translated_params(
+    translations: NullTranslations, params: dict[str, object]
+) -> dict[str, object]:
+    """Error parameters such as a status word or a document's label are msgids too; an
+    applicant's own value (a firmware version) has no entry and comes back unchanged."""
+    return {k: translations.gettext(v) if isinstance(v, str) else v for k, v in params.items()}
+
+
+@lru_cache(maxsize=len(i18n.LANGUAGES))
+def environment(lang: str = i18n.DEFAULT) -> Environment:
+    """One environment per language: translations are bound once, never per render."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(enabled_extensions=("html",), default=False),
@@ -35,24 +57,24 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    env.filters["when"] = format_when
+    install_language(env, i18n.supported(lang) or i18n.DEFAULT)
     return env
 
 
-def _block(name: str, block: str, context: dict[str, Any]) -> str:
-    template = environment().get_template(name)
+def _block(env: Environment, name: str, block: str, context: dict[str, Any]) -> str:
+    template = env.get_template(name)
     return "".join(template.blocks[block](template.new_context(context))).strip()
 
 
-def render_email(template: str, context: dict[str, Any]) -> EmailContent:
+def render_email(template: str, context: dict[str, Any], lang: str = i18n.DEFAULT) -> EmailContent:
+    env = environment(lang)
     text_name = f"email/{template}.txt"
-    subject = " ".join(_block(text_name, "subject", context).split())
-    text = _block(text_name, "body", context) + "\n"
-    html = environment().get_template(f"email/{template}.html").render(context)
+    subject = " ".join(_block(env, text_name, "subject", context).split())
+    text = _block(env, text_name, "body", context) + "\n"
+    html = env.get_template(f"email/{template}.html").render(context)
     return EmailContent(subject=subject, text=text, html=html)
 
 
-def render_sms(template: str, context: dict[str, Any]) -> str:
-    text = environment().get_template(f"sms/{template}.txt").render(context)
+def render_sms(template: str, context: dict[str, Any], lang: str = i18n.DEFAULT) -> str:
+    text = environment(lang).get_template(f"sms/{template}.txt").render(context)
     return " ".join(text.split())

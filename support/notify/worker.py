@@ -92,13 +92,13 @@ async def claim_batch(settings: Settings, limit: int) -> list[Notification]:
 
 async def _send(settings: Settings, backends: Backends, row: Notification) -> None:
     if row.channel is Channel.EMAIL:
-        content = render_email(row.template, row.context)
+        content = render_email(row.template, row.context, row.locale)
         domain = urlsplit(settings.base_url).hostname or "localhost"
         message = build_email(sender=settings.email_from, to=row.recipient, content=content,
                               key=row.idempotency_key, domain=domain)
         await backends.email.send(message)
     else:
-        await backends.sms.send(row.recipient, render_sms(row.template, row.context))
+        await backends.sms.send(row.recipient, render_sms(row.template, row.context, row.locale))
 
 
 async def _mark_sent(row: Notification) -> None:

@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from support import catalogue, countries, tokens, workflow
 from support.config import Settings
+from support.i18n import N_
 from support.kinds import KINDS, Kind
 from support.models import Application, Status, Verification
 from support.storage import DocumentStore
@@ -16,7 +17,7 @@ from support.validation import FieldError
 from support.web.apply_form import Checked, check_application
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
-from support.web.templating import render
+from support.web.templating import render, request_language
 
 SUBMISSION_FIELD = "submission_token"
 SUBMISSION_MAX_AGE = 24 * 3600
@@ -48,7 +49,7 @@ def form_page(
         "kind": kind,
         "values": checked.values if checked else {},
         "errors": checked.errors if checked else {},
-        "countries": countries.country_choices("en"),
+        "countries": countries.country_choices(request_language(request)),
         "devices": catalogue.devices(),
         "submission_token": tokens.new_submission_token(settings.secret_key),
         "notice": notice,
@@ -76,7 +77,7 @@ async def apply_submit(request: Request) -> Response:
                            max_file=settings.max_file_bytes, max_body=settings.max_body_bytes)
     try:
         check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
-        checked = await check_application(kind, form, settings, locale="en")
+        checked = await check_application(kind, form, settings, locale=request_language(request))
         nonce = tokens.check_submission_token(settings.secret_key, form.get(SUBMISSION_FIELD),
                                               SUBMISSION_MAX_AGE)
         if checked.data is not None:
@@ -86,7 +87,7 @@ async def apply_submit(request: Request) -> Response:
                 checked.errors["account_id"] = FieldError(refusal.message)
                 checked.data = None
         if checked.data is None or nonce is None:
-            notice = "" if nonce else (
+            notice = "" if nonce else N_(
                 "This form was open for too long. Check your answers and send it again."
             )
             return form_page(request, kind, checked, 422, notice)
@@ -158,4 +159,4 @@ async def resend_code(request: Request) -> Response:
     except workflow.DomainError as refusal:
         error = FieldError(refusal.message, **refusal.params)
         return await _verify_page(request, application, error, 429)
-    return await _verify_page(request, application, notice="We have sent you a new code.")
+    return await _verify_page(request, application, notice=N_("We have sent you a new code."))

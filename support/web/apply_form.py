@@ -63,8 +63,8 @@ async def check_application(
         staged = form.files.get(slot.name)
         if staged is None:
             if slot.required:
-                errors[slot.name] = FieldError("Choose a photo or PDF of the %(document)s.",
-                                               document=slot.label.lower())
+                errors[slot.name] = FieldError("Choose a file for “%(document)s”.",
+                                               document=slot.label)
             continue
         try:
             content_type = await check_document(staged, settings.max_file_bytes)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from support import auth
+from support import auth, i18n
 from support.config import Settings
 from support.models import Reviewer
 from support.web.forms import read_small_form
@@ -75,10 +75,11 @@ def no_store(response: Response) -> Response:
 def render_review(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    """``render`` for reviewer pages: the signed-in reviewer in the context, no caching."""
+    """``render`` for reviewer pages: in English, the signed-in reviewer in the context, no
+    caching."""
     context = dict(context or {})
     context.setdefault("reviewer", getattr(request.state, "reviewer", None))
-    response = render(request, name, context, status_code)
+    response = render(request, name, context, status_code, lang=i18n.DEFAULT)
     no_store(response)
     return response
 

@@ -10,7 +10,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from support import catalogue, countries, queue, responses, risk, workflow
+from support import catalogue, countries, i18n, queue, responses, risk, workflow
 from support.config import Settings
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.models import Application, Document, Event, Reviewer, RiskFlag
@@ -39,7 +39,7 @@ async def _form(request: Request) -> FormInput:
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     context.setdefault("reviewer", _reviewer(request))
-    response = render(request, name, context, status)
+    response = render(request, name, context, status, lang=i18n.DEFAULT)
     response.headers.update(NO_STORE)
     return response
 

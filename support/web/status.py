@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from support import tokens, workflow
+from support import i18n, tokens, workflow
 from support.config import Settings
+from support.i18n import N_
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.models import Application, DeliveryStatus, Event, Notification
 from support.storage import DocumentStore, check_document
@@ -15,7 +16,7 @@ from support.web.applicant import form_page
 from support.web.apply_form import check_application
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
-from support.web.templating import render
+from support.web.templating import render, request_language
 from support.workflow.machine import APPLICANT_ACTOR
 
 NO_STORE = {"cache-control": "no-store", "x-robots-tag": "noindex"}
@@ -30,6 +31,8 @@ async def status_page(request: Request) -> Response:
     application = await workflow.application_for_token(request.path_params["token"])
     if application is None:
         return render(request, "errors/status_unknown.html", status_code=404)
+    if i18n.supported(request.query_params.get("lang")):
+        await workflow.set_language(application, request_language(request))
     return await _status(request, application)
 
 
@@ -128,7 +131,7 @@ async def appeal_submit(request: Request) -> Response:
     if application is None:
         return render(request, "errors/status_unknown.html", status_code=404)
     form = await read_small_form(request)
-    checked = await check_application(KINDS["appeal"], form, settings, application.locale)
+    checked = await check_application(KINDS["appeal"], form, settings, request_language(request))
     if checked.data is None:
         return form_page(request, KINDS["appeal"], checked, 422,
                          action=f"/status/{token}/appeal")
@@ -166,9 +169,9 @@ async def lookup_submit(request: Request) -> Response:
     values = {"reference": form.get("reference"), "contact": form.get("contact")}
     errors = {}
     if not values["reference"].strip():
-        errors["reference"] = "Enter the reference we sent you, for example UL-7KQ2-9XHD."
+        errors["reference"] = N_("Enter the reference we sent you, for example UL-7KQ2-9XHD.")
     if not values["contact"].strip():
-        errors["contact"] = "Enter the phone number or email you gave in the application."
+        errors["contact"] = N_("Enter the phone number or email you gave in the application.")
     if errors:
         return render(request, "applicant/lookup.html", {"values": values, "errors": errors}, 422)
     reference = tokens.normalise_reference(values["reference"])

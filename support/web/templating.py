@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -9,12 +10,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from support.formatting import format_age, format_when, mask_email, mask_phone
-from support.notify.render import TEMPLATES_DIR
+from support import i18n
+from support.formatting import format_age, mask_email, mask_phone
+from support.notify.render import TEMPLATES_DIR, install_language
 from support.web.security import CSRF_FIELD, csrf_token
 
 
-def _environment() -> Environment:
+@lru_cache(maxsize=len(i18n.LANGUAGES))
+def templates(lang: str = i18n.DEFAULT) -> Jinja2Templates:
+    """Pages in one language; reviewer pages always ask for English."""
+    return Jinja2Templates(env=_environment(lang))
+
+
+def _environment(lang: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -22,23 +30,31 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    env.filters["when"] = format_when
+    install_language(env, lang)
+    env.globals["languages"] = [(code, i18n.native_name(code)) for code in i18n.LANGUAGES]
     env.filters["mask_phone"] = mask_phone
     env.filters["mask_email"] = mask_email
     env.filters["age"] = format_age
     return env
 
 
-templates = Jinja2Templates(env=_environment())
+def request_language(request: Request) -> str:
+    """The language LanguageMiddleware chose (English where it did not run)."""
+    return str(getattr(request.state, "lang", i18n.DEFAULT))
 
 
 def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    status_code: int = 200,
+    lang: str | None = None,
 ) -> HTMLResponse:
     context = dict(context or {})
     context.setdefault("csrf_field", CSRF_FIELD)
     context.setdefault("csrf_token", csrf_token(request))
-    context.setdefault("lang", "en")
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    chosen = lang or request_language(request)
+    context.setdefault("switcher", lang is None)
+    response = templates(chosen).TemplateResponse(request, name, context, status_code=status_code)
+    response.headers.setdefault("content-language", chosen)
     return response

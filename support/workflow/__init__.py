@@ -16,6 +16,7 @@ from support.workflow.applicant import (
     reply,
     request_status_link,
     resend_code,
+    set_language,
     submit,
     verify,
     withdraw,
@@ -38,6 +39,7 @@ from support.workflow.machine import (
 from support.workflow.review import Decision, add_note, claim, claim_next, decide, reassign, release
 
 __all__ = [
+    "set_language",
     "ACTIONS", "TRANSITIONS", "Actor", "ApplicationInput", "CodeRejected", "Decision",
     "DomainError", "Upload", "add_note", "allowed", "appeal", "appealable",
     "application_for_token", "claim",

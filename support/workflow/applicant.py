@@ -175,13 +175,12 @@ async def _create_application(
 
 
 def _ensure_unconfirmed(application: Application) -> None:
-    if application.status is not Status.SUBMITTED:
-        raise DomainError(
-            "This application is already confirmed."
-            if application.verified_at is not None
-            else "This application is %(status)s and can no longer be confirmed.",
-            status=STATUS_WORDS[application.status],
-        )
+    if application.status is Status.SUBMITTED:
+        return
+    if application.verified_at is not None:
+        raise DomainError("This application is already confirmed.")
+    raise DomainError("This application is %(status)s and can no longer be confirmed.",
+                      status=STATUS_WORDS[application.status])
 
 
 async def verify(settings: Settings, reference: str, code: str) -> str:
@@ -288,6 +287,14 @@ async def application_for_token(token: str) -> Application | None:
         "application"
     )
     return access.application if access else None
+
+
+async def set_language(application: Application, lang: str) -> None:
+    """The applicant picked a language on their own page: later messages follow it, since
+    the form's language was only our best guess at theirs."""
+    if lang != application.locale:
+        application.locale = lang
+        await Application.filter(id=application.id).update(locale=lang)
 
 
 async def withdraw(application: Application) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from support.i18n import N_
 from support.models import Application, Event, Reviewer, Status
 
 APPLICANT = "applicant"
@@ -95,14 +96,14 @@ class CodeRejected(DomainError):
 
 
 STATUS_WORDS = {
-    Status.SUBMITTED: "waiting for its confirmation code",
-    Status.QUEUED: "waiting for a reviewer",
-    Status.IN_REVIEW: "being reviewed",
-    Status.NEEDS_INFO: "waiting for more information",
-    Status.APPROVED: "approved",
-    Status.REJECTED: "refused",
-    Status.EXPIRED: "expired",
-    Status.WITHDRAWN: "withdrawn",
+    Status.SUBMITTED: N_("waiting for its confirmation code"),
+    Status.QUEUED: N_("waiting for a reviewer"),
+    Status.IN_REVIEW: N_("being reviewed"),
+    Status.NEEDS_INFO: N_("waiting for more information"),
+    Status.APPROVED: N_("approved"),
+    Status.REJECTED: N_("refused"),
+    Status.EXPIRED: N_("expired"),
+    Status.WITHDRAWN: N_("withdrawn"),
 }
 
 
