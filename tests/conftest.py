@@ -114,9 +114,11 @@ class Outbox:
 
     async def last_code(self) -> str:
         await self.deliver()
-        texts = [m["text"] for m in self.sms() if "Code " in m["text"]]
+        # In any language: the code SMS is the one with six digits standing alone and no link.
+        code = re.compile(r"(?<![\w-])(\d{6})(?!\w)")
+        texts = [m["text"] for m in self.sms() if code.search(m["text"]) and "://" not in m["text"]]
         assert texts, "no code SMS was sent"
-        match = re.search(r"\b(\d{6})\b", texts[-1])
+        match = code.search(texts[-1])
         assert match
         return match.group(1)
 
