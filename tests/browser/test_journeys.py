@@ -207,7 +207,7 @@ async def test_4_rejection_appeal_and_a_second_reviewer(new_context, live, recei
     await expect(applicant.locator("section[aria-labelledby='decision-h']")).to_contain_text(
         "Not approved")
     await recorder.step(applicant, "applicant-refused")
-    await applicant.locator(f"a[href$='/appeal']").click()
+    await applicant.locator("a[href$='/appeal']").click()
     await applicant.wait_for_url(re.compile(r"/appeal$"))
     assert await applicant.input_value("#account_id") == UNLOCK["account_id"]
     await recorder.step(applicant, "appeal-form")
