@@ -84,3 +84,10 @@ def native_name(lang: str) -> str:
     """What the switcher shows: each language in its own words ("हिन्दी", "Русский")."""
     name = Locale.parse(lang).get_display_name(lang) or lang
     return name[:1].upper() + name[1:]
+
+
+def english_name(lang: str) -> str:
+    """What reviewers (whose pages are English) read: "Hindi", "Marathi"."""
+    if not supported(lang):
+        return lang
+    return Locale.parse(lang).get_display_name("en") or lang

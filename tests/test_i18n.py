@@ -214,3 +214,13 @@ def test_dates_are_localised_and_state_the_time_zone(lang, month):
     }, lang)
     assert f"5 {month}" in content.text
     assert "15:26 UTC" in content.text
+
+
+async def test_reviewer_sees_the_applicants_language(desk):
+    from tests.factories import make_application
+
+    application = await make_application(locale="mr")
+    ravi = await desk.reviewer("Ravi")
+    page = await ravi.get(f"/review/applications/{application.reference}")
+    assert page.status_code == 200
+    assert "<dt>Language</dt><dd>Marathi" in page.text

@@ -32,6 +32,7 @@ def _environment(lang: str) -> Environment:
     )
     install_language(env, lang)
     env.globals["languages"] = [(code, i18n.native_name(code)) for code in i18n.LANGUAGES]
+    env.filters["language_name"] = i18n.english_name
     env.filters["mask_phone"] = mask_phone
     env.filters["mask_email"] = mask_email
     env.filters["age"] = format_age
