@@ -29,6 +29,14 @@ async def no_sideways_scroll(page: Page) -> None:
             .map(el => el.tagName + (el.id ? '#' + el.id : '') + '.' + el.className).slice(0, 5);
     }""")
     assert not overflow, f"{page.url}: wider than the screen: {overflow}"
+    broken = await page.evaluate("""() => [...document.querySelectorAll('header a, header button')]
+        .filter(el => {
+            const range = document.createRange();
+            range.selectNodeContents(el);
+            const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+            return lines.size > 1;
+        }).map(el => el.textContent.trim())""")
+    assert not broken, f"{page.url}: header links broken across lines: {broken}"
 
 
 async def applicant_pages(settings) -> dict[str, str]:
@@ -90,7 +98,7 @@ async def test_every_applicant_page_on_a_phone(lang, new_context, live, settings
 
 async def reviewer_page(new_context, live: str, viewport: dict[str, int]) -> Page:
     reviewer = await Reviewer.create(
-        email="ravi@maker.example", name="Ravi", role="lead", password_hash="-",
+        email="ravi@maker.example", name="Ravi Shankar Kulkarni", role="admin", password_hash="-",
         kinds=["unlock", "recovery", "appeal"], countries=[])
     context = await new_context(viewport=viewport)
     await context.add_cookies([{"name": "support_session", "value": await auth.start_session(reviewer),
