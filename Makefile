@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint pg-up migrations i18n clean
+.PHONY: run test test-sqlite test-postgres lint pg-up migrations i18n bench clean
 
 $(VENV)/.stamp-run: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ lint: $(VENV)/.stamp-test
 # After changing support/models.py: writes the next migration under support/migrations/.
 migrations: $(VENV)/.stamp-run
 	SUPPORT_DATA_DIR=$$(mktemp -d) $(BIN)/tortoise makemigrations
+
+# Benchmarks (not in CI): print the machine and figures, append them to bench/results.md.
+bench: $(VENV)/.stamp-test pg-up
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python bench/b1_submit.py
 
 # Extracts every applicant-facing string into the template and merges it into each
 # language's catalogue; translate the new or fuzzy entries, then run the tests.
