@@ -205,7 +205,8 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path) -> d
 def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
     lines = [f"### B1 submission, {args.connections} connections, {args.duration} s, "
              f"{args.receipt_kb} KB receipt", "",
-             "| target | db | ok/s | p50 ms | p99 ms | max ms | non-303 | rows / 303s | peak RSS MB |",
+             "| target | db | ok/s | p50 ms | p99 ms | max ms | non-303 | rows / 303s "
+             "| peak RSS MB |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(
