@@ -26,6 +26,7 @@ def _source_messages() -> dict[str, str]:
     """Every msgid the code and templates use now, found the way `make i18n` finds them."""
     with (ROOT / "babel.cfg").open() as handle:
         method_map, options_map = parse_mapping_cfg(handle)
+    # The same keywords as `make i18n` passes to pybabel (-k N_ -k FieldError -k DomainError).
     keywords = {**DEFAULT_KEYWORDS, "N_": None, "FieldError": None, "DomainError": None}
     found: dict[str, str] = {}
     for filename, _line, message, _comments, _context in extract_from_dir(
@@ -224,3 +225,25 @@ async def test_reviewer_sees_the_applicants_language(desk):
     page = await ravi.get(f"/review/applications/{application.reference}")
     assert page.status_code == 200
     assert "<dt>Language</dt><dd>Marathi" in page.text
+
+
+async def test_switcher_on_a_page_a_post_rendered_leads_to_that_page(applicant, client, outbox):
+    """The resend answer and a reply with errors are rendered at POST-only addresses; their
+    language links must still open the page, not a 405."""
+    verify = (await applicant.submit("unlock", UNLOCK)).headers["location"]
+    resent = await applicant.post_form(verify + "/resend", {})
+    assert f'href="{verify}/resend?lang=hi"' in resent.text
+    switched = await client.get(f"{verify}/resend?lang=hi", follow_redirects=True)
+    assert switched.status_code == 200 and switched.url.path == verify
+    assert '<html lang="hi">' in switched.text
+
+    status = await applicant.apply_and_verify(outbox)
+    switched = await client.get(f"{status}/reply?lang=ru", follow_redirects=True)
+    assert switched.status_code == 200 and switched.url.path == status
+    assert '<html lang="ru">' in switched.text
+
+
+async def test_pages_say_they_vary_by_language(client):
+    page = await client.get("/")
+    vary = {v.strip().lower() for v in page.headers["vary"].split(",")}
+    assert {"accept-language", "cookie"} <= vary

@@ -35,6 +35,15 @@ def _kind(request: Request) -> Kind:
     return kind
 
 
+async def page_of_form(request: Request) -> Response:
+    """A GET on an action that only posts: the address bar after the post, or the language
+    switcher on the page the post rendered. Show the page the form is on, query kept."""
+    target = request.url.path.rsplit("/", 1)[0]
+    if request.url.query:
+        target += "?" + request.url.query
+    return RedirectResponse(target, status_code=303)
+
+
 async def home(request: Request) -> Response:
     public = [kind for kind in KINDS.values() if kind.public]
     return render(request, "applicant/home.html", {"kinds": public})

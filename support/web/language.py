@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
-from urllib.parse import parse_qs
-
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from support import i18n
-
-COOKIE_MAX_AGE = 365 * 86400
+from support.web.security import cookie_header
 
 
 class LanguageMiddleware:
     """Puts the chosen language in ``request.state.lang``.
 
     A ``?lang=`` link (the switcher) also sets a cookie, so the choice follows the applicant
-    through forms that post without the query string.
+    through forms that post without the query string. Pages vary with both.
     """
 
     def __init__(self, app: ASGIApp, *, secure_cookies: bool) -> None:
@@ -28,26 +25,22 @@ class LanguageMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("lang", [""])[0]
-        headers = dict(scope.get("headers") or [])
-        cookies = SimpleCookie(headers.get(b"cookie", b"").decode("latin-1"))
-        remembered = cookies[i18n.COOKIE].value if i18n.COOKIE in cookies else None
-        accept = headers.get(b"accept-language", b"").decode("latin-1")
-        lang = i18n.choose(query, remembered, accept)
-        scope.setdefault("state", {})["lang"] = lang
-        picked = i18n.supported(query)
-        if not picked or picked == remembered:
-            await self.app(scope, receive, send)
-            return
+        request = Request(scope)
+        picked = i18n.supported(request.query_params.get("lang"))
+        remembered = request.cookies.get(i18n.COOKIE)
+        scope.setdefault("state", {})["lang"] = i18n.choose(
+            picked, remembered, request.headers.get("accept-language", "")
+        )
 
-        async def send_with_cookie(message: Message) -> None:
+        async def send_with_language(message: Message) -> None:
             if message["type"] == "http.response.start":
-                attributes = f"Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE}"
-                if self.secure_cookies:
-                    attributes += "; Secure"
-                MutableHeaders(scope=message).append(
-                    "set-cookie", f"{i18n.COOKIE}={picked}; {attributes}"
-                )
+                headers = MutableHeaders(scope=message)
+                headers.add_vary_header("Accept-Language")
+                headers.add_vary_header("Cookie")
+                if picked and picked != remembered:
+                    headers.append("set-cookie", cookie_header(
+                        i18n.COOKIE, picked, secure=self.secure_cookies, http_only=False,
+                    ))
             await send(message)
 
-        await self.app(scope, receive, send_with_cookie)
+        await self.app(scope, receive, send_with_language)

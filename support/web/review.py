@@ -3,24 +3,19 @@ screen, and the actions taken from it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from support import catalogue, countries, i18n, queue, responses, risk, workflow
+from support import catalogue, countries, queue, responses, risk, workflow
 from support.config import Settings
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.models import Application, Document, Event, Reviewer, RiskFlag
 from support.storage import DocumentStore
-from support.web.auth import requires
+from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
-from support.web.templating import render
 from support.workflow.review import in_scope
-
-NO_STORE = {"cache-control": "no-store"}
 
 
 def _settings(request: Request) -> Settings:
@@ -36,12 +31,6 @@ def _reviewer(request: Request) -> Reviewer:
 async def _form(request: Request) -> FormInput:
     return await read_small_form(request)
 
-
-def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    context.setdefault("reviewer", _reviewer(request))
-    response = render(request, name, context, status, lang=i18n.DEFAULT)
-    response.headers.update(NO_STORE)
-    return response
 
 
 async def _visible(request: Request) -> Application | None:
@@ -66,7 +55,7 @@ async def queue_page(request: Request) -> Response:
     filters = queue.Filters.from_query(dict(request.query_params))
     result = await queue.page(_reviewer(request), filters, request.query_params.get("after"))
     assignees = await Reviewer.filter(active=True).order_by("name")
-    return _page(request, "review/queue.html", {
+    return render_review(request, "review/queue.html", {
         "page": result, "tabs": queue.TABS, "kinds": KINDS, "flags": risk.CODES,
         "countries": countries.country_choices("en"), "devices": catalogue.devices(),
         "assignees": assignees, "notice": request.query_params.get("notice", ""),
@@ -86,7 +75,7 @@ async def take_next(request: Request) -> Response:
 async def application_page(request: Request) -> Response:
     application = await _visible(request)
     if application is None:
-        return _page(request, "errors/404.html", {}, 404)
+        return render_review(request, "errors/404.html", {}, 404)
     reviewer = _reviewer(request)
     await risk.refresh(application)
     await workflow.review.touch(application, reviewer)
@@ -94,7 +83,7 @@ async def application_page(request: Request) -> Response:
     events = await Event.filter(application=application).exclude(type="document_viewed").order_by(
         "at", "id"
     )
-    return _page(request, "review/application.html", {
+    return render_review(request, "review/application.html", {
         "application": application,
         "kind": KINDS[application.kind],
         "documents": application.documents,
@@ -124,7 +113,7 @@ async def claim(request: Request) -> Response:
     await _form(request)
     application = await _visible(request)
     if application is None:
-        return _page(request, "errors/404.html", {}, 404)
+        return render_review(request, "errors/404.html", {}, 404)
     await workflow.claim(application, workflow.reviewer_actor(_reviewer(request)))
     return _back(application)
 
@@ -134,7 +123,7 @@ async def release(request: Request) -> Response:
     await _form(request)
     application = await _visible(request)
     if application is None:
-        return _page(request, "errors/404.html", {}, 404)
+        return render_review(request, "errors/404.html", {}, 404)
     await workflow.release(application, workflow.reviewer_actor(_reviewer(request)))
     return RedirectResponse("/review/queue?notice=released", 303)
 
@@ -145,7 +134,7 @@ async def reassign(request: Request) -> Response:
     application = await _visible(request)
     target = await Reviewer.get_or_none(id=int(form.get("reviewer_id") or 0), active=True)
     if application is None or target is None:
-        return _page(request, "errors/404.html", {}, 404)
+        return render_review(request, "errors/404.html", {}, 404)
     await workflow.reassign(application, workflow.reviewer_actor(_reviewer(request)), target)
     return _back(application, "reassigned")
 
@@ -155,7 +144,7 @@ async def add_note(request: Request) -> Response:
     form = await _form(request)
     application = await _visible(request)
     if application is None:
-        return _page(request, "errors/404.html", {}, 404)
+        return render_review(request, "errors/404.html", {}, 404)
     await workflow.add_note(application, _reviewer(request), form.get("note"))
     return _back(application, "noted")
 
@@ -165,7 +154,7 @@ async def decide(request: Request) -> Response:
     form = await _form(request)
     application = await _visible(request)
     if application is None:
-        return _page(request, "errors/404.html", {}, 404)
+        return render_review(request, "errors/404.html", {}, 404)
     decision = workflow.Decision(
         action=form.get("action"), text=form.get("message"),
         reason_code=form.get("reason_code") or None,
@@ -185,7 +174,7 @@ async def document(request: Request) -> Response:
     if found is None or not await Application.filter(
         Q(id=found.application.id) & in_scope(reviewer)
     ).exists():
-        return _page(request, "errors/404.html", {}, 404)
+        return render_review(request, "errors/404.html", {}, 404)
     store = DocumentStore(_settings(request).documents_dir)
     disposition = "attachment" if request.query_params.get("download") else "inline"
     await Event.create(application=found.application, actor=f"reviewer:{reviewer.id}",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -35,6 +34,20 @@ HEADERS = {
 }
 
 
+COOKIE_MAX_AGE = 365 * 86400
+
+
+def cookie_header(name: str, value: str, *, secure: bool, http_only: bool) -> str:
+    """A Set-Cookie value for the pure-ASGI middlewares, which have no Response to call
+    ``set_cookie`` on: site-wide, a year, never sent by other sites' forms."""
+    attributes = f"Path=/; SameSite=Lax; Max-Age={COOKIE_MAX_AGE}"
+    if http_only:
+        attributes += "; HttpOnly"
+    if secure:
+        attributes += "; Secure"
+    return f"{name}={value}; {attributes}"
+
+
 class CsrfRejected(Exception):
     """The form did not come from one of our pages."""
 
@@ -50,9 +63,8 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cookies = SimpleCookie(Request(scope).headers.get("cookie", ""))
-        existing = cookies.get(CSRF_COOKIE)
-        token = existing.value if existing and len(existing.value) >= 32 else None
+        existing = Request(scope).cookies.get(CSRF_COOKIE, "")
+        token = existing if len(existing) >= 32 else None
         is_new = token is None
         scope.setdefault("state", {})["csrf_token"] = token or secrets.token_urlsafe(32)
 
@@ -62,12 +74,10 @@ class SecurityMiddleware:
                 for name, value in HEADERS.items():
                     headers.setdefault(name, value)
                 if is_new:
-                    attributes = "Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000"
-                    if self.secure_cookies:
-                        attributes += "; Secure"
-                    headers.append(
-                        "set-cookie", f"{CSRF_COOKIE}={scope['state']['csrf_token']}; {attributes}"
-                    )
+                    headers.append("set-cookie", cookie_header(
+                        CSRF_COOKIE, scope["state"]["csrf_token"], secure=self.secure_cookies,
+                        http_only=True,
+                    ))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

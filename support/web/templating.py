@@ -55,6 +55,7 @@ def render(
     context.setdefault("csrf_field", CSRF_FIELD)
     context.setdefault("csrf_token", csrf_token(request))
     chosen = lang or request_language(request)
+    # Pages in a fixed language (reviewer routes, their error pages too) offer no switcher.
     context.setdefault("switcher", lang is None)
     response = templates(chosen).TemplateResponse(request, name, context, status_code=status_code)
     response.headers.setdefault("content-language", chosen)
