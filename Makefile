@@ -66,11 +66,15 @@ lint: $(VENV)/.stamp-test
 migrations: $(VENV)/.stamp-run
 	SUPPORT_DATA_DIR=$$(mktemp -d) $(BIN)/tortoise makemigrations
 
-# Benchmarks (not in CI): print the machine and figures, append them to bench/results.md.
+# Benchmarks (not in CI; about 15 minutes, B2's million rows most of it): each prints the
+# machine and its figures and appends them to bench/results.md. bench/README.md explains.
 bench: $(VENV)/.stamp-test pg-up
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/b1_submit.py
+	$(BIN)/python bench/b2_queue.py
+	$(BIN)/python bench/b3_claim.py
+	$(BIN)/python bench/b4_uploads.py
 
 # Extracts every applicant-facing string into the template and merges it into each
 # language's catalogue; translate the new or fuzzy entries, then run the tests.

@@ -17,28 +17,32 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 from PIL import Image
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import (  # noqa: E402
+    BENCH,
+    BIN,
+    ROOT,
+    SECRET,
+    RssSampler,
+    drop_database,
+    free_port,
+    migrate,
+    new_database,
+    support_env,
+    wait_for,
+)
 from bench.machine import describe, record  # noqa: E402
 from support import tokens  # noqa: E402
-
-SECRET = "bench-secret-" + "k" * 40
-PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
-BIN = Path(sys.executable).parent
 
 
 def receipt_jpeg(path: Path, target: int = 200 * 1024) -> int:
@@ -53,82 +57,6 @@ def receipt_jpeg(path: Path, target: int = 200 * 1024) -> int:
             path.write_bytes(buffer.getvalue())
             return buffer.tell()
         size += 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
-@dataclass
-class RssSampler:
-    """Peak resident memory of one process, read from /proc every 100 ms."""
-
-    pid: int
-    peak_kb: int = 0
-    samples: list[int] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def _rss(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                rss = self._rss()
-            except OSError:
-                return
-            self.samples.append(rss)
-            self.peak_kb = max(self.peak_kb, rss)
-            time.sleep(0.1)
-
-    def __enter__(self) -> RssSampler:
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self.thread.join()
-
-
-async def make_database(kind: str, data_dir: Path, label: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite://{data_dir / (label + '.sqlite3')}"
-    name = f"bench_b1_{label}_{os.getpid()}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
-
-
-async def drop_database(url: str) -> None:
-    if url.startswith("postgres"):
-        admin = await asyncpg.connect(PG_ADMIN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def count_rows(url: str, table: str) -> int:
@@ -156,63 +84,115 @@ def run_wrk(port: int, env: dict[str, str], duration: int, connections: int,
     return result
 
 
-def serve(target: str, url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PORT": str(port), "SUPPORT_DATA_DIR": str(data_dir),
-           "SUPPORT_DATABASE_URL": url, "SUPPORT_SECRET_KEY": SECRET,
-           "SUPPORT_BASE_URL": f"http://127.0.0.1:{port}",
-           "BENCH_DB_URL": url, "BENCH_UPLOAD_DIR": str(data_dir / "bare-uploads")}
+def server_env(url: str, data_dir: Path, port: int, worker: str,
+               pool: str = "") -> dict[str, str]:
+    return support_env(
+        url + (pool if url.startswith("postgres") else ""), data_dir, port,
+        SUPPORT_INPROCESS_WORKER="1" if worker == "inprocess" else "0",
+        BENCH_DB_URL=url, BENCH_UPLOAD_DIR=str(data_dir / "bare-uploads"),  # for bare_app
+    )
+
+
+def serve(target: str, env: dict[str, str], port: int, web: int = 1,
+          log: Path | None = None) -> subprocess.Popen[bytes]:
     if target == "support":
-        subprocess.run([str(BIN / "support"), "migrate"], env=env, check=True,
-                       capture_output=True)
-        command = [str(BIN / "support"), "serve"]
+        migrate(env)
+        command = [str(BIN / "support"), "serve", "--workers", str(web)]
     else:
         command = [str(BIN / "uvicorn"), "bench.bare_app:app", "--port", str(port),
                    "--log-level", "info"]
+    errors = log.open("wb") if log else subprocess.DEVNULL
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=errors)
+
+
+def side_worker(env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+    """The delivery worker as its own process, as docs/deploy.md runs it in production."""
+    if env["SUPPORT_INPROCESS_WORKER"] == "1":
+        return None
+    return subprocess.Popen([str(BIN / "support"), "worker"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profiler(pid: int, out: Path | None, duration: int) -> subprocess.Popen[bytes] | None:
+    """py-spy (not a dependency: pip install py-spy) samples the server during the run."""
+    spy = BIN / "py-spy"
+    if out is None:
+        return None
+    if not spy.exists():
+        sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration",
+                             str(duration), "--format", "raw", "--output", str(out),
+                             "--nonblocking"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
 
 async def one(target: str, kind: str, args: argparse.Namespace, work: Path) -> dict[str, object]:
     data_dir = work / f"{target}-{kind}"
     data_dir.mkdir()
-    url = await make_database(kind, data_dir, target)
+    url = await new_database(kind, data_dir, f"b1_{target}")
     token_file = work / f"tokens-{target}-{kind}.txt"
     now = time.time()
     token_file.write_text("\n".join(tokens.new_submission_token(SECRET, now)
                                     for _ in range(args.tokens)) + "\n")
     port = free_port()
-    process = serve(target, url, data_dir, port)
+    worker = args.worker if args.worker != "auto" else (
+        "inprocess" if kind == "sqlite" else "process")
+    env = server_env(url, data_dir, port, worker, args.pg_pool)
+    log = args.profile / f"{target}-{kind}.log" if args.profile else None
+    process = serve(target, env, port, args.web, log)
+    helper = side_worker(env) if target == "support" else None
     try:
         wait_for(port, process)
-        env = {"BENCH_TOKENS": str(token_file), "BENCH_JPEG": str(work / "receipt.jpg"),
-               "BENCH_THREADS": str(args.threads)}
-        with RssSampler(process.pid) as rss:
-            result = run_wrk(port, env, args.duration, args.connections, args.threads)
+        wrk_env = {"BENCH_TOKENS": str(token_file), "BENCH_JPEG": str(work / "receipt.jpg"),
+                   "BENCH_THREADS": str(args.threads)}
+        profile = args.profile / f"{target}-{kind}.folded.txt" if args.profile else None
+        spy = profiler(process.pid, profile, args.duration)
+        with RssSampler(process.pid) as rss, RssSampler(helper.pid if helper else 0) as wss:
+            result = run_wrk(port, wrk_env, args.duration, args.connections, args.threads)
+        if spy is not None:
+            spy.wait(timeout=60)
         time.sleep(1)  # let the last transactions land before counting
         table = "application" if target == "support" else "bench_submission"
         rows = await count_rows(url, table)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for child in (process, helper):
+            if child is not None:
+                child.terminate()
+                child.wait(timeout=30)
         await drop_database(url)
     # wrk stops with up to one request per connection in flight: the server finishes those,
     # so rows may exceed wrk's count by that much. Fewer rows than 303s would be a loss.
     return {"target": target, "db": kind, **result, "rows": rows,
             "rss_peak_mb": round(rss.peak_kb / 1024, 1),
+            "worker_rss_mb": round(wss.peak_kb / 1024, 1) if helper else None,
+            # CPU per success does not depend on what else the machine is doing
+            "cpu_ms": 1000 * rss.cpu_used / max(1, result["ok"]),
+            "worker_cpu_ms": 1000 * wss.cpu_used / max(1, result["ok"]) if helper else None,
             "complete": result["ok"] <= rows <= result["ok"] + args.connections}
 
 
 def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
+    where = {
+        "inprocess": "the delivery worker inside the web process",
+        "process": "the delivery worker as its own process (its RSS and CPU in brackets)",
+        "auto": "the delivery worker inside the web process on SQLite (as `make run`), "
+        "as its own process on PostgreSQL (as docs/deploy.md; its RSS and CPU in brackets)",
+    }[args.worker]
+    web = f", {args.web} web processes (RSS: the largest)" if args.web > 1 else ""
     lines = [f"### B1 submission, {args.connections} connections, {args.duration} s, "
-             f"{args.receipt_kb} KB receipt", "",
+             f"{args.receipt_kb} KB receipt, {where}{web}", "",
              "| target | db | ok/s | p50 ms | p99 ms | max ms | non-303 | rows / 303s "
-             "| peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| peak RSS MB | CPU ms/ok |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(
             f"| {r['target']} | {r['db']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['other']} | "
-            f"{r['rows']} / {r['ok']} {'✓' if r['complete'] else '✗ lost'} | {r['rss_peak_mb']} |")
+            f"{r['rows']} / {r['ok']} {'✓' if r['complete'] else '✗ lost'} | {r['rss_peak_mb']}"
+            + (f" [{r['worker_rss_mb']}]" if r.get("worker_rss_mb") else "")
+            + f" | {r['cpu_ms']:.1f}"
+            + (f" [{r['worker_cpu_ms']:.1f}]" if r.get("worker_cpu_ms") else "") + " |")
     by_db: dict[str, dict[str, float]] = {}
     for r in results:
         by_db.setdefault(str(r["db"]), {})[str(r["target"])] = float(r["rps"])  # type: ignore[arg-type]
@@ -233,7 +213,23 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=60000)
+    parser.add_argument("--target", choices=["bare", "support", "both"], default="both")
+    parser.add_argument("--worker", choices=["auto", "process", "inprocess"], default="auto",
+                        help="the delivery worker as its own process (as docs/deploy.md runs "
+                        "it on PostgreSQL) or inside the web process (as `make run` runs it "
+                        "on SQLite); auto: each database as it is deployed")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="write a py-spy profile (folded stacks) and each server's log here")
+    parser.add_argument("--web", type=int, default=1, metavar="N",
+                        help="web processes (`support serve --workers N`); B1 is 1")
+    parser.add_argument("--pg-pool", default="?maxsize=20",
+                        help="query added to the server's PostgreSQL URL (Tortoise's pool "
+                        "size; its default of 5 connections queues 16 concurrent submissions)")
+    parser.add_argument("--no-record", action="store_true",
+                        help="print only; do not append to results.md")
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk (make bench does this)")
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
@@ -243,12 +239,13 @@ async def main() -> None:
         work = Path(tmp)
         args.receipt_kb = receipt_jpeg(work / "receipt.jpg") // 1024
         for kind in kinds:
-            for target in ("bare", "support"):
+            for target in ("bare", "support") if args.target == "both" else (args.target,):
                 print(f"B1: {target} on {kind} ...", flush=True)
                 results.append(await one(target, kind, args, work))
     text = report(results, args)
     print(text)
-    record("B1", text)
+    if not args.no_record:
+        record("B1", text)
 
 
 if __name__ == "__main__":

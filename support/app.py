@@ -83,3 +83,11 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.worker_task = None
     return app
+
+
+def from_env() -> Starlette:
+    """The app as ``support serve --workers N`` starts it in each forked process."""
+    from support import logs
+
+    logs.configure()
+    return create_app(Settings.from_env())

@@ -170,8 +170,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     port = args.port or int(__import__("os").environ.get("PORT") or 8000)
     print(f"Support desk: http://{args.host}:{port}/  (Ctrl+C to stop)", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=port, log_level="info",
-                proxy_headers=False, log_config=None)
+    trusted: str | None = args.proxy_from or None
+    forked = args.workers > 1  # each forked process builds its app from the environment
+    uvicorn.run("support.app:from_env" if forked else create_app(settings), factory=forked,
+                workers=args.workers, host=args.host, port=port, log_level="info",
+                log_config=None, proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
     return 0
 
 
@@ -204,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web app (with the delivery worker inside)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=0, help="port (default: $PORT or 8000)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="web processes sharing the port (default 1); with more than one, "
+                       "set SUPPORT_INPROCESS_WORKER=0 and run `support worker` (docs/deploy.md)")
+    serve.add_argument("--proxy-from", metavar="ADDRESSES", default="",
+                       help="trust X-Forwarded-For/-Proto from these proxy addresses "
+                       "(e.g. 127.0.0.1 for nginx on the same machine); default: trust none")
     serve.set_defaults(func=cmd_serve)
     commands.add_parser("migrate", help="apply pending database migrations").set_defaults(
         func=cmd_migrate

@@ -6,19 +6,48 @@ Migrations (``support/migrations``) own the schema everywhere: the app never cal
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate as migrate_api
 
 MODELS = ["support.models"]
 
 
+# Every PostgreSQL session of the app. asyncpg prepares each statement once per connection,
+# and after five runs PostgreSQL may switch to one generic plan that ignores the values;
+# the desk's values differ in selectivity by orders of magnitude (60,000 queued against
+# 2,000 in review, a flag on 30 applications against one on 10,000), and at a million rows
+# a generic plan made for one value read 221,000 index entries for another (B2). Its
+# statements are short index reads, where starting parallel workers costs more than it
+# saves (B2: the filtered queue page's p50 went from 35 to 18 ms without them).
+POSTGRES_SETTINGS = {"plan_cache_mode": "force_custom_plan",
+                     "max_parallel_workers_per_gather": "0"}
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    """SQLite goes through ``support.sqlite_client`` (write transactions that wait for the
+    lock instead of failing when another process writes); PostgreSQL sessions start with
+    ``POSTGRES_SETTINGS``."""
+    expanded = expand_db_url(database_url)
+    if database_url.startswith("sqlite://"):
+        return {"engine": "support.sqlite_client", "credentials": expanded["credentials"]}
+    if expanded["engine"].endswith("asyncpg"):
+        credentials = expanded["credentials"]
+        credentials["server_settings"] = {**POSTGRES_SETTINGS,
+                                          **credentials.get("server_settings", {})}
+    return expanded
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             "models": {
                 "models": MODELS,
@@ -71,3 +100,31 @@ async def database_state() -> str:
     except Exception as exc:  # noqa: BLE001 - any failure means "not ok"
         return type(exc).__name__
     return "ok"
+
+
+@contextlib.contextmanager
+def statements_sent() -> Iterator[list[tuple[str, list[Any]]]]:
+    """Every statement Tortoise sends while the block runs, with its parameters, read from
+    the DEBUG log both its SQLite and PostgreSQL clients write. The tests count them per
+    page (no page's count may grow with its rows) and bench/b2_queue.py explains them."""
+    seen: list[tuple[str, list[Any]]] = []
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            args = record.args
+            if isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], str):
+                values = args[1]
+                seen.append((args[0], list(values) if isinstance(values, list | tuple) else []))
+            else:
+                seen.append((record.getMessage(), []))
+
+    logger = logging.getLogger("tortoise.db_client")
+    handler = Recorder(logging.DEBUG)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield seen
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

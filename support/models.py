@@ -89,7 +89,20 @@ class Application(Model):
     class Meta:
         table = "application"
         indexes = [
-            Index(fields=("status", "priority", "due_at"), name="application_queue_idx"),
+            # The queue's order exactly (priority DESC, due_at, id): a page is a range read
+            # that stops after 51 rows, never a sort of the whole tab.
+            Index(fields=("status", "priority DESC", "due_at", "id"),
+                  name="application_queue_idx"),
+            # "Recently decided", newest first (only decided rows have decided_at), with the
+            # columns a reviewer's scope and the filters read, so a page's ids come from
+            # the index alone.
+            Index(fields=("decided_at", "id", "status", "kind", "country"),
+                  name="application_decided_idx"),
+            # One kind in one country, in the queue's order: a filtered page is a range too,
+            # and each tab's count in a reviewer's queues (their kinds and countries) and
+            # its ids, to join with risk flags, come from the index alone.
+            Index(fields=("status", "kind", "country", "priority DESC", "due_at", "id"),
+                  name="application_scope_idx"),
             Index(fields=("status", "created_at"), name="application_status_created_idx"),
             Index(fields=("phone",), name="application_phone_idx"),
             Index(fields=("email",), name="application_email_idx"),

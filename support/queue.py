@@ -1,8 +1,14 @@
 """Reading the queue: tabs, filters, exact search, counts, keyset pagination.
 
-Pages are fetched by keyset (``WHERE (priority, due_at, id) after the cursor``), never by
-OFFSET, so page 1,000 costs what page 1 costs; a page runs a fixed number of queries
-whatever its length (rows, their flags, the tab counts).
+Pages are fetched by keyset, never by OFFSET, from indexes in the order the page shows
+(``application_queue_idx``: status, priority DESC, due_at, id; ``application_decided_idx``:
+decided_at, id; ``application_scope_idx`` for one kind in one country). A page's ids come
+from the index alone and only its 50 rows from the table, so no page sorts its tab, and a
+deep or filtered page skips index entries, not table rows.
+
+Tab counts stop at ``COUNT_CAP``: a tab of a million shows "10,000+" for the price of ten
+thousand index entries. A page runs a fixed number of queries whatever its length (rows,
+their flags, the tab counts).
 """
 
 from __future__ import annotations
@@ -17,13 +23,14 @@ from urllib.parse import urlencode
 
 import phonenumbers
 from tortoise.expressions import Q, Subquery
-from tortoise.queryset import QuerySet
+from tortoise.queryset import QuerySet, ValuesListQuery
 
 from support.models import Application, Reviewer, RiskFlag, Status
 from support.tokens import normalise_reference
 from support.workflow.review import in_scope
 
 PAGE_SIZE = 50
+COUNT_CAP = 10_000
 TABS: dict[str, str] = {
     "queued": "Queued",
     "mine": "Mine",
@@ -72,6 +79,11 @@ class QueuePage:
     next_cursor: str | None
     filters: Filters
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def count_label(self, tab: str) -> str:
+        """A tab's count as shown: "10,000+" past the cap, where counting stopped."""
+        count = self.counts.get(tab, 0)
+        return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
 
 
 def search_condition(text: str, default_country: str = "IN") -> Q | None:
@@ -156,27 +168,70 @@ def decode_cursor(cursor: str) -> list[Any] | None:
         return None
 
 
+QUEUE_ORDER = ("-priority", "due_at", "id")
+DECIDED_ORDER = ("-decided_at", "-id")
+
+
 def _after(tab: str, cursor: list[Any]) -> Q:
+    """The rows after the cursor, written so the index can seek to it.
+
+    "Recently decided" runs one way (newest first), so ``decided_at <= d`` is a range of
+    ``application_decided_idx``. The queue's order mixes directions (priority down, due
+    date and id up), which no single range expresses: ``priority <= p`` seeks to the
+    cursor's priority level and the rest is checked on the index entries up to the cursor.
+    """
     if tab == "decided":
-        decided_at = cursor[1]
-        return Q(decided_at__lt=decided_at) | Q(decided_at=decided_at, id__lt=cursor[2])
+        moment, ident = cursor[1], cursor[2]
+        return Q(decided_at__lte=moment) & (Q(decided_at__lt=moment) | Q(id__lt=ident))
     priority, due, ident = cursor
-    return (
-        Q(priority__lt=priority)
-        | Q(priority=priority, due_at__gt=due)
-        | Q(priority=priority, due_at=due, id__gt=ident)
+    return Q(priority__lte=priority) & (
+        Q(priority__lt=priority) | Q(due_at__gt=due) | Q(due_at=due, id__gt=ident)
     )
+
+
+async def _rows(query: QuerySet[Application], ordering: tuple[str, ...],
+                size: int) -> list[Application]:
+    """The page's rows in two steps of one statement: their ids, in order, from an index
+    that holds every column the tab, the reviewer's scope, the kind and country filters and
+    the order read (an index-only scan, however many entries it passes), then only those
+    rows from the table by primary key. Reading rows directly would fetch every row a
+    filter or a cursor passes over."""
+    page_ids = query.order_by(*ordering).limit(size + 1).values("id")
+    return await Application.filter(id__in=Subquery(page_ids)).order_by(
+        *ordering
+    ).select_related("assignee")
+
+
+async def capped_count(query: QuerySet[Application], cap: int = COUNT_CAP) -> int:
+    """How many rows match, counting no further than ``cap + 1``.
+
+    ``COUNT(*)`` over a subquery with a LIMIT: the database stops reading the index after
+    ``cap + 1`` entries, where a plain count reads every one of a million. Tortoise's
+    ``count()`` ignores a limit, hence the SQL around the query Tortoise builds. The limit
+    is written into the SQL, not bound: PostgreSQL reuses a generic plan for a prepared
+    statement, and a generic plan guessing at a bound LIMIT picked a sequential scan.
+    """
+    inner: ValuesListQuery[Any] = query.values_list("status", flat=True)
+    inner.sql()  # builds inner.query for this connection's dialect
+    sql, params = inner.query.get_parameterized_sql()
+    _, rows = await Application._meta.db.execute_query(
+        f"SELECT COUNT(*) AS n FROM ({sql} LIMIT {int(cap) + 1}) AS capped",  # noqa: S608
+        params,
+    )
+    return int(rows[0]["n"])
 
 
 async def page(reviewer: Reviewer, filters: Filters, cursor: str | None = None,
                size: int = PAGE_SIZE) -> QueuePage:
+    """One page of a tab. On PostgreSQL each statement is planned for its own values
+    (``db.POSTGRES_SETTINGS``): the filters' selectivity varies too much for one plan."""
     base = _base(reviewer, filters)
     query = base.filter(_tab_condition(filters.tab, reviewer))
     position = decode_cursor(cursor) if cursor else None
     if position is not None:
         query = query.filter(_after(filters.tab, position))
-    ordering = ("-decided_at", "-id") if filters.tab == "decided" else ("-priority", "due_at", "id")
-    rows = await query.order_by(*ordering).limit(size + 1).select_related("assignee")
+    ordering = DECIDED_ORDER if filters.tab == "decided" else QUEUE_ORDER
+    rows = await _rows(query, ordering, size)
     more = len(rows) > size
     rows = rows[:size]
     next_cursor = None
@@ -191,6 +246,7 @@ async def page(reviewer: Reviewer, filters: Filters, cursor: str | None = None,
             application_id__in=[row.id for row in rows]
         ).values_list("application_id", "code"):
             flags.setdefault(int(application_id), []).append(str(code))
-    counts = {tab: await base.filter(_tab_condition(tab, reviewer)).count() for tab in TABS}
+    counts = {tab: await capped_count(base.filter(_tab_condition(tab, reviewer)))
+              for tab in TABS}
     return QueuePage(rows=rows, flags=flags, counts=counts, next_cursor=next_cursor,
                      filters=filters)

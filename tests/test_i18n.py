@@ -55,6 +55,18 @@ def test_reviewer_pages_are_not_in_the_catalogues(source_messages):
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
+def test_every_catalogued_string_is_still_marked_in_the_sources(lang, source_messages):
+    """A translated message that extraction no longer finds has lost its marking (a literal
+    moved into an unmarked constant, say): `make i18n` would drop its translation and
+    applicants would read English. Remove a string for good by running `make i18n`."""
+    unmarked = sorted(message.id[:70] for message in _catalogue(lang)
+                      if isinstance(message.id, str) and message.id
+                      and message.id not in source_messages)
+    assert not unmarked, f"{len(unmarked)} catalogued strings are no longer extracted:\n" + \
+        "\n".join(unmarked)
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
 def test_every_applicant_string_is_translated(lang, source_messages):
     catalogue = _catalogue(lang)
     translated = {}

@@ -4,13 +4,10 @@ query count that does not grow with the number of rows."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import itertools
 import json
-import logging
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -18,7 +15,8 @@ from urllib.parse import urlencode
 import httpx2
 import pytest
 
-from support import queue
+from support import db, queue
+from support.db import statements_sent
 from support.models import Application, RiskFlag, Status
 from tests.conftest import BASE
 from tests.factories import make_application
@@ -375,32 +373,11 @@ async def test_due_in_and_overdue_are_shown(desk):
 
 # Query count
 
-@contextlib.contextmanager
-def counting_queries() -> Iterator[list[str]]:
-    """Every statement Tortoise sends, as logged by its client at DEBUG."""
-    seen: list[str] = []
-
-    class Recorder(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(record.getMessage())
-
-    logger = logging.getLogger("tortoise.db_client")
-    handler = Recorder(logging.DEBUG)
-    previous = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield seen
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
-
-
 async def _queries_for(signed: Any, path: str) -> list[str]:
-    with counting_queries() as seen:
+    with statements_sent() as seen:
         response = await signed.get(path)
     assert response.status_code == 200
-    return list(seen)
+    return [sql for sql, _ in seen]
 
 
 @pytest.mark.parametrize("tab", ["queued", "in_review"])
@@ -429,3 +406,15 @@ async def test_query_count_does_not_grow_with_rows(desk, tab):
     link = next_link(first.text)
     assert link is not None
     assert len(await _queries_for(signed, link)) == len(large)
+
+
+async def test_postgres_plans_each_statement_for_its_values(app, settings):
+    """B2: a generic plan made for one filter value read 221,000 index entries for another;
+    every session of the app plans for the values it is sent (``db.POSTGRES_SETTINGS``)."""
+    if not settings.is_postgres:
+        pytest.skip("a PostgreSQL setting")
+    from tortoise import connections
+
+    for name, value in db.POSTGRES_SETTINGS.items():
+        _, rows = await connections.get("default").execute_query(f"SHOW {name}")
+        assert rows[0][name] == value

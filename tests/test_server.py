@@ -137,3 +137,59 @@ async def test_cli_and_real_server_end_to_end(tmp_path: Path, fresh_database_url
     token = confirmed.headers["location"].split("/")[2].split("?")[0]
     for secret in ("asha@example.com", "9876543210", code, token):
         assert secret not in output
+
+
+async def _started(http: httpx2.AsyncClient) -> httpx2.Response:
+    for _ in range(150):
+        try:
+            return await http.get("/healthz")
+        except httpx2.TransportError:
+            await asyncio.sleep(0.1)
+    raise AssertionError("server did not start")
+
+
+async def test_two_web_processes_and_a_worker_process(tmp_path: Path,
+                                                       fresh_database_url: str) -> None:
+    """The shape docs/deploy.md runs: `support serve --workers 2` with the in-process
+    worker off, and `support worker` beside it. Forms served by either web process are
+    accepted by the other, and the worker process delivers every code."""
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    env = {**os.environ, "SUPPORT_DATA_DIR": str(data_dir), "PORT": str(port),
+           "SUPPORT_DATABASE_URL": fresh_database_url, "SUPPORT_INPROCESS_WORKER": "0"}
+    env.pop("SUPPORT_SECRET_KEY", None)  # both processes read the one in the data dir
+    assert _cli(env, "migrate").returncode == 0
+    processes = [
+        subprocess.Popen(  # noqa: ASYNC220 - servers that must outlive this call
+            [sys.executable, "-m", "support", *command], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for command in (["serve", "--workers", "2"], ["worker"])
+    ]
+    try:
+        async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            health = await _started(http)
+            assert health.json() == {"status": "ok", "database": "ok", "worker": "off"}
+            references = []
+            for n in range(6):  # fresh connections, so the kernel spreads them
+                async with httpx2.AsyncClient(base_url=http.base_url, timeout=10) as one:
+                    form = await one.get("/apply/unlock")
+                    fields = {**hidden_fields(form.text), **UNLOCK, "account_id": f"61234000{n:02d}"}
+                    files = {"receipt": ("receipt.jpg", jpeg_bytes(), "image/jpeg")}
+                    submitted = await one.post("/apply/unlock", data=fields, files=files)
+                    assert submitted.status_code == 303, submitted.text
+                    references.append(submitted.headers["location"].split("/")[2])
+        sms_log = data_dir / "sms.log"
+        for _ in range(150):
+            texts = [json.loads(line)["text"] for line in sms_log.read_text().splitlines()] \
+                if sms_log.exists() else []
+            if all(any(ref in text for text in texts) for ref in references):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"the worker process did not send every code: {texts}")
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        outputs = [process.communicate(timeout=20)[0] for process in processes]
+    assert outputs[0].count("Application startup complete") == 2, outputs[0]

@@ -193,3 +193,23 @@ async def test_recovery_promise_is_seven_days(applicant, outbox):
     application = await Application.get(kind="recovery")
     assert application.reference.startswith("RC-")
     assert application.due_at - application.verified_at == timedelta(days=7)
+
+
+async def test_risk_flags_are_set_when_the_application_reaches_the_queue(applicant, outbox):
+    """Signals are computed on confirming, off the submit path: by the time a reviewer can
+    filter the queue by flag, the application's flags are there."""
+    from support.models import RiskFlag
+
+    first = (await _submitted(applicant, "recovery")).split("/")[2]
+    second_fields = {**RECOVERY, "account_id": "6123400000", "phone": "98765 40000",
+                     "email": "other@example.com"}
+    response = await applicant.submit("recovery", second_fields)
+    assert response.status_code == 303, response.text
+    second = response.headers["location"].split("/")[2]
+    application = await Application.get(reference=second)
+    assert not await RiskFlag.filter(application=application).exists()  # not yet confirmed
+
+    await workflow.verify(outbox.settings, second, await outbox.last_code())
+
+    flags = {flag.code: flag for flag in await RiskFlag.filter(application=application)}
+    assert flags["same_imei"].related == [first]

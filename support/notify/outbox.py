@@ -15,15 +15,15 @@ from support.models import Application, Channel, DeliveryStatus, Notification
 SECRET_KEYS = frozenset({"code", "status_url"})
 
 
-async def enqueue(
+def _row(
     application: Application | None,
     channel: Channel,
     recipient: str,
     template: str,
     context: dict[str, Any],
-    locale: str = "en",
+    locale: str,
 ) -> Notification:
-    return await Notification.create(
+    return Notification(
         application=application,
         channel=channel,
         recipient=recipient,
@@ -41,15 +41,17 @@ async def notify_applicant(
     context: dict[str, Any],
     channels: Iterable[Channel] = (Channel.EMAIL, Channel.SMS),
 ) -> list[Notification]:
-    """One message per channel: a lost SMS must never be the only word an applicant gets."""
+    """One message per channel: a lost SMS must never be the only word an applicant gets.
+    The rows go in with one statement (they are written on every applicant action)."""
     base = {"reference": application.reference, "kind": application.kind, **context}
-    sent = []
-    for channel in channels:
-        recipient = application.email if channel is Channel.EMAIL else application.phone
-        if recipient:
-            sent.append(await enqueue(application, channel, recipient, template, base,
-                                      application.locale))
-    return sent
+    rows = [
+        _row(application, channel, recipient, template, base, application.locale)
+        for channel in channels
+        if (recipient := application.email if channel is Channel.EMAIL else application.phone)
+    ]
+    if rows:
+        await Notification.bulk_create(rows)
+    return rows
 
 
 async def retry_now(notification_id: int) -> bool:

@@ -89,20 +89,19 @@ async def apply_submit(request: Request) -> Response:
         checked = await check_application(kind, form, settings, locale=request_language(request))
         nonce = tokens.check_submission_token(settings.secret_key, form.get(SUBMISSION_FIELD),
                                               SUBMISSION_MAX_AGE)
-        if checked.data is not None:
-            try:
-                await workflow.ensure_none_open(kind.code, checked.data.account_id)
-            except workflow.DomainError as refusal:
-                checked.errors["account_id"] = FieldError(refusal.message)
-                checked.data = None
         if checked.data is None or nonce is None:
             notice = "" if nonce else N_(
                 "This form was open for too long. Check your answers and send it again."
             )
             return form_page(request, kind, checked, 422, notice)
-        application = await workflow.submit(
-            settings, DocumentStore(settings.documents_dir), checked.data, checked.uploads, nonce
-        )
+        try:
+            application = await workflow.submit(
+                settings, DocumentStore(settings.documents_dir), checked.data,
+                checked.uploads, nonce,
+            )
+        except workflow.DomainError as refusal:  # this account has one open already
+            checked.errors["account_id"] = FieldError(refusal.message)
+            return form_page(request, kind, checked, 422)
     finally:
         form.discard_files()  # what the application took was moved; the rest goes
     return RedirectResponse(f"/applications/{application.reference}/verify", status_code=303)

@@ -98,9 +98,12 @@ class _MultipartReader:
         self.part.name = options[b"name"].decode("utf-8", "replace")
         if b"filename" in options:
             self.part.filename = options[b"filename"].decode("utf-8", "replace")
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
             self.part.path = self.tmp_dir / f"upload-{secrets.token_hex(12)}"
-            self.part.handle = self.part.path.open("wb")
+            try:
+                self.part.handle = self.part.path.open("wb")
+            except FileNotFoundError:  # the first upload: a mkdir each time blocked the loop
+                self.tmp_dir.mkdir(parents=True, exist_ok=True)
+                self.part.handle = self.part.path.open("wb")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]

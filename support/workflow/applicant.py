@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from support import risk, tokens
 from support.config import Settings
+from support.i18n import N_
 from support.kinds import KINDS, Kind
 from support.models import AccessToken, Application, Channel, Document, Event, Status, Verification
 from support.notify.outbox import notify_applicant
@@ -63,7 +65,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _new_code(settings: Settings, application: Application) -> str:
+async def _new_code(settings: Settings, application: Application, first: bool = False) -> str:
+    """A fresh code for the application; ``first`` when it cannot have one yet (at submit),
+    which saves the look-up on the busiest path."""
     code = tokens.new_code()
     now = _now()
     values: dict[str, Any] = {
@@ -72,7 +76,7 @@ async def _new_code(settings: Settings, application: Application) -> str:
         "attempts": 0,
         "last_sent_at": now,
     }
-    existing = await Verification.get_or_none(application=application)
+    existing = None if first else await Verification.get_or_none(application=application)
     if existing is None:
         await Verification.create(application=application, sends=1, **values)
     else:
@@ -99,18 +103,38 @@ def _filing(store: DocumentStore) -> Iterator[list[str]]:
         raise
 
 
-async def _file_documents(
-    store: DocumentStore, application: Application, uploads: list[Upload], moved: list[str]
-) -> None:
+def _store_uploads(store: DocumentStore, uploads: list[Upload], moved: list[str]) -> list[str]:
+    """Move the staged files to their keys. Done before the transaction opens, so the
+    database's write lock is never held across file-system work."""
     for upload in uploads:
-        key = store.put(upload.staged)
-        moved.append(key)
-        await Document.create(
+        moved.append(store.put(upload.staged))
+    return moved
+
+
+async def _file_documents(
+    application: Application, uploads: list[Upload], keys: list[str]
+) -> None:
+    """The rows for files already moved to ``keys`` by ``_store_uploads``."""
+    if not uploads:
+        return
+    await Document.bulk_create([
+        Document(
             application=application, purpose=upload.staged.field,
             content_type=upload.content_type, size=upload.staged.size,
             sha256=upload.staged.sha256, storage_key=key,
             original_name=upload.staged.original_name,
         )
+        for upload, key in zip(uploads, keys, strict=True)
+    ])
+
+
+# One open application per kind per account: a second would only split the review. The
+# refusal points to the link the applicant already holds and reveals nothing else.
+OPEN_ALREADY = N_(
+    "This account already has an application of this kind being handled. Follow it "
+    "with the private link we sent you, or ask for the link again on the "
+    "\"Check an application\" page."
+)
 
 
 async def submit(
@@ -119,58 +143,86 @@ async def submit(
 ) -> Application:
     """Create the application, its documents, its first event and the code messages.
 
-    A second submission of the same form (double click, a retry after a timeout) hits the
-    unique ``submission_key`` and returns the application the first one created.
+    A second submission of the same form (double click, a retry after a timeout) finds or
+    hits the unique ``submission_key`` and returns the application the first one created.
+    Raises DomainError when the account already has an open application of this kind.
+
+    This is the desk's busiest path, so it is one short transaction with the checks in
+    its first statement: on SQLite, whose one connection per process serialises requests,
+    every extra round trip showed as queueing in bench/b1_submit.py. Risk signals are
+    computed when the contact is confirmed (``verify``), which is when the application
+    reaches reviewers; bots that never confirm cost nothing.
     """
-    existing = await Application.get_or_none(submission_key=submission_key)
-    if existing is not None:
-        return existing
-    await ensure_none_open(data.kind.code, data.account_id)
     try:
         with _filing(store) as moved:
+            keys = _store_uploads(store, uploads, moved)
             async with in_transaction():
-                application = await _create_application(data, submission_key)
-                await _file_documents(store, application, uploads, moved)
+                reference = await _check_before_insert(data, submission_key)
+                application = await _create_application(data, submission_key,
+                                                        reference=reference)
+                await _file_documents(application, uploads, keys)
                 await Event.create(application=application, actor=APPLICANT, type="submitted",
                                    to_status=Status.SUBMITTED.value)
-                code = await _new_code(settings, application)
+                code = await _new_code(settings, application, first=True)
                 await notify_applicant(application, "verification_code", {
                     "code": code, "minutes": settings.code_ttl_seconds // 60,
                 })
+    except _AlreadySubmitted as twin:
+        return twin.application  # our copies of the files were removed on the way out
     except IntegrityError:
-        twin = await Application.get_or_none(submission_key=submission_key)
-        if twin is None:
+        twin_row = await Application.get_or_none(submission_key=submission_key)
+        if twin_row is None:
             raise
-        return twin
-    await risk.refresh(application)  # flags are ready when a reviewer first opens it
+        return twin_row
     log.info("application %s submitted", application.reference)
     return application
 
 
-async def ensure_none_open(kind: str, account_id: str) -> None:
-    """One open application per kind per account: a second would only split the review.
-    The refusal points to the link the applicant already holds and reveals nothing else."""
-    if await Application.exists(kind=kind, account_id=account_id, status__in=list(ACTIVE)):
-        raise DomainError(
-            "This account already has an application of this kind being handled. Follow it "
-            "with the private link we sent you, or ask for the link again on the "
-            "\"Check an application\" page."
-        )
+class _AlreadySubmitted(Exception):
+    def __init__(self, application: Application) -> None:
+        self.application = application
+
+
+async def _check_before_insert(data: ApplicationInput, submission_key: str) -> str:
+    """One query for the three things to know before inserting: was this form sent
+    already, has the account an open application of this kind, is the reference we drew
+    free. Returns the reference to use."""
+    reference = tokens.new_reference(data.kind.prefix)
+    earlier = await Application.filter(
+        Q(submission_key=submission_key)
+        | Q(kind=data.kind.code, account_id=data.account_id, status__in=list(ACTIVE))
+        | Q(reference=reference)
+    ).limit(3)
+    for row in earlier:
+        if row.submission_key == submission_key:
+            raise _AlreadySubmitted(row)
+    if any(row.reference != reference for row in earlier):
+        raise DomainError(OPEN_ALREADY)
+    if earlier:  # the reference drawn is taken (rare): draw again
+        reference = await _free_reference(data.kind)
+    return reference
+
+
+async def _free_reference(kind: Kind) -> str:
+    """A reference not yet taken (8 random characters: a clash is rare, but checked)."""
+    for _ in range(5):
+        reference = tokens.new_reference(kind.prefix)
+        if not await Application.exists(reference=reference):
+            break
+    return reference
 
 
 async def _create_application(
-    data: ApplicationInput, submission_key: str, appeal_of: Application | None = None
+    data: ApplicationInput, submission_key: str, appeal_of: Application | None = None,
+    reference: str | None = None,
 ) -> Application:
-    for _ in range(5):
-        reference = tokens.new_reference(data.kind.prefix)
-        if not await Application.exists(reference=reference):
-            break
     return await Application.create(
-        reference=reference, kind=data.kind.code, account_id=data.account_id,
-        country=data.country, phone=data.phone, email=data.email, model=data.model,
-        firmware=data.firmware, firmware_channel=data.firmware_channel, imei=data.imei,
-        reason=data.reason, locale=data.locale, submission_key=submission_key,
-        priority=data.kind.priority, appeal_of=appeal_of,
+        reference=reference or await _free_reference(data.kind), kind=data.kind.code,
+        account_id=data.account_id, country=data.country, phone=data.phone,
+        email=data.email, model=data.model, firmware=data.firmware,
+        firmware_channel=data.firmware_channel, imei=data.imei, reason=data.reason,
+        locale=data.locale, submission_key=submission_key, priority=data.kind.priority,
+        appeal_of=appeal_of,
     )
 
 
@@ -214,6 +266,7 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
             )
     if refusal is not None:
         raise refusal
+    await risk.refresh(application)  # it reaches the queue now: flags ready for the filter
     log.info("application %s confirmed", application.reference)
     return link
 
@@ -312,11 +365,12 @@ async def reply(
     """The applicant answers a request for information. The application goes back to the
     queue, held first for the reviewer who asked, who knows the case."""
     with _filing(store) as moved:
+        keys = _store_uploads(store, uploads, moved)
         async with in_transaction():
             fresh = await locked(application.reference)
             requester = (fresh.info_request or {}).get("reviewer_id")
             await move(fresh, "reply", APPLICANT_ACTOR, message)
-            await _file_documents(store, fresh, uploads, moved)
+            await _file_documents(fresh, uploads, keys)
             fresh.held_for_id = requester
             fresh.held_until = _now() + timedelta(hours=hold_hours) if requester else None
             await fresh.save(update_fields=["held_for_id", "held_until"])

@@ -111,26 +111,36 @@ async def _compare_and_set(
     return application
 
 
+def not_barred(reviewer: Reviewer) -> Q:
+    """Not an appeal against a refusal this reviewer made. Read through a join on the
+    original's primary key, row by row in queue order, so the cost is the few rows ahead of
+    the first claimable one, not every queued appeal."""
+    return (
+        Q(appeal_of_id=None)
+        | Q(appeal_of__decided_by_id=None)
+        | ~Q(appeal_of__decided_by_id=reviewer.id)
+    )
+
+
 async def claim_next(reviewer: Reviewer) -> Application | None:
     """The most urgent application in the reviewer's queues, or None when they are empty.
 
-    The candidate is read with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite ignores it
-    and runs one writer at a time), so concurrent claimers take different rows instead of
-    queueing behind one; the compare-and-set keeps the claim correct either way.
+    The candidate is read in queue order (``application_queue_idx``) with ``FOR UPDATE
+    SKIP LOCKED`` (PostgreSQL; SQLite ignores it and runs one writer at a time), so
+    concurrent claimers take different rows instead of queueing behind one; the
+    compare-and-set keeps the claim correct either way.
     """
     now = _now()
-    barred = await Application.filter(
-        status=Status.QUEUED, appeal_of__decided_by_id=reviewer.id
-    ).values_list("id", flat=True)
     query = Application.filter(
         Q(status=Status.QUEUED) & in_scope(reviewer) & claimable_by(reviewer, now)
+        & not_barred(reviewer)
     )
-    if barred:
-        query = query.exclude(id__in=list(barred))
     for _ in range(10):
         async with in_transaction():
+            # Only the application row is locked: the original of an appeal is on the
+            # nullable side of the join, which PostgreSQL refuses to lock.
             candidate = await query.order_by("-priority", "due_at", "id").select_for_update(
-                skip_locked=True
+                skip_locked=True, of=("application",)
             ).first()
             if candidate is None:
                 return None

@@ -276,8 +276,11 @@ async def test_5_the_unlock_form_with_the_keyboard_alone(new_context, live, rece
     assert tag == "submit"
     await page.keyboard.press("Enter")
     await page.wait_for_url(re.compile(r"/verify$"))
-    # The code field has focus on arrival: type and press Enter.
-    assert await page.evaluate("() => document.activeElement.id") == "code"
+    # The code field has focus on arrival: type and press Enter. Chromium moves
+    # autofocus at its next rendering step, which may come after the load event,
+    # so wait for it (two seconds at most) rather than read it at once.
+    await page.wait_for_function(
+        "() => document.activeElement && document.activeElement.id === 'code'", timeout=2000)
     await page.keyboard.type(await outbox.last_code())
     await page.keyboard.press("Enter")
     await page.wait_for_url(re.compile(r"/status/[\w-]+"))

@@ -1,0 +1,137 @@
+"""Tortoise's SQLite client, changed in two ways that bench/b1_submit.py measured.
+
+1. Write transactions take the write lock first (``BEGIN IMMEDIATE``). Tortoise opens them
+   with a plain, deferred ``BEGIN``; a deferred transaction that reads and then writes
+   cannot upgrade its snapshot once another *process* (``support worker`` beside the web
+   app) has written in between, and SQLite answers "database is locked" at once. Under
+   load that failed a third of submissions, some after their commit.
+
+2. Statements run on the event loop's thread instead of aiosqlite's helper thread.
+   SQLite is a library in this process: a statement takes tens of microseconds, but the
+   hop to aiosqlite's thread and back costs two turns of a busy event loop, and Tortoise
+   holds its one connection's lock across every hop of a transaction. Under 16 concurrent
+   submissions the submit transaction (nine hops) held that lock 7 ms of every 8, and
+   every other request queued behind it.
+
+   Because a statement now blocks the loop while it runs, SQLite must never wait inside
+   it: the busy timeout is zero, and a "database is locked" answer (another process holds
+   the write lock) is retried here with ``asyncio.sleep``, for up to ``BUSY_TIMEOUT``
+   seconds, as SQLite's own busy handler would have done on the helper thread.
+
+Selected by ``support.db.tortoise_config`` for every ``sqlite://`` URL. PostgreSQL is
+unaffected (asyncpg is already asynchronous, and each transaction has its own connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from tortoise.backends.base.client import NestedTransactionContext, TransactionContext
+from tortoise.backends.sqlite.client import (
+    SqliteClient,
+    SqliteTransactionContext,
+    SqliteTransactionWrapper,
+)
+from tortoise.exceptions import TransactionManagementError
+
+T = TypeVar("T")
+BUSY_TIMEOUT = 5.0  # seconds, as sqlite3.connect's default
+
+
+async def _patiently(action: Callable[[], T]) -> T:
+    """Run ``action``; while another process holds the write lock, wait and try again.
+    A statement refused as busy has done nothing, so running it again is safe."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    delay = 0.001
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class _Cursor:
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class InlineConnection:
+    """The part of ``aiosqlite.Connection`` that Tortoise's client uses, run inline."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def total_changes(self) -> int:
+        return self._conn.total_changes
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = ()) -> _Cursor:
+        return _Cursor(await _patiently(lambda: self._conn.execute(sql, tuple(parameters or ()))))
+
+    async def execute_insert(self, sql: str, parameters: Iterable[Any] | None = ()) -> tuple[int]:
+        cursor = await _patiently(lambda: self._conn.execute(sql, tuple(parameters or ())))
+        rowid = cursor.lastrowid
+        cursor.close()
+        return (int(rowid or 0),)
+
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | None = ()) -> list[Any]:
+        return await _patiently(lambda: self._conn.execute(sql, tuple(parameters or ())).fetchall())
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> None:
+        rows = [tuple(row) for row in parameters]
+        await _patiently(lambda: self._conn.executemany(sql, rows))
+
+    async def executescript(self, script: str) -> None:
+        await _patiently(lambda: self._conn.executescript(script))
+
+    async def commit(self) -> None:
+        await _patiently(self._conn.commit)
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+
+    async def close(self) -> None:
+        self._conn.close()
+
+
+class ImmediateTransactionWrapper(SqliteTransactionWrapper):
+    async def begin(self) -> None:
+        try:
+            await self._connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise TransactionManagementError(exc) from exc
+
+    def _in_transaction(self) -> TransactionContext:
+        return NestedTransactionContext(ImmediateTransactionWrapper(self))
+
+
+class ImmediateSqliteClient(SqliteClient):
+    async def create_connection(self, with_db: bool) -> None:
+        if self._connection:
+            return
+        conn = sqlite3.connect(self.filename, isolation_level=None, timeout=0,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        inline = InlineConnection(conn)
+        for pragma, value in self.pragmas.items():
+            await inline.execute(f"PRAGMA {pragma}={value}")
+        self._connection = inline  # type: ignore[assignment]
+        await self._post_connect()
+
+    def _in_transaction(self) -> TransactionContext:
+        return SqliteTransactionContext(ImmediateTransactionWrapper(self), self._lock)
+
+
+client_class = ImmediateSqliteClient
