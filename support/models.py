@@ -81,6 +81,11 @@ class Application(Model):
     appeal_of: fields.ForeignKeyNullableRelation[Application] = fields.ForeignKeyField(
         "models.Application", related_name="appeals", null=True, on_delete=fields.SET_NULL
     )
+    # Retention and erasure: when the applicant asked to be forgotten, when the documents
+    # were deleted, and when the personal fields were redacted (decisions stay for statistics).
+    erasure_requested_at = fields.DatetimeField(null=True)
+    documents_purged_at = fields.DatetimeField(null=True)
+    redacted_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -124,6 +129,9 @@ class Document(Model):
     storage_key = fields.CharField(max_length=64, unique=True)
     original_name = fields.CharField(max_length=255)
     uploaded_by = fields.CharField(max_length=32, default="applicant")
+    # Set once the file on disk is the re-encoded copy (images: metadata stripped) or a
+    # checked PDF. Reviewers are only ever served documents with this set.
+    sanitised_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
