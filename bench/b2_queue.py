@@ -491,6 +491,31 @@ async def insert_reviewers(conn: asyncpg.Connection) -> dict[str, int]:
     return ids
 
 
+async def progress(label: str, records: AsyncIterator[tuple[Any, ...]],
+                   applications: int) -> AsyncIterator[tuple[Any, ...]]:
+    """Passes the records to COPY and says how far it got: each table's records come in
+    application order and start with the application's id, so the id over the row count
+    is the share done. At a terminal one line is rewritten twice a second; in a log, one
+    line per tenth."""
+    tty = sys.stderr.isatty()
+    started = last = time.perf_counter()
+    count, shown = 0, 0.0
+    async for item in records:
+        count += 1
+        if count % 5000 == 0:
+            share = min(int(item[0]) / max(applications, 1), 1.0)
+            now = time.perf_counter()
+            if (tty and now - last >= 0.5) or (not tty and share - shown >= 0.1):
+                line = (f"  {label}: {count:,} rows, {share:.0%} of the applications, "
+                        f"{now - started:.0f} s")
+                print(f"\r{line}" if tty else line, end="" if tty else "\n",
+                      file=sys.stderr, flush=True)
+                last, shown = now, share
+        yield item
+    if tty:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
 @dataclass
 class Generated:
     seconds: float
@@ -519,12 +544,15 @@ async def generate(url: str, rows: int) -> Generated:
                       ("risk_flag", population.flags, FLAG_COLUMNS)]
             for table, source, columns in tables:
                 step = time.perf_counter()
-                await conn.copy_records_to_table(table, records=source(), columns=columns)
+                await conn.copy_records_to_table(
+                    table, records=progress(table, source(), rows), columns=columns)
                 print(f"  {table}: {time.perf_counter() - step:.1f} s", flush=True)
         finally:
             gc.enable()
         await conn.execute(f"SELECT setval('application_id_seq', {rows})")
         loaded = time.perf_counter()
+        print(f"  indexes and constraints: building {len(creates)} on 2 connections",
+              flush=True)
         await run_in_parallel(url, creates)
         indexed = time.perf_counter()
         print(f"  indexes and constraints: {indexed - loaded:.1f} s", flush=True)

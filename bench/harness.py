@@ -26,10 +26,14 @@ PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
 def support_env(url: str, data_dir: Path, port: int, **extra: str) -> dict[str, str]:
-    """The environment of a ``support`` process for one run; ``extra`` adds or overrides."""
+    """The environment of a ``support`` process for one run; ``extra`` adds or overrides.
+
+    Abuse limits are off: every benchmark sends thousands of forms from one address, and
+    would otherwise measure the 429 page (B1 past its tenth application)."""
     return {**os.environ, "PORT": str(port), "SUPPORT_DATA_DIR": str(data_dir),
             "SUPPORT_DATABASE_URL": url, "SUPPORT_SECRET_KEY": SECRET,
-            "SUPPORT_BASE_URL": f"http://127.0.0.1:{port}", **extra}
+            "SUPPORT_BASE_URL": f"http://127.0.0.1:{port}", "SUPPORT_RATE_LIMITS": "0",
+            **extra}
 
 
 def migrate(env: dict[str, str]) -> None:

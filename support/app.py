@@ -12,12 +12,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from support import db
 from support.config import Settings
 from support.notify import worker
-from support.web import admin, applicant, auth, deliveries, errors, health, review, status
+from support.ratelimit import Limiter
+from support.web import admin, applicant, audit, auth, deliveries, errors, health, review, status
+from support.web import exports as web_exports
+from support.web import metrics as web_metrics
+from support.web import reports as web_reports
 from support.web.language import LanguageMiddleware
+from support.web.request_id import RequestIdMiddleware
 from support.web.security import SecurityMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -27,6 +33,7 @@ def routes() -> list[Route | Mount]:
     return [
         Route("/", applicant.home, name="home"),
         Route("/healthz", health.healthz, name="healthz"),
+        Route("/metrics", web_metrics.metrics_page, methods=["GET"], name="metrics"),
         Route("/apply/{kind}", applicant.apply_form, methods=["GET"], name="apply"),
         Route("/apply/{kind}", applicant.apply_submit, methods=["POST"]),
         Route("/applications/{reference}/verify", applicant.verify_form, methods=["GET"],
@@ -41,6 +48,8 @@ def routes() -> list[Route | Mount]:
         Route("/status/{token}", status.status_page, methods=["GET"], name="status"),
         Route("/status/{token}/withdraw", status.withdraw_confirm, methods=["GET"]),
         Route("/status/{token}/withdraw", status.withdraw, methods=["POST"], name="withdraw"),
+        Route("/status/{token}/erase", status.erase_confirm, methods=["GET"]),
+        Route("/status/{token}/erase", status.erase, methods=["POST"], name="erase"),
         Route("/status/{token}/reply", status.reply, methods=["POST"], name="reply"),
         Route("/status/{token}/reply", applicant.page_of_form, methods=["GET"]),
         Route("/status/{token}/appeal", status.appeal_form, methods=["GET"], name="appeal"),
@@ -49,8 +58,19 @@ def routes() -> list[Route | Mount]:
         *review.routes(),
         *admin.routes(),
         *deliveries.routes(),
+        *audit.routes(),
+        *web_reports.routes(),
+        *web_exports.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+
+
+class _App(Starlette):
+    """Request ids and request metrics wrap even Starlette's error middleware, so a 500
+    is counted, carries X-Request-ID, and its log line has the id."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestIdMiddleware(web_metrics.MetricsMiddleware(super().build_middleware_stack()))
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -68,10 +88,11 @@ def create_app(settings: Settings) -> Starlette:
             stop.set()
             if app.state.worker_task is not None:
                 await app.state.worker_task
+            await app.state.limiter.close()
             await db.close()
 
     secure = settings.base_url.startswith("https")
-    app = Starlette(
+    app = _App(
         routes=routes(),
         middleware=[
             Middleware(SecurityMiddleware, secure_cookies=secure),
@@ -81,6 +102,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.limiter = Limiter(settings)
     app.state.worker_task = None
     return app
 
@@ -89,5 +111,6 @@ def from_env() -> Starlette:
     """The app as ``support serve --workers N`` starts it in each forked process."""
     from support import logs
 
-    logs.configure()
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    logs.configure(settings.log_format)
+    return create_app(settings)

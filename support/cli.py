@@ -8,10 +8,11 @@ import asyncio
 import getpass
 import signal
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from support import db, logs
+from support import db, logs, metrics_dir
 from support.config import Settings
 
 T = TypeVar("T")
@@ -197,16 +198,77 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    """The retention policy by hand (the worker runs it daily). Counts only are printed:
+    a run's output may end up in a ticket or a cron mail."""
+    from support.workflow import retention
+
+    if args.batch_size < 1:
+        print("error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    would = "would be " if args.dry_run else ""
+    print(("Dry run: nothing is changed. " if args.dry_run else "")
+          + f"Documents go {settings.document_retention_days} days after an application "
+          f"closes, personal data {settings.pii_retention_days} days after; erasures asked "
+          "for are carried out once the application is closed.", flush=True)
+
+    def progress(step: str, checked: int, done: int) -> None:
+        if not args.quiet:
+            print(f"  {step}: {checked} checked, {done} {would}done so far", flush=True)
+
+    report = asyncio.run(_with_db(settings, lambda: retention.purge(
+        settings, dry_run=args.dry_run, size=args.batch_size, progress=progress,
+    )))
+    print(f"{report.erased} applications {would}erased at the applicant's request")
+    print(f"documents of {report.documents} applications {would}deleted "
+          f"under the retention policy ({report.files} files in all)")
+    print(f"personal data of {report.redacted} applications {would}redacted")
+    print(f"{report.notifications} sent notifications {would}redacted")
+    print(f"{report.links} status links of erased applications {would}deleted")
+    print("Dry run: nothing was changed." if args.dry_run else "Done.")
+    return 0
+
+
+EXAMPLES_HEADING = "examples:\n"
+
+
+def _command(commands: Any, name: str, summary: str, description: str,
+             examples: list[str]) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does and shows how it is typed."""
+    return commands.add_parser(  # type: ignore[no-any-return]
+        name, help=summary, description=textwrap.fill(description, 88),
+        epilog=EXAMPLES_HEADING + "\n".join(f"  {line}" for line in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="support",
-        description="The support desk. Settings come from SUPPORT_* environment variables "
-        "(see README.md).",
+        description=textwrap.fill(
+            "The support desk. Settings come from SUPPORT_* environment variables (README.md; "
+            "deploying: docs/deploy.md). `support COMMAND --help` explains a command.", 88),
+        epilog=EXAMPLES_HEADING + "  support migrate && support bootstrap && support serve\n"
+        "  SUPPORT_LOG_FORMAT=text support worker",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the web app (with the delivery worker inside)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=0, help="port (default: $PORT or 8000)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = _command(
+        commands, "serve", "run the web app (with the delivery worker inside)",
+        "Serve the desk over HTTP with uvicorn. The delivery worker runs inside the process "
+        "unless SUPPORT_INPROCESS_WORKER=0. Logs go to standard error, as JSON lines unless "
+        "it is a terminal (SUPPORT_LOG_FORMAT=json|text to choose); /metrics answers "
+        "Prometheus from this machine, or anywhere with SUPPORT_METRICS_TOKEN.",
+        ["support serve                               # http://127.0.0.1:8000/",
+         "support serve --host 0.0.0.0 --port 8080",
+         "SUPPORT_INPROCESS_WORKER=0 support serve --workers 2 --proxy-from 127.0.0.1",
+         "    # behind nginx, with `support worker` running beside it (docs/deploy.md)"],
+    )
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only; "
+                       "0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=0,
+                       help="port to listen on (default: $PORT, or 8000)")
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="web processes sharing the port (default 1); with more than one, "
                        "set SUPPORT_INPROCESS_WORKER=0 and run `support worker` (docs/deploy.md)")
@@ -214,11 +276,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="trust X-Forwarded-For/-Proto from these proxy addresses "
                        "(e.g. 127.0.0.1 for nginx on the same machine); default: trust none")
     serve.set_defaults(func=cmd_serve)
-    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(
-        func=cmd_migrate
+    _command(
+        commands, "migrate", "apply pending database migrations",
+        "Bring the database (SUPPORT_DATABASE_URL) up to the code's schema. Safe to run "
+        "again: applied migrations are skipped. Run it once, before new code serves.",
+        ["support migrate",
+         "SUPPORT_DATABASE_URL=postgres://support@127.0.0.1/support support migrate"],
+    ).set_defaults(func=cmd_migrate)
+    boot = _command(
+        commands, "bootstrap", "create the first admin reviewer if none exists",
+        "Create the first admin reviewer and print their generated password, once. Does "
+        "nothing when an admin exists, so it is safe in a start-up script.",
+        ["support bootstrap", "support bootstrap --email it@maker.example"],
     )
-    boot = commands.add_parser("bootstrap", help="create the first admin reviewer if none exists")
-    boot.add_argument("--email", default="admin@example.com", help="the admin's sign-in email")
+    boot.add_argument("--email", default="admin@example.com",
+                      help="the admin's sign-in email (default admin@example.com)")
     boot.set_defaults(func=cmd_bootstrap)
 
     from support.auth import KINDS, ROLES
@@ -227,47 +299,94 @@ def build_parser() -> argparse.ArgumentParser:
         "The password is read from the first line of standard input when it is not a "
         "terminal (for scripts: echo \"$PW\" | support ...), otherwise asked for twice."
     )
-    create = commands.add_parser(
-        "create-reviewer",
-        help="create a reviewer account (the password is read from stdin or asked for)",
-        description="Create a reviewer account. " + stdin_note,
+    create = _command(
+        commands, "create-reviewer",
+        "create a reviewer account (the password is read from stdin or asked for)",
+        "Create a reviewer account. " + stdin_note,
+        ["support create-reviewer asha@maker.example --name 'Asha R' --role reviewer "
+         "--kinds unlock,appeal",
+         "echo \"$PW\" | support create-reviewer lead@maker.example --name Lead --role lead "
+         "--countries IN,BD"],
     )
     create.add_argument("email", metavar="EMAIL", help="the reviewer's sign-in email")
-    create.add_argument("--name", required=True, help="the name colleagues see")
+    create.add_argument("--name", required=True, help="the name colleagues see (required)")
     create.add_argument("--role", required=True, choices=ROLES,
-                        help="reviewer decides applications; lead also manages the queues; "
-                        "admin also manages reviewers")
+                        help="(required) reviewer decides applications; lead also manages "
+                        "the queues; admin also manages reviewers")
     create.add_argument("--kinds", metavar="LIST",
                         help=f"comma-separated queues to work (default: all, {','.join(KINDS)})")
     create.add_argument("--countries", metavar="LIST",
                         help="comma-separated ISO country codes, e.g. IN,RU (default: all)")
     create.set_defaults(func=cmd_create_reviewer)
-    commands.add_parser(
-        "list-reviewers", help="show every reviewer: email, name, role, active, queues, last login"
+    _command(
+        commands, "list-reviewers",
+        "show every reviewer: email, name, role, active, queues, last login",
+        "Print one line per reviewer account, active or not, sorted by email.",
+        ["support list-reviewers"],
     ).set_defaults(func=cmd_list_reviewers)
-    deactivate = commands.add_parser(
-        "deactivate-reviewer",
-        help="stop a reviewer from signing in and end their sessions now",
+    deactivate = _command(
+        commands, "deactivate-reviewer",
+        "stop a reviewer from signing in and end their sessions now",
+        "Deactivate a reviewer account: sign-in is refused and open sessions end at once. "
+        "Their decisions and notes stay on the applications' timelines.",
+        ["support deactivate-reviewer asha@maker.example"],
     )
     deactivate.add_argument("email", metavar="EMAIL", help="the reviewer's sign-in email")
     deactivate.set_defaults(func=cmd_deactivate_reviewer)
-    reset = commands.add_parser(
-        "set-reviewer-password",
-        help="give a reviewer a new password, lift a lock-out and end their sessions",
-        description="Set a reviewer's password. " + stdin_note,
+    reset = _command(
+        commands, "set-reviewer-password",
+        "give a reviewer a new password, lift a lock-out and end their sessions",
+        "Set a reviewer's password. " + stdin_note,
+        ["support set-reviewer-password asha@maker.example",
+         "echo \"$PW\" | support set-reviewer-password asha@maker.example"],
     )
     reset.add_argument("email", metavar="EMAIL", help="the reviewer's sign-in email")
     reset.set_defaults(func=cmd_set_reviewer_password)
-    commands.add_parser("worker", help="run the delivery worker as its own process").set_defaults(
-        func=cmd_worker
+    _command(
+        commands, "worker", "run the delivery worker as its own process",
+        "Send the outbox (email, SMS) and run the housekeeping jobs until SIGTERM or "
+        "Ctrl+C, which finish the message in hand and hand the rest back. Any number may "
+        "run on PostgreSQL. Logs are JSON lines unless standard error is a terminal; each "
+        "sent message's line carries the request id of the request that queued it. "
+        "SUPPORT_WORKER_INTERVAL_MS sets the pause between passes (default 1000).",
+        ["support worker", "SUPPORT_LOG_FORMAT=json support worker 2>>/var/log/support-worker.log"],
+    ).set_defaults(func=cmd_worker)
+    from support.workflow.retention import ERASED_LINK_DAYS
+
+    purge = _command(
+        commands, "purge", "apply the retention policy now (the worker does it daily)",
+        "Delete what the retention policy says we no longer keep: documents "
+        "SUPPORT_DOCUMENT_RETENTION_DAYS (default 90) after an application is decided, "
+        "withdrawn or expired; account ID, phone, email, IMEI, reason, replies, "
+        "notification recipients and verification codes SUPPORT_PII_RETENTION_DAYS "
+        "(default 365) after. Erasures applicants asked for are carried out once their "
+        "application is closed, and status links of erased applications are deleted "
+        f"{ERASED_LINK_DAYS} days after the erasure. Decisions, reason codes, kind, "
+        "country, model, firmware, dates and statuses are kept for statistics. Safe to "
+        "run again and beside running workers: what is done is not done twice. Prints "
+        "counts, never personal data.",
+        ["support purge --dry-run          # what would go, without changing anything",
+         "support purge                    # do it, printing counts after each batch",
+         "support purge --quiet --batch-size 2000   # from cron: totals only"],
     )
+    purge.add_argument("--dry-run", action="store_true",
+                       help="count what would be deleted or redacted and change nothing")
+    purge.add_argument("--batch-size", type=int, default=500, metavar="N",
+                       help="rows read and changed per transaction (default 500); larger is "
+                       "faster, smaller holds locks for less time")
+    purge.add_argument("--quiet", action="store_true",
+                       help="print only the totals at the end, not the counts after each batch")
+    purge.set_defaults(func=cmd_purge)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure()
     settings = Settings.from_env()
+    logs.configure(settings.log_format)
+    if args.command in {"serve", "worker"}:
+        # Before anything imports prometheus-client: it picks its mode on import.
+        metrics_dir.prepare(settings.metrics_path)
     result: int = args.func(settings, args)
     return result
 

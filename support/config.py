@@ -47,6 +47,28 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) 
     return value
 
 
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """A limit in the ``limits`` library's notation ("10/hour", "3 per day"), checked here
+    so a typo stops the start-up instead of every request."""
+    from limits import parse
+
+    value = env.get(PREFIX + name) or default
+    try:
+        parse(value)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must read like 10/hour or 3 per day, "
+                          f"not {value!r}") from None
+    return value
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    """A retention period: at least one day, so a typo cannot purge what was just decided."""
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{PREFIX}{name} must be at least 1 (days), not {value}")
+    return value
+
+
 def load_or_create_secret(data_dir: Path) -> str:
     """Keep a generated key in the data dir so sessions and tokens survive restarts
     without asking a first-time user to invent a secret."""
@@ -76,11 +98,25 @@ class Settings:
     sla_hours: dict[str, int] = field(default_factory=lambda: {"unlock": 72, "recovery": 168})
     max_file_bytes: int = 10 * 1024 * 1024
     max_body_bytes: int = 32 * 1024 * 1024
+    # Decompression bombs: an image declaring more pixels is refused from its header. 64 MP
+    # admits the 48 and 50 MP full-resolution modes of current phones; 108 and 200 MP modes
+    # are opt-in, and their JPEGs are mostly over max_file_bytes anyway. Decoding one costs
+    # width x height x 3 bytes (~190 MB at 64 MP, twice that while it is turned upright).
+    # Kept under Pillow's own 89 MP warning, so Pillow's process-wide guard never decides.
+    max_image_pixels: int = 64_000_000
+    # Logs and metrics (support/logs.py, support/web/metrics.py, docs/deploy.md).
+    log_format: str = "auto"  # json | text | auto: text at a terminal, JSON otherwise
+    metrics_token: str = ""  # empty: /metrics answers this machine's clients only
+    metrics_dir: Path | None = None  # multiprocess counters; default <data_dir>/metrics
     code_ttl_seconds: int = 600
     code_attempts: int = 5
     code_resend_after_seconds: int = 60
     code_max_resends: int = 5
     unverified_ttl_hours: int = 24
+    # Retention (support/workflow/retention.py): documents go this many days after an
+    # application closes (decided, withdrawn, expired), personal data this many days after.
+    document_retention_days: int = 90
+    pii_retention_days: int = 365
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_security: str = "none"
@@ -93,6 +129,32 @@ class Settings:
     delivery_lease_seconds: int = 300
     sms_http_token: str = ""
     sms_http_fields: tuple[str, str, str] = ("to", "text", "id")
+    # Abuse limits (support/ratelimit.py), moving windows in the notation of `limits`.
+    # In memory per process unless redis_url is set: with N web processes and no Redis,
+    # each one counts alone and the real ceiling is N times the figure.
+    rate_limits: bool = True
+    redis_url: str = ""
+    rate_limit_prefix: str = "support"
+    # Accepted applications (a form sent back with field errors counts for nothing).
+    limit_submit_ip: str = "10/hour"
+    limit_submit_phone: str = "3/day"
+    limit_submit_account: str = "3/day"
+    # Code guesses per address, on top of 5 per code: an applicant types one or two; a
+    # family or a shop behind one address (carrier NAT is the rule on Indian mobile
+    # networks) confirming several applications stays well below 30. Someone guessing
+    # across many applications to dodge the per-code limit gets 30 an hour, not thousands.
+    limit_verify_ip: str = "30/hour"
+    # Each new code is an SMS and an email (money, and a phone buzzing): one or two per
+    # application is normal, and 10 an hour matches the 10 applications an address may send.
+    limit_resend_ip: str = "10/hour"
+    # A look-up that matches sends a link by SMS or email, and every look-up probes a
+    # reference: a person needs one or two, a shop helping customers a handful.
+    limit_lookup_ip: str = "10/hour"
+    # Failed reviewer sign-ins per address, on top of locking an account after 5: this is
+    # two accounts' worth of lock-outs, against someone trying one password on many
+    # accounts. Successful sign-ins are not counted, so a team behind one office address
+    # signing in every morning never meets it.
+    limit_login_ip: str = "10/15 minutes"
 
     @property
     def documents_dir(self) -> Path:
@@ -111,6 +173,10 @@ class Settings:
         return self.data_dir / "sms.log"
 
     @property
+    def metrics_path(self) -> Path:
+        return self.metrics_dir or self.data_dir / "metrics"
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
 
@@ -125,6 +191,9 @@ class Settings:
         database_url = env.get(PREFIX + "DATABASE_URL") or default_db
         secret_key = env.get(PREFIX + "SECRET_KEY") or load_or_create_secret(data_dir)
         port = env.get("PORT") or "8000"
+        metrics_token = env.get(PREFIX + "METRICS_TOKEN") or ""
+        if metrics_token and len(metrics_token) < 16:
+            raise ConfigError(f"{PREFIX}METRICS_TOKEN must be at least 16 characters")
         if env.get(PREFIX + "SMS_BACKEND") == "http" and not env.get(PREFIX + "SMS_HTTP_URL"):
             raise ConfigError(f"{PREFIX}SMS_BACKEND=http needs {PREFIX}SMS_HTTP_URL")
         return cls(
@@ -156,6 +225,23 @@ class Settings:
                 "unlock": _int(env, "SLA_UNLOCK_HOURS", 72),
                 "recovery": _int(env, "SLA_RECOVERY_HOURS", 168),
             },
+            document_retention_days=_days(env, "DOCUMENT_RETENTION_DAYS", 90),
+            pii_retention_days=_days(env, "PII_RETENTION_DAYS", 365),
             max_file_bytes=_int(env, "MAX_FILE_BYTES", 10 * 1024 * 1024),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 32 * 1024 * 1024),
+            max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 64_000_000),
+            log_format=_choice(env, "LOG_FORMAT", "auto", {"auto", "json", "text"}),
+            metrics_token=metrics_token,
+            metrics_dir=Path(env[PREFIX + "METRICS_DIR"]).resolve()
+            if env.get(PREFIX + "METRICS_DIR") else None,
+            rate_limits=_bool(env, "RATE_LIMITS", True),
+            redis_url=env.get(PREFIX + "REDIS_URL") or "",
+            rate_limit_prefix=env.get(PREFIX + "RATE_LIMIT_PREFIX") or cls.rate_limit_prefix,
+            limit_submit_ip=_rate(env, "LIMIT_SUBMIT_IP", cls.limit_submit_ip),
+            limit_submit_phone=_rate(env, "LIMIT_SUBMIT_PHONE", cls.limit_submit_phone),
+            limit_submit_account=_rate(env, "LIMIT_SUBMIT_ACCOUNT", cls.limit_submit_account),
+            limit_verify_ip=_rate(env, "LIMIT_VERIFY_IP", cls.limit_verify_ip),
+            limit_resend_ip=_rate(env, "LIMIT_RESEND_IP", cls.limit_resend_ip),
+            limit_lookup_ip=_rate(env, "LIMIT_LOOKUP_IP", cls.limit_lookup_ip),
+            limit_login_ip=_rate(env, "LIMIT_LOGIN_IP", cls.limit_login_ip),
         )

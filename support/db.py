@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api.migrate import migrate as migrate_api
 
 MODELS = ["support.models"]
@@ -100,6 +102,37 @@ async def database_state() -> str:
     except Exception as exc:  # noqa: BLE001 - any failure means "not ok"
         return type(exc).__name__
     return "ok"
+
+
+# What a request meets while PostgreSQL restarts (tests/test_faults.py): a refused or
+# reset connect, "the database system is starting up / shutting down", "terminating
+# connection due to administrator command", a connection closed mid-statement. None of
+# them is the request's fault, and the pool replaces the dead connections on the next
+# acquire, so the page says "try again in a moment" (503) instead of "something broke".
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+    DBConnectionError, ConnectionError, TimeoutError,
+)
+
+
+def unavailable(error: BaseException | None) -> bool:
+    """Whether ``error``, or an error it was raised from or while handling, means the
+    database went away. A server that ends our session sends its FATAL message first, so
+    asyncpg's next statement on it fails as an *internal* error ("cannot switch to state
+    ...; another operation is in progress"), and Tortoise's rollback on the closed
+    connection then raises "the underlying connection is closed": both are outage
+    symptoms here. asyncpg's other interface errors are misuse, so they stay bugs."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, asyncpg.InterfaceError):
+            if "connection is closed" in str(error):
+                return True
+        elif isinstance(error, UNAVAILABLE):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 @contextlib.contextmanager

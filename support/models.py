@@ -159,7 +159,14 @@ class Event(Model):
 
     class Meta:
         table = "event"
-        indexes = [Index(fields=("application_id", "at"), name="event_application_at_idx")]
+        indexes = [
+            Index(fields=("application_id", "at"), name="event_application_at_idx"),
+            # The audit page (support/audit.py), newest first: every reviewer's actions read
+            # backwards along this one (the actor is checked on the index entry, so a page
+            # ids come from the index alone), one reviewer's along the next.
+            Index(fields=("at", "id", "actor"), name="event_at_idx"),
+            Index(fields=("actor", "at", "id"), name="event_actor_at_idx"),
+        ]
 
 
 class Verification(Model):
@@ -217,7 +224,11 @@ class Notification(Model):
 
     class Meta:
         table = "notification"
-        indexes = [Index(fields=("status", "next_attempt_at"), name="notification_due_idx")]
+        indexes = [
+            Index(fields=("status", "next_attempt_at"), name="notification_due_idx"),
+            # The reports page counts dead messages by channel from this index alone.
+            Index(fields=("status", "channel"), name="notification_status_channel_idx"),
+        ]
 
 
 class Reviewer(Model):
@@ -288,3 +299,43 @@ class CannedResponse(Model):
 
     class Meta:
         table = "canned_response"
+
+
+class ReportDay(Model):
+    """The figures of one UTC day for the reports page, kept by the worker (reports/rollup.py).
+
+    One row per day and per value of a dimension (kind, country or model): the decisions
+    taken that day, and for kinds the applications open at the end of it. The page reads
+    thirty days of these rows instead of a million applications."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.DateField()
+    dimension = fields.CharField(max_length=8)
+    key = fields.CharField(max_length=64)
+    approved = fields.IntField(default=0)
+    rejected = fields.IntField(default=0)
+    backlog = fields.IntField(null=True)
+    # When the worker last wrote the day: past days written after they settled are final.
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "report_day"
+        unique_together = (("day", "dimension", "key"),)
+
+
+class ReportDuration(Model):
+    """How long the decisions of one UTC day took from confirmation, by kind, as a histogram of
+    logarithmic buckets (about 2 percent wide) with the shortest and longest time in each.
+    Percentiles come from summed buckets, on either database, in bounded memory."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.DateField()
+    kind = fields.CharField(max_length=16)
+    bucket = fields.IntField()
+    count = fields.IntField()
+    min_seconds = fields.BigIntField()
+    max_seconds = fields.BigIntField()
+
+    class Meta:
+        table = "report_duration"
+        unique_together = (("day", "kind", "bucket"),)

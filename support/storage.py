@@ -2,7 +2,9 @@
 
 Files arrive from the form parser already on disk in the data dir's ``tmp/`` folder (so a
 10 MB photo never sits in memory) and move to ``documents/`` only when the application
-that owns them is committed.
+that owns them is committed. At upload they are sniffed by content and checked (images:
+``images``, PDFs: ``pdfs``, files that are two formats at once: ``polyglots``); before a
+reviewer sees one, it is sanitised (``sanitise``; when: ``workflow.documents``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,17 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
+from support import images, pdfs, polyglots
+from support.refusals import Reason, Refused, field_error
 from support.validation import FieldError
 
 ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
+# 64 MP: 48 and 50 MP full-resolution phone photos pass, a decode stays near 200 MB
+# (Settings.max_image_pixels says why; the routes pass the setting).
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
+# A document that could not be made safe has "unsafe:" before its content type (the type
+# is kept for an operator); reviewers are told instead of being sent the file.
+UNSAFE = "unsafe"
 
 
 @dataclass
@@ -57,34 +65,29 @@ def sanitise_filename(name: str) -> str:
     return name[:120] or "document"
 
 
-def _decodes_as_image(path: Path) -> bool:
-    """A photo cut off by a dropped connection or a bad save must not reach a reviewer as
-    evidence. A PNG's ``verify`` checks every chunk's CRC, its image data included, so a
-    cut-off PNG fails without being decoded (decoding costs width × height × 3 bytes:
-    490 MB for a 108-megapixel screenshot, bench/b4_uploads.py). A JPEG has no such
-    check, so its data is decoded, at 1/8 scale (``draft``): every byte is still read, so
-    a cut-off file still fails, at 1/64 of the memory and a fraction of the time."""
-    try:
-        with Image.open(path) as image:
-            image.verify()
-        with Image.open(path) as image:
-            if image.format != "JPEG":
-                return True
-            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return False
-    return True
+def _check_content(path: Path, content_type: str, max_pixels: int) -> None:
+    """Every check on the bytes, cheapest and most specific first. The whole file is read
+    once (it is at most ``max_file_bytes``): the checks walk structures, not streams."""
+    data = path.read_bytes()
+    if content_type == "application/pdf":
+        polyglots.check_pdf_end(data)
+        polyglots.check_readers(data, content_type)
+        pdfs.check_pdf(data)
+        return
+    found = images.layout(data, content_type)
+    images.check_pixels(found, max_pixels)
+    polyglots.check_image_end(data, content_type, found.end)
+    polyglots.check_readers(data, content_type)
+    images.check_decodes(path, content_type)
 
 
-def _looks_like_pdf(path: Path, size: int) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - 2048))
-        return b"%%EOF" in handle.read()
+async def check_document(
+    staged: StagedFile, max_bytes: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> str:
+    """Return the sniffed content type, or raise FieldError saying what to do instead.
 
-
-async def check_document(staged: StagedFile, max_bytes: int) -> str:
-    """Return the sniffed content type, or raise FieldError saying what to do instead."""
+    A refused file is left where it is: the form's ``discard_files`` removes every staged
+    file of the request, this one and the others, whatever else was wrong."""
     megabytes = max_bytes // (1024 * 1024)
     if staged.too_large:
         raise FieldError("This file is larger than %(limit)s MB. Choose a smaller photo or PDF.",
@@ -94,15 +97,25 @@ async def check_document(staged: StagedFile, max_bytes: int) -> str:
     content_type = sniff(staged.head)
     if content_type is None:
         raise FieldError("Only photos (JPEG or PNG) and PDF files are accepted.")
-    if content_type == "application/pdf":
-        readable = await asyncio.to_thread(_looks_like_pdf, staged.path, staged.size)
-    else:
-        readable = await asyncio.to_thread(_decodes_as_image, staged.path)
-    if not readable:
-        raise FieldError(
-            "This file is damaged or incomplete. Take the photo or save the PDF again."
-        )
+    try:
+        await asyncio.to_thread(_check_content, staged.path, content_type, max_pixels)
+    except Refused as refusal:
+        raise field_error(refusal, max_pixels) from None
     return content_type
+
+
+def sanitise(path: Path, content_type: str, max_pixels: int) -> int:
+    """Make a stored file fit for a reviewer and return its size; raise ``Refused`` if it
+    cannot be. An image is re-encoded from its pixels (``images.reencode``), its size
+    bounded first: the file may predate the checks above. A PDF cannot be cleaned without
+    risking what it shows, so it is checked again, as at upload, and kept as it is."""
+    if content_type == "application/pdf":
+        _check_content(path, content_type, max_pixels)
+        return path.stat().st_size
+    if content_type not in images.FORMATS:
+        raise Refused(Reason.DAMAGED, f"not a document type: {content_type}")
+    images.check_pixels(images.layout(path.read_bytes(), content_type), max_pixels)
+    return images.reencode(path, content_type)
 
 
 class DocumentStore:

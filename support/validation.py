@@ -22,6 +22,7 @@ ACCOUNT_ID_MIN, ACCOUNT_ID_MAX = 5, 20
 EMAIL_MAX = 254
 IMEI_LENGTH = 15
 REASON_MIN, REASON_MAX = 30, 2000
+FIRMWARE_MAX = 64  # the column's width; real versions, "Xiaomi HyperOS" included, are half
 ENGLISH_SHARE = 0.85
 
 
@@ -268,6 +269,15 @@ def _split_prefix(text: str) -> tuple[str | None, str]:
     return match.group(1).casefold(), text[match.end() :]
 
 
+def _tidy_firmware(text: str, rest: str) -> str:
+    """What is kept: the OS words as typed, one space, and the build with the spaces and
+    line breaks a copy from the phone's screen adds taken out (they would otherwise reach
+    reviewers, and a long enough run of them overflowed the column)."""
+    build = "".join(rest.split())
+    words = " ".join(text[: len(text) - len(rest)].split())
+    return f"{words} {build}" if words else build
+
+
 def _classify(build: str, named_os: str | None) -> tuple[str, str] | None:
     """(os, channel) for a recognised build; None if it looks like no build we know.
 
@@ -291,7 +301,7 @@ def _classify(build: str, named_os: str | None) -> tuple[str, str] | None:
 
 def check_firmware(raw: str, *, for_unlock: bool) -> Firmware:
     """Unlocking needs a weekly build; telling the applicant now saves a refusal later."""
-    text = raw.strip()
+    text = _digits_to_ascii(raw.strip())
     if not text:
         raise FieldError(
             "Enter the firmware version of your phone. You find it in Settings → About "
@@ -302,8 +312,9 @@ def check_firmware(raw: str, *, for_unlock: bool) -> Firmware:
     named_os, rest = _split_prefix(text)
     build = "".join(rest.split()).upper()
     found = _classify(build, named_os)
-    if found is None:
-        if _WEEKLY.fullmatch(build) or _HYPEROS_DEV.fullmatch(build):
+    tidy = _tidy_firmware(text, rest)
+    if found is None or len(tidy) > FIRMWARE_MAX:
+        if found is None and (_WEEKLY.fullmatch(build) or _HYPEROS_DEV.fullmatch(build)):
             raise FieldError(
                 "%(firmware)s looks like a weekly build, but its month or day is not a "
                 "real date. Copy the version exactly from Settings → About phone → MIUI "
@@ -327,7 +338,7 @@ def check_firmware(raw: str, *, for_unlock: bool) -> Firmware:
             "for example 21.3.17, then apply again with that version.",
             firmware=text,
         )
-    return Firmware(text=text, os=os_name, channel=channel)
+    return Firmware(text=tidy, os=os_name, channel=channel)
 
 
 # --- IMEI -------------------------------------------------------------------------------
@@ -382,8 +393,14 @@ def _mostly_english(letters: list[str]) -> bool:
 
 
 def check_reason(raw: str, *, english: bool) -> str:
-    """The reason decides an unlock, so it must be long enough to judge and readable."""
-    text = raw.strip()
+    """The reason decides an unlock, so it must be long enough to judge and readable.
+
+    Control characters are dropped first (tabs and line breaks stay): nobody types them,
+    they only come with a paste or a script, they garble what the reviewer reads, and
+    PostgreSQL refuses NUL outright."""
+    text = "".join(
+        ch for ch in raw if ch in "\t\n\r" or unicodedata.category(ch) != "Cc"
+    ).strip()
     count = len(text)
     if not text:
         raise FieldError("Explain your reason in at least %(min)s characters.", min=REASON_MIN)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from support import logs
 from support.models import Application, Channel, DeliveryStatus, Notification
 
 # Context keys that carry something secret (a code, a private link). They are wiped from
@@ -44,6 +45,8 @@ async def notify_applicant(
     """One message per channel: a lost SMS must never be the only word an applicant gets.
     The rows go in with one statement (they are written on every applicant action)."""
     base = {"reference": application.reference, "kind": application.kind, **context}
+    if (request_id := logs.request_id.get()) is not None:
+        base[logs.PRIVATE_REQUEST_ID] = request_id  # the worker logs its sends under it
     rows = [
         _row(application, channel, recipient, template, base, application.locale)
         for channel in channels

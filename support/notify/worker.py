@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from tortoise.transactions import in_transaction
 
+from support import logs, metrics
 from support.config import Settings
 from support.models import Channel, DeliveryStatus, Event, Notification
 from support.notify.backends import (
@@ -127,8 +128,11 @@ async def _mark_failed(row: Notification, error: Exception) -> None:
                     actor="system", type="delivery_failed", internal=True,
                     message=f"Could not deliver the {row.template} {row.channel.value}: {text}",
                 )
+        metrics.delivery(row.channel.value, "dead")
         log.warning("notification %s dead after %s attempts", row.id, attempts)
         return
+    metrics.delivery(row.channel.value, "failed")
+    log.warning("notification %s attempt %s failed: %s", row.id, attempts, text)
     await Notification.filter(id=row.id).update(
         attempts=attempts, last_error=text, attempt_log=log_entries[-20:],
         next_attempt_at=datetime.now(UTC) + next_delay(attempts),
@@ -154,12 +158,14 @@ async def deliver_due(
                     next_attempt_at=datetime.now(UTC)
                 )
                 break
-            try:
-                await _send(settings, backends, row)
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-                await _mark_failed(row, exc)
-                continue
-            await _mark_sent(row)
+            with logs.bound_request_id(row.context.get(logs.PRIVATE_REQUEST_ID)):
+                try:
+                    await _send(settings, backends, row)
+                except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+                    await _mark_failed(row, exc)
+                    continue
+                await _mark_sent(row)
+                _record_sent(row)
             sent += 1
     finally:
         end = getattr(backends.email, "end", None)
@@ -168,9 +174,22 @@ async def deliver_due(
     return sent
 
 
+def _record_sent(row: Notification) -> None:
+    """Counted, and one log line a message, under the id of the request that queued it
+    (bound by the caller)."""
+    metrics.delivery(row.channel.value, "sent")
+    reference = row.context.get("reference", "")
+    log.info("notification %s sent: %s by %s for %s", row.id, row.template,
+             row.channel.value, reference, extra={
+                 "notification_id": row.id, "template": row.template,
+                 "channel": row.channel.value, "reference": reference,
+             })
+
+
 async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> None:
     """The loop: deliver, then run the periodic jobs, then sleep until the next tick."""
     from support import workflow  # the workflow imports the outbox; avoid a cycle at import
+    from support.workflow.documents import sanitise_pending
 
     last_housekeeping = 0.0
     loop = asyncio.get_running_loop()
@@ -181,7 +200,10 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
             if loop.time() - last_housekeeping > 60:
                 await workflow.run_all(settings)
                 last_housekeeping = loop.time()
+            await sanitise_pending(settings, stop=stop)  # before any reviewer sees them
         except Exception:
             log.exception("worker tick failed; retrying")
+        else:
+            metrics.worker_ticked()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.worker_interval)

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from support import catalogue, countries, tokens, workflow
+from support import catalogue, countries, ratelimit, tokens, workflow
 from support.config import Settings
 from support.i18n import N_
 from support.kinds import KINDS, Kind
@@ -82,6 +82,8 @@ async def apply_submit(request: Request) -> Response:
     except LookupError:
         return render(request, "errors/404.html", status_code=404)
     settings = _settings(request)
+    limits, ip = ratelimit.limiter(request), ratelimit.client_ip(request)
+    await limits.check(ratelimit.Rule.SUBMIT_IP, ip)  # before an upload is read
     form = await read_form(request, tmp_dir=settings.upload_tmp_dir,
                            max_file=settings.max_file_bytes, max_body=settings.max_body_bytes)
     try:
@@ -94,6 +96,7 @@ async def apply_submit(request: Request) -> Response:
                 "This form was open for too long. Check your answers and send it again."
             )
             return form_page(request, kind, checked, 422, notice)
+        await limits.check_submission(checked.data.phone, checked.data.account_id, nonce)
         try:
             application = await workflow.submit(
                 settings, DocumentStore(settings.documents_dir), checked.data,
@@ -104,6 +107,7 @@ async def apply_submit(request: Request) -> Response:
             return form_page(request, kind, checked, 422)
     finally:
         form.discard_files()  # what the application took was moved; the rest goes
+    await limits.count_submission(ip, checked.data.phone, checked.data.account_id, nonce)
     return RedirectResponse(f"/applications/{application.reference}/verify", status_code=303)
 
 
@@ -145,6 +149,7 @@ async def verify_submit(request: Request) -> Response:
     if len(code) != 6:
         error = FieldError("Enter the 6-digit code we sent you.")
         return await _verify_page(request, application, error, 422)
+    await ratelimit.limiter(request).hit(ratelimit.Rule.VERIFY_IP, ratelimit.client_ip(request))
     try:
         link = await workflow.verify(settings, application.reference, code)
     except workflow.CodeRejected as refusal:
@@ -162,6 +167,7 @@ async def resend_code(request: Request) -> Response:
     await read_small_form(request)
     if application.status is not Status.SUBMITTED:
         return RedirectResponse(f"/applications/{application.reference}/verify", status_code=303)
+    await ratelimit.limiter(request).hit(ratelimit.Rule.RESEND_IP, ratelimit.client_ip(request))
     try:
         await workflow.resend_code(settings, application.reference)
     except workflow.DomainError as refusal:

@@ -67,7 +67,9 @@ async def check_application(
                                                document=slot.label)
             continue
         try:
-            content_type = await check_document(staged, settings.max_file_bytes)
+            content_type = await check_document(
+                staged, settings.max_file_bytes, settings.max_image_pixels
+            )
         except FieldError as error:
             errors[slot.name] = error
         else:

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from support import auth, i18n
+from support import auth, i18n, ratelimit
 from support.config import Settings
+from support.formatting import format_when
 from support.models import Reviewer
 from support.web.forms import read_small_form
 from support.web.templating import render
@@ -174,14 +175,30 @@ async def login_submit(request: Request) -> Response:
     email = form.get("email").strip()
     password = form.get("password")
     next_path = safe_next(form.get("next"))
+    limits, ip = ratelimit.limiter(request), ratelimit.client_ip(request)
     try:
         if not email or not password:
             raise auth.AuthError("Enter your email and your password.")
-        reviewer = await auth.authenticate(email, password)
+        # Checked before the (deliberately slow) Argon2 hash; only failures count.
+        await limits.check(ratelimit.Rule.LOGIN_IP, ip)
+        try:
+            reviewer = await auth.authenticate(email, password)
+        except auth.AuthError:
+            await limits.count(ratelimit.Rule.LOGIN_IP, ip)
+            raise
     except auth.AuthError as exc:
         return render_review(request, "review/login.html", {
             "email": email, "error": exc.message, "next": next_path, "reviewer": None,
         }, 422)
+    except ratelimit.RateLimited as refusal:
+        minutes = f"{refusal.minutes} minute{'s' if refusal.minutes != 1 else ''}"
+        refused = render_review(request, "review/login.html", {
+            "email": email, "next": next_path, "reviewer": None,
+            "error": "Too many failed sign-ins from this network. Your password was not "
+                     f"checked. Try again in {minutes}, after {format_when(refusal.until)}.",
+        }, 429)
+        refused.headers["retry-after"] = str(refusal.retry_after)
+        return refused
     # A new session id at every sign-in; whatever session this browser had ends.
     await auth.end_session(request.cookies.get(SESSION_COOKIE))
     token = await auth.start_session(reviewer)

@@ -8,6 +8,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from support import db
+from support.ratelimit import RateLimited
 from support.web.forms import BadForm, BodyTooLarge
 from support.web.security import CsrfRejected
 from support.web.templating import render
@@ -41,6 +43,21 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     return render(request, "errors/409.html", {"error": exc}, exc.status_code)
 
 
+async def rate_limited(request: Request, exc: Exception) -> Response:
+    """429 in the applicant's language: what happened, when to come back, and that what
+    they sent was not kept (the way back is the page the form is on)."""
+    assert isinstance(exc, RateLimited)
+    response = render(request, "errors/429.html", {
+        "rule": exc.rule.value, "minutes": exc.minutes, "until": exc.until,
+        "back": request.url.path,
+    }, 429)
+    response.headers["retry-after"] = str(exc.retry_after)
+    response.headers["cache-control"] = "no-store"
+    # The check before an upload is read: do not make uvicorn drain the body (see 413).
+    response.headers["connection"] = "close"
+    return response
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -48,7 +65,30 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return render(request, "errors/generic.html", {"status": exc.status_code}, exc.status_code)
 
 
+def _unavailable_page(request: Request, exc: BaseException) -> Response:
+    """The database is restarting or unreachable: nothing the person did, and a retry in
+    a few seconds works (the pool reconnects by itself), so say so instead of "error"."""
+    chain = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 4:
+        chain.append(type(cause).__name__)  # class names only: messages may quote values
+        cause = cause.__cause__ or cause.__context__
+    log.warning("database unavailable on %s %s (%s)", request.method, request.url.path,
+                " <- ".join(chain))
+    response = render(request, "errors/503.html", {}, 503)
+    response.headers["retry-after"] = "5"
+    return response
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    if not db.unavailable(exc):
+        raise exc  # not an outage after all: the 500 handler logs it as the bug it is
+    return _unavailable_page(request, exc)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
+    if db.unavailable(exc):  # wrapped in another error on its way up
+        return _unavailable_page(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return render(request, "errors/500.html", {}, 500)
 
@@ -58,6 +98,8 @@ HANDLERS = {
     BadForm: bad_form,
     CsrfRejected: csrf_rejected,
     DomainError: domain_error,
+    RateLimited: rate_limited,
     HTTPException: http_error,
+    **dict.fromkeys(db.UNAVAILABLE, database_unavailable),
     500: server_error,
 }

@@ -15,6 +15,7 @@ from support.models import Application, Document, Event, Reviewer, RiskFlag
 from support.storage import DocumentStore
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
+from support.workflow.documents import sanitise_document
 from support.workflow.review import in_scope
 
 
@@ -167,7 +168,7 @@ async def decide(request: Request) -> Response:
 @requires("reviewer")
 async def document(request: Request) -> Response:
     """Documents only through here: in the reviewer's queues, never cached by the browser
-    for others, never sniffed into HTML."""
+    for others, never sniffed into HTML, and only once sanitised (workflow.documents)."""
     doc_id = request.path_params["document_id"]
     found = await Document.get_or_none(id=doc_id).prefetch_related("application")
     reviewer = _reviewer(request)
@@ -175,7 +176,11 @@ async def document(request: Request) -> Response:
         Q(id=found.application.id) & in_scope(reviewer)
     ).exists():
         return render_review(request, "errors/404.html", {}, 404)
-    store = DocumentStore(_settings(request).documents_dir)
+    settings = _settings(request)
+    if not await sanitise_document(settings, found):  # on demand if the worker is behind
+        return render_review(request, "review/document_unsafe.html", {
+            "document": found, "application": found.application}, 409)
+    store = DocumentStore(settings.documents_dir)
     disposition = "attachment" if request.query_params.get("download") else "inline"
     await Event.create(application=found.application, actor=f"reviewer:{reviewer.id}",
                        type="document_viewed", internal=True,

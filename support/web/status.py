@@ -1,11 +1,14 @@
-"""The applicant's private status page, the look-up that re-sends it, and withdrawing."""
+"""The applicant's private status page, the look-up that re-sends it, withdrawing and
+erasure (see workflow/erasure.py for when it happens)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from support import i18n, tokens, workflow
+from support import i18n, ratelimit, tokens, workflow
 from support.config import Settings
 from support.i18n import N_
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
@@ -17,7 +20,8 @@ from support.web.apply_form import check_application
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
 from support.web.templating import render, request_language
-from support.workflow.machine import APPLICANT_ACTOR
+from support.workflow.machine import APPLICANT_ACTOR, STATUS_WORDS
+from support.workflow.retention import ERASED_LINK_DAYS
 
 NO_STORE = {"cache-control": "no-store", "x-robots-tag": "noindex"}
 
@@ -31,9 +35,56 @@ async def status_page(request: Request) -> Response:
     application = await workflow.application_for_token(request.path_params["token"])
     if application is None:
         return render(request, "errors/status_unknown.html", status_code=404)
+    if application.redacted_at is not None:
+        return _erased(request, application)
     if i18n.supported(request.query_params.get("lang")):
         await workflow.set_language(application, request_language(request))
     return await _status(request, application)
+
+
+def _erased(request: Request, application: Application) -> Response:
+    """What a status link shows once the data is gone: a page, not an error, until the
+    link's row is deleted too (ERASED_LINK_DAYS later)."""
+    assert application.redacted_at is not None
+    response = render(request, "applicant/erased.html", {
+        "application": application, "status_word": STATUS_WORDS[application.status],
+        "link_ends": application.redacted_at + timedelta(days=ERASED_LINK_DAYS),
+    })
+    response.headers.update(NO_STORE)
+    return response
+
+
+async def erase_confirm(request: Request) -> Response:
+    """What erasure deletes, what it keeps and when, before the applicant confirms."""
+    settings = _settings(request)
+    application = await workflow.application_for_token(request.path_params["token"])
+    if application is None:
+        return render(request, "errors/status_unknown.html", status_code=404)
+    if application.redacted_at is not None:
+        return _erased(request, application)
+    appealed = await Application.exists(appeal_of=application)
+    response = render(request, "applicant/erase.html", {
+        "application": application, "token": request.path_params["token"],
+        "state": workflow.erasure_state(application).value,
+        "can_withdraw": workflow.allowed(application, "withdraw", APPLICANT_ACTOR),
+        "can_appeal": workflow.appealable(application) and not appealed,
+        "document_days": settings.document_retention_days,
+        "pii_days": settings.pii_retention_days,
+        "link_days": ERASED_LINK_DAYS,
+    })
+    response.headers.update(NO_STORE)
+    return response
+
+
+async def erase(request: Request) -> Response:
+    settings = _settings(request)
+    token = request.path_params["token"]
+    application = await workflow.application_for_token(token)
+    if application is None:
+        return render(request, "errors/status_unknown.html", status_code=404)
+    await read_small_form(request)
+    await workflow.request_erasure(settings, application)
+    return RedirectResponse(f"/status/{token}", status_code=303)
 
 
 async def _status(
@@ -62,6 +113,7 @@ async def _status(
         "errors": errors or {},
         "values": values or {},
         "unreachable": unreachable,
+        "erasure": workflow.erasure_state(application).value,
     }, status_code)
     response.headers.update(NO_STORE)
     return response
@@ -93,7 +145,9 @@ async def reply(request: Request) -> Response:
             if staged is None:
                 continue
             try:
-                content_type = await check_document(staged, settings.max_file_bytes)
+                content_type = await check_document(
+                    staged, settings.max_file_bytes, settings.max_image_pixels
+                )
             except FieldError as error:
                 errors[name] = error
             else:
@@ -111,6 +165,8 @@ async def appeal_form(request: Request) -> Response:
     application = await workflow.application_for_token(request.path_params["token"])
     if application is None:
         return render(request, "errors/status_unknown.html", status_code=404)
+    if application.redacted_at is not None:  # nothing left to prefill, and no appeal
+        return _erased(request, application)
     if not workflow.appealable(application):
         raise workflow.DomainError("Only a refused unlock application can be appealed.")
     from support.web.apply_form import Checked
@@ -130,6 +186,8 @@ async def appeal_submit(request: Request) -> Response:
     application = await workflow.application_for_token(token)
     if application is None:
         return render(request, "errors/status_unknown.html", status_code=404)
+    if application.redacted_at is not None:
+        return _erased(request, application)
     form = await read_small_form(request)
     checked = await check_application(KINDS["appeal"], form, settings, request_language(request))
     if checked.data is None:
@@ -174,6 +232,7 @@ async def lookup_submit(request: Request) -> Response:
         errors["contact"] = N_("Enter the phone number or email you gave in the application.")
     if errors:
         return render(request, "applicant/lookup.html", {"values": values, "errors": errors}, 422)
+    await ratelimit.limiter(request).hit(ratelimit.Rule.LOOKUP_IP, ratelimit.client_ip(request))
     reference = tokens.normalise_reference(values["reference"])
     # The same page whether or not anything matched: references are not to be probed.
     await workflow.request_status_link(settings, reference, values["contact"])

@@ -1,7 +1,8 @@
 """The workflow layer: every change of an application's state goes through here.
 
 ``machine`` holds the state machine as data; ``applicant``, ``review`` and
-``housekeeping`` hold the actions of each kind of actor. Endpoints call these functions
+``housekeeping`` hold the actions of each kind of actor; ``retention`` and ``erasure``
+what we stop keeping, by policy and on request. Endpoints call these functions
 and never change rows themselves.
 """
 
@@ -20,6 +21,7 @@ from support.workflow.applicant import (
     verify,
     withdraw,
 )
+from support.workflow.erasure import Erasure, carry_out_requested, erasure_state, request_erasure
 from support.workflow.housekeeping import (
     expire_unanswered,
     expire_unverified,
@@ -35,6 +37,7 @@ from support.workflow.machine import (
     allowed,
     reviewer_actor,
 )
+from support.workflow.retention import PurgeReport, purge, run_daily
 from support.workflow.review import Decision, add_note, claim, claim_next, decide, reassign, release
 
 __all__ = [
@@ -46,4 +49,6 @@ __all__ = [
     "new_status_link", "reassign", "release", "release_stale_claims", "reply",
     "request_status_link", "resend_code", "reviewer_actor", "run_all", "submit", "verify",
     "withdraw",
+    "Erasure", "PurgeReport", "carry_out_requested", "erasure_state", "purge",
+    "request_erasure", "run_daily",
 ]

@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from support import risk, tokens
+from support import metrics, risk, tokens
 from support.config import Settings
 from support.i18n import N_
 from support.kinds import KINDS, Kind
@@ -175,6 +175,7 @@ async def submit(
             raise
         return twin_row
     log.info("application %s submitted", application.reference)
+    metrics.submitted(application.kind)
     return application
 
 
@@ -411,4 +412,5 @@ async def appeal(settings: Settings, original: Application, data: ApplicationInp
         await notify_applicant(appeal_row, "received", {"status_url": link})
     await risk.refresh(appeal_row)
     log.info("application %s appealed as %s", original.reference, appeal_row.reference)
+    metrics.submitted(appeal_row.kind)
     return link

@@ -1,4 +1,7 @@
-"""The clock's actions, run by the worker every minute: nothing waits forever."""
+"""The clock's actions, run by the worker every minute: nothing waits forever.
+
+Erasures asked for are carried out here too (within a minute of the decision), and the
+retention purge once a day (``retention.run_daily``)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
+from support import reports
 from support.config import Settings
 from support.models import Application, Document, Status, Verification
 from support.notify.outbox import notify_applicant
 from support.storage import DocumentStore
+from support.workflow import erasure, retention
 from support.workflow.machine import SYSTEM_ACTOR, locked, move
 
 log = logging.getLogger("support.workflow")
@@ -78,3 +83,14 @@ async def run_all(settings: Settings) -> None:
     await expire_unverified(settings)
     await expire_unanswered()
     await release_stale_claims()
+    await erasure.carry_out_requested(settings)
+    try:  # a failed purge is retried within the hour (DailyPurge); the rest goes on
+        await retention.run_daily(settings)
+    except Exception:
+        log.exception("retention purge failed")
+    # Last and on its own: the reports page's daily figures (support/reports/rollup.py)
+    # never hold up the clock's actions, and a failure is retried at the next run.
+    try:
+        await reports.refresh()
+    except Exception:
+        log.exception("report rollups failed; the next run retries")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from support import metrics
 from support.kinds import INFO_ITEMS, REJECTION_REASONS
 from support.models import Application, Event, Reviewer, Status
 from support.notify.outbox import notify_applicant
@@ -240,4 +241,5 @@ async def decide(application: Application, actor: Actor, decision: Decision) -> 
         await fresh.save()
         await notify_applicant(fresh, template, context)
     log.info("application %s: %s", fresh.reference, decision.action)
+    metrics.decided(fresh.kind, decision.action)
     return fresh

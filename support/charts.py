@@ -1,0 +1,239 @@
+"""Charts as server-rendered SVG: bars, stacked bars, horizontal bars and lines.
+
+No script and no chart library: the page's CSP allows neither inline script nor inline
+style, and none is needed. Colours are presentation attributes (``fill``, ``stroke``),
+which the CSP does not govern. Every chart is an image with a name and a description
+(``role="img"``, ``<title>``, ``<desc>``), labelled axes, a legend in words, its values
+written on or beside the marks where there is room, and each mark carries its own
+``<title>`` (the browser shows it on hover). The numbers are also in a table next to each
+chart on the page: the chart is for seeing the shape, the table for reading.
+
+Colours are the Okabe–Ito palette, told apart by people with any common colour vision.
+Every label goes through ``markupsafe.escape``; the result is a ``Markup`` string.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
+INK = "#1f2328"
+MUTED = "#57606a"
+GRID = "#d0d7de"
+WIDTH = 720
+
+Formatter = Callable[[float], str]
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: Sequence[float | None]
+    color: str = PALETTE[0]
+
+
+def whole(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def percent(value: float) -> str:
+    return f"{value * 100:.0f} %"
+
+
+def nice_ticks(top: float, count: int = 5) -> list[float]:
+    """Round steps (1, 2 or 5 times a power of ten) from 0 to at least ``top``."""
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    ticks = [0.0]
+    while ticks[-1] < top:
+        ticks.append(round(ticks[-1] + step, 10))
+    return ticks
+
+
+def _text(x: float, y: float, content: str, *, anchor: str = "middle", size: int = 12,
+          fill: str = INK, extra: str = "") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" '
+            f'fill="{fill}"{extra}>{escape(content)}</text>')
+
+
+def _frame(chart_id: str, title: str, desc: str, height: float, body: list[str]) -> Markup:
+    """The outer ``<svg>``: an image named by its title and described by its desc."""
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" '
+        f'width="100%" role="img" class="chart" id="{escape(chart_id)}" '
+        f'aria-labelledby="{escape(chart_id)}-title" aria-describedby="{escape(chart_id)}-desc">'
+        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>'
+        f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>'
+    )
+    return Markup(head + "".join(body) + "</svg>")  # noqa: S704 - every piece is escaped
+
+
+def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
+    parts = []
+    for item in series:
+        parts.append(f'<rect x="{x:.1f}" y="{y - 10:.1f}" width="12" height="12" '
+                     f'fill="{item.color}"/>')
+        parts.append(_text(x + 16, y, item.name, anchor="start"))
+        x += 28 + 7.5 * len(item.name)
+    return parts
+
+
+def _empty(chart_id: str, title: str, desc: str) -> Markup:
+    return _frame(chart_id, title, desc, 60, [_text(WIDTH / 2, 35, "No data yet.", fill=MUTED)])
+
+
+def column_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
+                 series: Sequence[Series], x_label: str, y_label: str,
+                 stacked: bool = False, label_every: int = 1,
+                 fmt: Formatter = whole) -> Markup:
+    """Vertical bars, one group (or stack) per label: days along the bottom."""
+    if not labels or not series:
+        return _empty(chart_id, title, desc)
+    if stacked:
+        top = max(sum(s.values[i] or 0 for s in series) for i in range(len(labels)))
+    else:
+        top = max(v or 0 for s in series for v in s.values)
+    ticks = nice_ticks(top)
+    left, right, upper, lower = 64, 16, 40, 64
+    height = 320
+    plot_w, plot_h = WIDTH - left - right, height - upper - lower
+    scale = plot_h / ticks[-1]
+    body = _legend(series, left, 20)
+    body += _axes(left, upper, plot_w, plot_h, ticks, scale, fmt, y_label)
+    slot = plot_w / len(labels)
+    groups = 1 if stacked else len(series)
+    bar_w = max(1.0, slot * 0.8 / groups)
+    for i, label in enumerate(labels):
+        base: float = upper + plot_h
+        for g, item in enumerate(series):
+            value = item.values[i] or 0
+            h = value * scale
+            x = left + slot * i + slot * 0.1 + (0 if stacked else g * bar_w)
+            y = base - h
+            body.append(
+                f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                f'fill="{item.color}"><title>{escape(f"{label}: {item.name} {fmt(value)}")}'
+                f'</title></rect>'
+            )
+            if stacked:
+                base = y
+        if i % label_every == 0:
+            body.append(_text(left + slot * (i + 0.5), upper + plot_h + 16, label, size=11))
+    body.append(_text(left + plot_w / 2, height - 12, x_label))
+    return _frame(chart_id, title, desc, height, body)
+
+
+def _axes(left: float, upper: float, plot_w: float, plot_h: float, ticks: list[float],
+          scale: float, fmt: Formatter, y_label: str) -> list[str]:
+    parts = []
+    for tick in ticks:
+        y = upper + plot_h - tick * scale
+        parts.append(f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+                     f'stroke="{GRID}" stroke-width="1"/>')
+        parts.append(_text(left - 6, y + 4, fmt(tick), anchor="end", size=11, fill=MUTED))
+    parts.append(f'<line x1="{left}" x2="{left}" y1="{upper}" y2="{upper + plot_h:.1f}" '
+                 f'stroke="{INK}" stroke-width="1"/>')
+    parts.append(f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{upper + plot_h:.1f}" '
+                 f'y2="{upper + plot_h:.1f}" stroke="{INK}" stroke-width="1"/>')
+    middle = upper + plot_h / 2
+    parts.append(_text(14, middle, y_label, extra=f' transform="rotate(-90 14 {middle:.1f})"'))
+    return parts
+
+
+def line_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
+               series: Sequence[Series], x_label: str, y_label: str,
+               label_every: int = 1, fmt: Formatter = whole) -> Markup:
+    """One line per series over the labels, a point on every value."""
+    if not labels or not series:
+        return _empty(chart_id, title, desc)
+    top = max((v or 0 for s in series for v in s.values), default=0)
+    ticks = nice_ticks(top)
+    left, right, upper, lower = 64, 16, 40, 64
+    height = 320
+    plot_w, plot_h = WIDTH - left - right, height - upper - lower
+    scale = plot_h / ticks[-1]
+    body = _legend(series, left, 20)
+    body += _axes(left, upper, plot_w, plot_h, ticks, scale, fmt, y_label)
+    step = plot_w / max(1, len(labels) - 1) if len(labels) > 1 else 0
+    def x_of(i: int) -> float:
+        return left + (step * i if len(labels) > 1 else plot_w / 2)
+
+    for item in series:
+        points = [(x_of(i), upper + plot_h - (v or 0) * scale)
+                  for i, v in enumerate(item.values) if v is not None]
+        if len(points) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            body.append(f'<polyline points="{path}" fill="none" stroke="{item.color}" '
+                        f'stroke-width="2"/>')
+        for i, value in enumerate(item.values):
+            if value is None:
+                continue
+            y = upper + plot_h - value * scale
+            body.append(
+                f'<circle class="point" cx="{x_of(i):.1f}" cy="{y:.1f}" r="3.5" '
+                f'fill="{item.color}"><title>{escape(f"{labels[i]}: {item.name} {fmt(value)}")}'
+                f'</title></circle>'
+            )
+    for i, label in enumerate(labels):
+        if i % label_every == 0 or i == len(labels) - 1:
+            body.append(_text(x_of(i), upper + plot_h + 16, label, size=11))
+    body.append(_text(left + plot_w / 2, height - 12, x_label))
+    return _frame(chart_id, title, desc, height, body)
+
+
+def bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
+              series: Sequence[Series], x_label: str, fmt: Formatter = whole,
+              top: float | None = None) -> Markup:
+    """Horizontal bars, a row per label (long names such as phone models fit), each value
+    written at the end of its bar."""
+    if not labels or not series:
+        return _empty(chart_id, title, desc)
+    highest = max((v or 0 for s in series for v in s.values), default=0)
+    ticks = nice_ticks(top if top is not None else highest)
+    left, right = min(300, 24 + 7 * max(len(label) for label in labels)), 72
+    upper = 40 if len(series) > 1 else 16
+    bar_h = 16
+    row_h = bar_h * len(series) + 10
+    plot_w = WIDTH - left - right
+    plot_h = row_h * len(labels)
+    height = upper + plot_h + 52
+    scale = plot_w / ticks[-1]
+    body = _legend(series, left, 20) if len(series) > 1 else []
+    for tick in ticks:
+        x = left + tick * scale
+        body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{upper}" y2="{upper + plot_h}" '
+                    f'stroke="{GRID}" stroke-width="1"/>')
+        body.append(_text(x, upper + plot_h + 16, fmt(tick), size=11, fill=MUTED))
+    body.append(f'<line x1="{left}" x2="{left}" y1="{upper}" y2="{upper + plot_h}" '
+                f'stroke="{INK}" stroke-width="1"/>')
+    for i, label in enumerate(labels):
+        y0 = upper + row_h * i + 5
+        body.append(_text(left - 6, y0 + row_h / 2, _clip(label, (left - 12) // 7),
+                          anchor="end"))
+        for g, item in enumerate(series):
+            value = item.values[i]
+            y = y0 + g * bar_h
+            if value is None:
+                body.append(_text(left + 4, y + 12, "no data", anchor="start", size=11,
+                                  fill=MUTED))
+                continue
+            w = value * scale
+            body.append(
+                f'<rect class="bar" x="{left}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 2}" '
+                f'fill="{item.color}"><title>{escape(f"{label}: {item.name} {fmt(value)}")}'
+                f'</title></rect>'
+            )
+            body.append(_text(left + w + 4, y + 12, fmt(value), anchor="start", size=11))
+    body.append(_text(left + plot_w / 2, height - 12, x_label))
+    return _frame(chart_id, title, desc, height, body)
+
+
+def _clip(label: str, limit: int) -> str:
+    return label if len(label) <= limit else label[: max(1, limit - 1)] + "…"

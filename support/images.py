@@ -1,0 +1,227 @@
+"""Photos (JPEG, PNG): what their headers declare, where they end, whether they decode, and
+the clean copy reviewers are shown.
+
+Pillow is never the first to read a hostile image: the frame size is read here from the
+header (PNG ``IHDR``, JPEG ``SOF``) and compared with our own limit
+(``Settings.max_image_pixels``) before Pillow decodes a byte. A 200-byte PNG can declare
+50000 × 50000 pixels, which is 7.5 GB once decoded; Pillow's own guard only warns below
+179 MP and is process-wide, so it is not the limit we rely on. The end of the image is
+found by walking its structure, so ``polyglots`` can judge whatever follows it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
+
+from support.refusals import Reason, Refused
+
+FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (C4, C8 and CC are other segments); they carry the size.
+SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+PILLOW_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+                 Image.DecompressionBombError)
+
+
+@dataclass(frozen=True)
+class Layout:
+    width: int
+    height: int
+    end: int  # offset just past the JPEG's EOI or the PNG's IEND chunk
+
+
+def _damaged(detail: str) -> Refused:
+    return Refused(Reason.DAMAGED, detail)
+
+
+def png_layout(data: bytes) -> Layout:
+    """Walk the chunks (length, type, data, CRC) from IHDR to IEND without reading their
+    contents; the CRCs are Pillow's ``verify``."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise _damaged("no PNG signature")
+    pos, size = len(PNG_SIGNATURE), len(data)
+    width = height = 0
+    while True:
+        if pos + 12 > size:
+            raise _damaged("PNG cut off before IEND")
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if length > 0x7FFFFFFF or end > size:
+            raise _damaged("PNG chunk runs past the end")
+        if pos == len(PNG_SIGNATURE):
+            if kind != b"IHDR" or length != 13:
+                raise _damaged("PNG does not start with IHDR")
+            width = int.from_bytes(data[pos + 8:pos + 12], "big")
+            height = int.from_bytes(data[pos + 12:pos + 16], "big")
+        if kind == b"IEND":
+            break
+        pos = end
+    if not width or not height:
+        raise _damaged("PNG of zero size")
+    return Layout(width, height, end)
+
+
+def _skip_scan(data: bytes, pos: int) -> int:
+    """The offset of the marker after a scan's entropy-coded data: 0xFF is followed by
+    0x00 (a stuffed byte) or a restart marker inside it, by anything else only at its end."""
+    while True:
+        found = data.find(b"\xff", pos)
+        if found < 0 or found + 1 >= len(data):
+            raise _damaged("JPEG cut off in its image data")
+        following = data[found + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            pos = found + 2
+            continue
+        return found
+
+
+def jpeg_layout(data: bytes, start: int = 0) -> Layout:
+    """Walk the segments from SOI to the EOI that closes the image (not one inside an EXIF
+    thumbnail: segments are skipped by their length, scans up to their next marker)."""
+    if data[start:start + 3] != b"\xff\xd8\xff":
+        raise _damaged("no JPEG start of image")
+    pos, size = start + 2, len(data)
+    frame: tuple[int, int] | None = None
+    while True:
+        if pos >= size or data[pos] != 0xFF:
+            raise _damaged("JPEG segment expected")
+        while pos < size and data[pos] == 0xFF:  # fill bytes before a marker
+            pos += 1
+        if pos >= size:
+            raise _damaged("JPEG cut off at a marker")
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            continue  # markers without a length
+        if marker in (0x00, 0xD8) or pos + 2 > size:
+            raise _damaged("JPEG marker out of place")
+        length = int.from_bytes(data[pos:pos + 2], "big")
+        if length < 2 or pos + length > size:
+            raise _damaged("JPEG segment runs past the end")
+        if marker in SOF_MARKERS and frame is None:
+            if length < 7:
+                raise _damaged("JPEG frame header too short")
+            height = int.from_bytes(data[pos + 3:pos + 5], "big")
+            width = int.from_bytes(data[pos + 5:pos + 7], "big")
+            frame = (width, height)
+        pos += length
+        if marker == 0xDA:
+            pos = _skip_scan(data, pos)
+    if frame is None or not frame[0] or not frame[1]:
+        raise _damaged("JPEG without a frame size")
+    return Layout(frame[0], frame[1], pos)
+
+
+def layout(data: bytes, content_type: str) -> Layout:
+    return png_layout(data) if content_type == "image/png" else jpeg_layout(data)
+
+
+def check_pixels(found: Layout, max_pixels: int) -> None:
+    """Decompression bombs: refused on what the header declares, before any decoding."""
+    if found.width * found.height > max_pixels:
+        raise Refused(Reason.TOO_MANY_PIXELS, f"{found.width}x{found.height}")
+
+
+def check_decodes(path: Path, content_type: str) -> None:
+    """A photo cut off by a dropped connection or a bad save must not reach a reviewer as
+    evidence. A PNG's ``verify`` checks every chunk's CRC, its image data included, so a
+    cut-off PNG fails without being decoded (decoding costs width × height × 3 bytes:
+    490 MB for a 108-megapixel screenshot, bench/b4_uploads.py). A JPEG has no such
+    check, so its data is decoded, at 1/8 scale (``draft``): every byte is still read, so
+    a cut-off file still fails, at 1/64 of the memory and a fraction of the time. Only
+    called once ``check_pixels`` has bounded the size."""
+    expected = [FORMATS[content_type]]
+    try:
+        with Image.open(path, formats=expected) as image:
+            image.verify()
+        if content_type != "image/jpeg":
+            return
+        with Image.open(path, formats=expected) as image:
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    except PILLOW_ERRORS as error:
+        raise _damaged(type(error).__name__) from None
+
+
+def _save_options(source: Image.Image, content_type: str) -> dict[str, Any]:
+    """Keep how the photo was compressed (its quantisation tables, chroma subsampling and,
+    for a progressive file, progressive with optimised tables), so the copy is neither
+    blurrier nor much larger than what the applicant sent (phones write baseline files,
+    which come back within a few per cent); keep a PNG's transparency, which is pixels,
+    not metadata."""
+    if content_type == "image/jpeg":
+        options: dict[str, Any] = {"qtables": getattr(source, "quantization", None) or None}
+        sampling = JpegImagePlugin.get_sampling(source)
+        if sampling != -1:
+            options["subsampling"] = sampling
+        if source.info.get("progressive"):
+            options.update(progressive=True, optimize=True)
+        return {k: v for k, v in options.items() if v is not None}
+    transparency = source.info.get("transparency")
+    return {} if transparency is None else {"transparency": transparency}
+
+
+def reencode(path: Path, content_type: str) -> int:
+    """Replace the file with a copy made from its pixels alone, turned upright first (the
+    EXIF orientation is applied, as a phone shows the photo), and return its size.
+
+    Nothing but pixels is carried over: no EXIF (GPS position, phone serial, time), no XMP,
+    no comments, no PNG text chunks, no ICC profile (colour management is not worth a
+    hostile profile reaching the reviewer's browser; photos are read as sRGB), and nothing
+    that followed the image. The copy is written next to the original, flushed to disk
+    and moved over it, so a crash leaves either file whole and never half of one."""
+    expected = [FORMATS[content_type]]
+    try:
+        with Image.open(path, formats=expected) as source:
+            source.load()
+            upright = ImageOps.exif_transpose(source)
+            options = _save_options(source, content_type)
+    except PILLOW_ERRORS as error:
+        raise _damaged(type(error).__name__) from None
+    upright.info = {}  # Pillow's savers read comments, ICC profiles and more from here
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, kept on success
+        dir=path.parent, prefix=".sanitising-", delete=False
+    )
+    temporary = Path(handle.name)
+    try:
+        with handle:
+            _save(upright, handle, expected[0], options)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+    return path.stat().st_size
+
+
+def _save(image: Image.Image, handle: IO[bytes], kind: str, options: dict[str, Any]) -> None:
+    """A disk that is full or failing is the machine's problem (raised as is, the worker
+    tries again later); an image Pillow cannot write back is the file's."""
+    try:
+        image.save(handle, kind, **options)
+    except OSError as error:
+        if error.errno is not None:
+            raise
+        raise _damaged(f"cannot write back: {error}") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise _damaged(f"cannot write back: {type(error).__name__}") from None
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,118 @@
+"""Documents made safe before any reviewer sees them.
+
+Re-encoding a photo costs a full decode and encode, so it never runs in the submission
+request (bench B1 measures that path): the worker sanitises pending documents
+(``sanitised_at`` is null) for about a second of each tick, and the reviewer's document
+route sanitises one the worker has not reached yet before serving it. Both may meet the
+same document (two workers, a worker and a reviewer): the work is idempotent and the row
+is marked with a compare-and-set, so the race costs only time.
+
+A document that cannot be made safe is marked (``storage.UNSAFE`` before its type, so the
+type is not lost), an internal event says so on the timeline, and the reviewer is shown
+that instead of the file. Its file is deleted when the file itself is at fault (refused by
+the checks); when our code failed instead it is kept, for an operator to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from tortoise.transactions import in_transaction
+
+from support.config import Settings
+from support.models import Document, Event
+from support.refusals import DESCRIPTIONS, Refused
+from support.storage import UNSAFE, DocumentStore, sanitise
+
+log = logging.getLogger("support.documents")
+
+TICK_BUDGET = 1.0  # seconds of sanitising per worker tick: codes must not wait behind photos
+BATCH = 10
+
+
+def is_unsafe(document: Document) -> bool:
+    return document.content_type.startswith(UNSAFE + ":")
+
+
+async def sanitise_document(settings: Settings, document: Document) -> bool:
+    """Make the document's file safe to serve, if it is not yet; True if it may be served.
+
+    An ``OSError`` from the disk itself (full, failing) is raised as is: the file is not at
+    fault and is tried again later."""
+    if document.sanitised_at is not None:
+        return not is_unsafe(document)
+    store = DocumentStore(settings.documents_dir)
+    path = store.path(document.storage_key)
+    try:
+        size = await asyncio.to_thread(
+            sanitise, path, document.content_type, settings.max_image_pixels
+        )
+    except Refused as refusal:
+        await _mark_unsafe(document, DESCRIPTIONS[refusal.reason])
+        store.delete(document.storage_key)
+        log.warning("document %s could not be made safe: %s", document.id, refusal)
+        return False
+    except FileNotFoundError:
+        await _mark_unsafe(document, "its file is missing")
+        log.warning("document %s could not be made safe: its file is missing", document.id)
+        return False
+    except OSError:
+        raise
+    except Exception:  # noqa: BLE001 - our failure, not the file's: marked, the file kept
+        log.exception("document %s could not be made safe", document.id)
+        await _mark_unsafe(document, "an error on our side")
+        return False
+    now = datetime.now(UTC)
+    marked = await Document.filter(id=document.id, sanitised_at=None).update(
+        sanitised_at=now, size=size
+    )
+    if not marked and not await Document.exists(id=document.id):
+        store.delete(document.storage_key)  # the row went (expired, erased) while we worked
+    document.sanitised_at, document.size = now, size
+    return True
+
+
+async def _mark_unsafe(document: Document, why: str) -> None:
+    now = datetime.now(UTC)
+    marked_type = f"{UNSAFE}:{document.content_type}"
+    async with in_transaction():
+        marked = await Document.filter(id=document.id, sanitised_at=None).update(
+            sanitised_at=now, content_type=marked_type
+        )
+        if marked:
+            await Event.create(
+                application_id=document.application_id,  # type: ignore[attr-defined]
+                actor="system", type="document_unsafe", internal=True,
+                message=f"The {document.purpose.replace('_', ' ')} ({document.original_name}) "
+                        f"could not be made safe to open ({why}), so it is "
+                        "not shown. Ask the applicant for another copy if it is needed.",
+            )
+    document.sanitised_at, document.content_type = now, marked_type
+
+
+async def sanitise_pending(
+    settings: Settings, budget: float = TICK_BUDGET, stop: asyncio.Event | None = None
+) -> int:
+    """The worker's share of a tick: pending documents, oldest first, until ``budget``
+    seconds are spent (at least one document each tick). Returns how many were handled.
+    A disk error ends the tick's share: every other document would meet it too."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    handled, after = 0, 0
+    while True:
+        batch = await Document.filter(sanitised_at=None, id__gt=after).order_by("id").limit(BATCH)
+        if not batch:
+            return handled
+        for document in batch:
+            after = document.id
+            try:
+                await sanitise_document(settings, document)
+            except OSError as error:
+                log.warning("documents not sanitised this tick (disk: %s); trying again later",
+                            error.strerror or type(error).__name__)
+                return handled
+            handled += 1
+            if loop.time() >= deadline or (stop is not None and stop.is_set()):
+                return handled

@@ -1,0 +1,377 @@
+"""The retention policy: what we stop keeping, and when.
+
+Documents go ``document_retention_days`` (90) after an application closes; its personal
+data is redacted ``pii_retention_days`` (365) after. "Closes" is the decision for an
+approved or refused application, and the expiry or withdrawal event for one that ended
+otherwise (``last_activity_at`` would do most of the time, but a reviewer reading an old
+application renews it and would postpone the purge).
+
+What is kept is what statistics need and identifies nobody: the reference, kind, status,
+country, model, firmware, language, the dates, the decision and its reason code (and the
+reviewers' own words: decisions and notes). What goes: account ID, phone, email, IMEI,
+the reason, the applicant's replies and any text of theirs in events (replies, the file
+names in "document viewed", delivery errors quoting an address), verification codes,
+documents (files and rows: the application keeps ``documents_purged_at``, which the
+reviewer's page shows instead of the list), notification recipients and contexts (only
+once sent or dead: a row still pending keeps its recipient so it is delivered), and, after
+a grace period, the status links.
+
+Redacted values are ``redacted-<id>``: distinct per row, so no present or future unique
+constraint can collide and no risk signal (same phone, same account, recent unlock) can
+join a redacted row to another one; never an E.164 number or an address with ``@``, so the
+"send me my link again" look-up can never match one. The IMEI becomes NULL (the same-IMEI
+signal skips a missing one).
+
+Everything is done in batches (``BATCH``) read by keyset (``id > last``), so a million
+rows never sit in memory, and each batch is one transaction that re-reads its rows with
+``FOR UPDATE SKIP LOCKED`` (PostgreSQL) and re-checks them: two workers purging at once
+take different rows, and a second run finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from tortoise.expressions import Q, Subquery
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from support.config import Settings
+from support.models import (
+    AccessToken,
+    Application,
+    DeliveryStatus,
+    Document,
+    Event,
+    Notification,
+    Status,
+    Verification,
+)
+from support.notify.outbox import notify_applicant
+from support.storage import DocumentStore
+from support.workflow.machine import SYSTEM
+
+log = logging.getLogger("support.retention")
+M = TypeVar("M", bound=Model)
+
+BATCH = 500
+DECIDED = (Status.APPROVED, Status.REJECTED)
+CLOSED = (*DECIDED, Status.EXPIRED, Status.WITHDRAWN)
+# A status link keeps answering "your data was erased" this long after the erasure (the
+# confirmation message sends people there); then its row goes and the link is unknown.
+ERASED_LINK_DAYS = 30
+RETRY_AFTER = timedelta(hours=1)  # after a failed daily run
+REDACTED = "redacted-{id}"
+
+# (step, rows looked at so far, rows acted on so far): `support purge` prints it after
+# every batch, so a long run shows it is moving even while nothing is due.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class PurgeReport:
+    """Counts only: this is what the log line and the CLI print, never a name or number."""
+
+    erased: int = 0  # applications erased at the applicant's request
+    documents: int = 0  # applications whose documents were deleted by the policy
+    files: int = 0
+    redacted: int = 0  # applications redacted by the policy
+    notifications: int = 0  # outbox rows whose recipient and context were redacted
+    links: int = 0  # status links deleted after the grace period
+
+    def add(self, other: PurgeReport) -> None:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+    def summary(self) -> str:
+        return (f"{self.erased} erased on request, documents of {self.documents} applications "
+                f"({self.files} files), {self.redacted} redacted, "
+                f"{self.notifications} notifications redacted, {self.links} status links deleted")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def redacted(application_id: int) -> str:
+    return REDACTED.format(id=application_id)
+
+
+async def batches(
+    query: QuerySet[M], size: int, *columns: str
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Rows of ``query`` by ascending id, ``size`` at a time, whatever the table's size.
+    Rows changed by the caller between batches simply drop out of the query."""
+    last = 0
+    while True:
+        rows = await query.filter(id__gt=last).order_by("id").limit(size).values("id", *columns)
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["id"]
+
+
+async def closed_at(rows: list[dict[str, Any]]) -> dict[int, datetime]:
+    """When each closed application ended: its decision, or its expiry or withdrawal
+    (one indexed look-up for the batch). Rows made without an event fall back to their
+    last change."""
+    ended: dict[int, datetime] = {}
+    others = []
+    for row in rows:
+        if row["status"] in DECIDED and row["decided_at"] is not None:
+            ended[row["id"]] = row["decided_at"]
+        else:
+            others.append(row["id"])
+    if others:
+        events = await Event.filter(
+            application_id__in=others, type__in=("expire", "withdraw")
+        ).values_list("application_id", "at")
+        for application_id, at in events:
+            ended[application_id] = max(at, ended.get(application_id, at))
+    for row in rows:
+        ended.setdefault(row["id"], row["updated_at"])
+    return ended
+
+
+async def _due(rows: list[dict[str, Any]], cutoff: datetime) -> list[int]:
+    ended = await closed_at(rows)
+    return [row["id"] for row in rows if ended[row["id"]] < cutoff]
+
+
+def _locked(ids: Iterable[int], **still: Any) -> QuerySet[Application]:
+    """The rows still in the state we chose them for, locked; rows another worker holds
+    are skipped (it is doing the same job with them)."""
+    return Application.filter(id__in=list(ids), **still).select_for_update(skip_locked=True)
+
+
+async def drop_documents(ids: list[int], now: datetime, why: str) -> list[str]:
+    """Delete the document rows of these (locked) applications, mark them and note it on
+    each timeline. Returns the storage keys: the caller deletes the files once the
+    transaction has committed, so a rollback never leaves rows pointing at nothing."""
+    if not ids:
+        return []
+    docs = await Document.filter(application_id__in=ids).values_list("application_id",
+                                                                      "storage_key")
+    if not docs:
+        return []
+    counts: dict[int, int] = {}
+    for application_id, _key in docs:
+        counts[application_id] = counts.get(application_id, 0) + 1
+    await Document.filter(application_id__in=list(counts)).delete()
+    await Application.filter(id__in=list(counts)).update(documents_purged_at=now)
+    await Event.bulk_create([
+        Event(application_id=application_id, actor=SYSTEM, type="documents_purged",
+              internal=True, message=f"Documents deleted {why} ({count} "
+              f"{'file' if count == 1 else 'files'}).")
+        for application_id, count in counts.items()
+    ])
+    return [str(key) for _id, key in docs]
+
+
+def delete_files(settings: Settings, keys: list[str]) -> None:
+    store = DocumentStore(settings.documents_dir)
+    for key in keys:
+        store.delete(key)
+
+
+async def redact(rows: list[Application], now: datetime, *, requested: bool) -> list[str]:
+    """Redact these applications, locked by the caller's transaction. On request, the
+    applicant is told first: the outbox rows take the address while it is still there,
+    and keep it until they are sent. Returns the storage keys of documents to delete."""
+    if not rows:
+        return []
+    why = "at the applicant's request" if requested else "under the retention policy"
+    ids = [row.id for row in rows]
+    if requested:
+        for row in rows:
+            await notify_applicant(row, "erased", {})
+    keys = await drop_documents(
+        [row.id for row in rows if row.documents_purged_at is None], now, why
+    )
+    for row in rows:
+        placeholder = redacted(row.id)
+        row.account_id = row.phone = row.email = placeholder
+        row.imei = None
+        row.reason = ""
+        row.redacted_at = now
+    await Application.bulk_update(
+        rows, fields=["account_id", "phone", "email", "imei", "reason", "redacted_at"]
+    )
+    await Verification.filter(application_id__in=ids).delete()
+    # The timeline is never rewritten, except to take out the applicant's own words: their
+    # replies, their file names in "viewed" notes, delivery errors quoting their address.
+    await Event.filter(
+        Q(application_id__in=ids)
+        & (Q(actor="applicant", type="reply") | Q(type__in=("document_viewed",
+                                                            "delivery_failed")))
+    ).exclude(message="").update(message="")
+    await Event.bulk_create([
+        Event(application_id=application_id, actor=SYSTEM, type="redacted", internal=True,
+              message=f"Personal data redacted {why}.")
+        for application_id in ids
+    ])
+    return keys
+
+
+async def purge_documents(
+    settings: Settings, now: datetime, *, dry_run: bool = False, size: int = BATCH,
+    progress: Progress | None = None,
+) -> PurgeReport:
+    """Documents of applications closed more than ``document_retention_days`` ago."""
+    report = PurgeReport()
+    cutoff = now - timedelta(days=settings.document_retention_days)
+    with_documents = Subquery(Document.all().values("application_id"))
+    query = Application.filter(status__in=CLOSED, documents_purged_at=None,
+                               id__in=with_documents)
+    checked = 0
+    async for rows in batches(query, size, "status", "decided_at", "updated_at"):
+        checked += len(rows)
+        due = await _due(rows, cutoff)
+        if not due:
+            pass
+        elif dry_run:
+            report.documents += len(due)
+            report.files += await Document.filter(application_id__in=due).count()
+        else:
+            async with in_transaction():
+                ids = [row.id for row in await _locked(due, documents_purged_at=None)]
+                keys = await drop_documents(ids, now, "under the retention policy")
+            delete_files(settings, keys)
+            report.documents += len(ids)
+            report.files += len(keys)
+        if progress:
+            progress("documents", checked, report.documents)
+    return report
+
+
+async def redact_expired(
+    settings: Settings, now: datetime, *, dry_run: bool = False, size: int = BATCH,
+    progress: Progress | None = None,
+) -> PurgeReport:
+    """Personal data of applications closed more than ``pii_retention_days`` ago."""
+    report = PurgeReport()
+    cutoff = now - timedelta(days=settings.pii_retention_days)
+    query = Application.filter(status__in=CLOSED, redacted_at=None)
+    checked = 0
+    async for rows in batches(query, size, "status", "decided_at", "updated_at"):
+        checked += len(rows)
+        due = await _due(rows, cutoff)
+        if not due:
+            pass
+        elif dry_run:
+            report.redacted += len(due)
+            report.files += await Document.filter(application_id__in=due).count()
+        else:
+            async with in_transaction():
+                locked = await _locked(due, redacted_at=None)
+                keys = await redact(locked, now, requested=False)
+            delete_files(settings, keys)
+            report.redacted += len(locked)
+            report.files += len(keys)
+        if progress:
+            progress("personal data", checked, report.redacted)
+    return report
+
+
+async def redact_notifications(
+    now: datetime, *, dry_run: bool = False, size: int = BATCH, progress: Progress | None = None,
+) -> PurgeReport:
+    """Recipients and contexts of redacted applications' messages, once each is sent or
+    dead (a pending one still needs its address)."""
+    report = PurgeReport()
+    query = Notification.filter(
+        application_id__in=Subquery(Application.filter(redacted_at__isnull=False).values("id")),
+        status__in=(DeliveryStatus.SENT, DeliveryStatus.DEAD),
+    ).exclude(recipient="")
+    async for rows in batches(query, size):
+        ids = [row["id"] for row in rows]
+        if not dry_run:
+            await Notification.filter(id__in=ids).exclude(recipient="").update(
+                recipient="", context={}, last_error="", attempt_log=[]
+            )
+        report.notifications += len(ids)
+        if progress:
+            progress("notifications", report.notifications, report.notifications)
+    return report
+
+
+async def delete_links(
+    now: datetime, *, dry_run: bool = False, size: int = BATCH, progress: Progress | None = None,
+) -> PurgeReport:
+    """Status links of applications redacted more than ``ERASED_LINK_DAYS`` ago."""
+    report = PurgeReport()
+    cutoff = now - timedelta(days=ERASED_LINK_DAYS)
+    query = AccessToken.filter(application_id__in=Subquery(
+        Application.filter(redacted_at__lt=cutoff).values("id")
+    ))
+    async for rows in batches(query, size):
+        ids = [row["id"] for row in rows]
+        if not dry_run:
+            await AccessToken.filter(id__in=ids).delete()
+        report.links += len(ids)
+        if progress:
+            progress("status links", report.links, report.links)
+    return report
+
+
+async def purge(
+    settings: Settings, *, now: datetime | None = None, dry_run: bool = False,
+    size: int = BATCH, progress: Progress | None = None,
+) -> PurgeReport:
+    """Every step of the policy, in the order that does the least work: erasures asked
+    for, documents, then personal data (whose documents are mostly gone by then), then
+    the messages and links of what was redacted. Safe to run any number of times."""
+    from support.workflow import erasure  # erasure builds on this module
+
+    moment = now or _now()
+    report = PurgeReport()
+    options: dict[str, Any] = {"dry_run": dry_run, "size": size, "progress": progress}
+    report.add(await erasure.carry_out_requested(settings, moment, **options))
+    report.add(await purge_documents(settings, moment, **options))
+    report.add(await redact_expired(settings, moment, **options))
+    report.add(await redact_notifications(moment, **options))
+    report.add(await delete_links(moment, **options))
+    log.info("purge%s: %s", " (dry run, nothing changed)" if dry_run else "", report.summary())
+    return report
+
+
+class DailyPurge:
+    """Runs the purge at most once a day from the worker's one-minute housekeeping.
+
+    The last run is remembered in memory: a restarted worker purges on its first tick,
+    and N workers purge N times a day. Both are harmless, since a run re-checks every row
+    under its lock and does nothing to what is already done, so no table is needed to
+    agree on who runs it.
+    """
+
+    def __init__(self, every: timedelta = timedelta(days=1)) -> None:
+        self.every = every
+        self.last_run: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        return self.last_run is None or now - self.last_run >= self.every
+
+    async def run(self, settings: Settings, now: datetime | None = None) -> PurgeReport | None:
+        moment = now or _now()
+        if not self.due(moment):
+            return None
+        self.last_run = moment
+        try:
+            return await purge(settings, now=moment)
+        except Exception:
+            # Try again in an hour rather than tomorrow, or every minute.
+            self.last_run = moment - self.every + RETRY_AFTER
+            raise
+
+
+DAILY = DailyPurge()
+
+
+async def run_daily(settings: Settings, now: datetime | None = None) -> PurgeReport | None:
+    """The worker's entry: the purge if a day has passed since this process last ran it."""
+    return await DAILY.run(settings, now)

@@ -1,0 +1,81 @@
+"""A throwaway PostgreSQL cluster of the test's own, to restart at will.
+
+The shared server on 127.0.0.1:5432 serves other test runs, so it is never touched: this
+one is made with ``initdb`` in a temporary folder owned by ``postgres`` (PostgreSQL
+refuses to run as root), listens on a free loopback port with trust authentication, and
+is stopped and deleted when the test ends.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def postgres_bin() -> Path | None:
+    """The newest installed server's binaries, or None when PostgreSQL is not installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda path: int(path.split("/")[4]) if path.split("/")[4].isdigit() else 0)
+    return Path(found[-1]).parent if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_postgres(*command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    return subprocess.run([*runner, *command], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+@dataclass
+class Cluster:
+    bin: Path
+    root: Path
+    port: int
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``pg_ctl`` on this cluster; ``-w`` waits until the action is done."""
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
+                   f"-c unix_socket_directories={self.root} -c fsync=off")
+        done = _as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
+                            str(self.root / "server.log"), "-o", options, "-w", *args)
+        assert done.returncode == 0, f"pg_ctl {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done
+
+    def log(self) -> str:
+        path = self.root / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @classmethod
+    def create(cls, bin_dir: Path) -> Cluster:
+        root = Path(tempfile.mkdtemp(prefix="support-faults-pg-"))
+        shutil.chown(root, "postgres", "postgres")
+        cluster = cls(bin_dir, root, free_port())
+        made = _as_postgres(str(bin_dir / "initdb"), "-D", str(cluster.data), "-A", "trust",
+                            "-U", "postgres", "--no-sync", "-E", "UTF8")
+        if made.returncode != 0:
+            shutil.rmtree(root, ignore_errors=True)
+            raise AssertionError(f"initdb failed: {made.stdout}{made.stderr}")
+        return cluster
+
+    def destroy(self) -> None:
+        _as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                     "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
