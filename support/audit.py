@@ -107,6 +107,9 @@ class AuditRow:
     @property
     def detail(self) -> str:
         text = " ".join(self.message.split())
+        if not text and self.type == "document_viewed":
+            # Erasure blanks the applicant's file names (workflow/retention.py).
+            return "Which document: erased with the applicant's data."
         return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1] + "…"
 
     @property

@@ -57,7 +57,7 @@ def nice_ticks(top: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _text(x: float, y: float, content: str, *, anchor: str = "middle", size: int = 12,
+def _text(x: float, y: float, content: str, *, anchor: str = "middle", size: int = 13,
           fill: str = INK, extra: str = "") -> str:
     return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" '
             f'fill="{fill}"{extra}>{escape(content)}</text>')
@@ -101,7 +101,7 @@ def column_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
     else:
         top = max(v or 0 for s in series for v in s.values)
     ticks = nice_ticks(top)
-    left, right, upper, lower = 64, 16, 40, 64
+    left, right, upper, lower = 64, 32, 40, 64
     height = 320
     plot_w, plot_h = WIDTH - left - right, height - upper - lower
     scale = plot_h / ticks[-1]
@@ -125,7 +125,7 @@ def column_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
             if stacked:
                 base = y
         if i % label_every == 0:
-            body.append(_text(left + slot * (i + 0.5), upper + plot_h + 16, label, size=11))
+            body.append(_text(left + slot * (i + 0.5), upper + plot_h + 16, label, size=12))
     body.append(_text(left + plot_w / 2, height - 12, x_label))
     return _frame(chart_id, title, desc, height, body)
 
@@ -137,7 +137,7 @@ def _axes(left: float, upper: float, plot_w: float, plot_h: float, ticks: list[f
         y = upper + plot_h - tick * scale
         parts.append(f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="{GRID}" stroke-width="1"/>')
-        parts.append(_text(left - 6, y + 4, fmt(tick), anchor="end", size=11, fill=MUTED))
+        parts.append(_text(left - 6, y + 4, fmt(tick), anchor="end", size=12, fill=MUTED))
     parts.append(f'<line x1="{left}" x2="{left}" y1="{upper}" y2="{upper + plot_h:.1f}" '
                  f'stroke="{INK}" stroke-width="1"/>')
     parts.append(f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{upper + plot_h:.1f}" '
@@ -155,7 +155,7 @@ def line_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
         return _empty(chart_id, title, desc)
     top = max((v or 0 for s in series for v in s.values), default=0)
     ticks = nice_ticks(top)
-    left, right, upper, lower = 64, 16, 40, 64
+    left, right, upper, lower = 64, 32, 40, 64
     height = 320
     plot_w, plot_h = WIDTH - left - right, height - upper - lower
     scale = plot_h / ticks[-1]
@@ -183,16 +183,16 @@ def line_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
             )
     for i, label in enumerate(labels):
         if i % label_every == 0 or i == len(labels) - 1:
-            body.append(_text(x_of(i), upper + plot_h + 16, label, size=11))
+            body.append(_text(x_of(i), upper + plot_h + 16, label, size=12))
     body.append(_text(left + plot_w / 2, height - 12, x_label))
     return _frame(chart_id, title, desc, height, body)
 
 
 def bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
               series: Sequence[Series], x_label: str, fmt: Formatter = whole,
-              top: float | None = None) -> Markup:
+              tick_fmt: Formatter | None = None, top: float | None = None) -> Markup:
     """Horizontal bars, a row per label (long names such as phone models fit), each value
-    written at the end of its bar."""
+    written at the end of its bar (``fmt``; the axis uses ``tick_fmt`` if given)."""
     if not labels or not series:
         return _empty(chart_id, title, desc)
     highest = max((v or 0 for s in series for v in s.values), default=0)
@@ -210,7 +210,8 @@ def bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
         x = left + tick * scale
         body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{upper}" y2="{upper + plot_h}" '
                     f'stroke="{GRID}" stroke-width="1"/>')
-        body.append(_text(x, upper + plot_h + 16, fmt(tick), size=11, fill=MUTED))
+        body.append(_text(x, upper + plot_h + 16, (tick_fmt or fmt)(tick), size=12,
+                          fill=MUTED))
     body.append(f'<line x1="{left}" x2="{left}" y1="{upper}" y2="{upper + plot_h}" '
                 f'stroke="{INK}" stroke-width="1"/>')
     for i, label in enumerate(labels):
@@ -221,7 +222,7 @@ def bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
             value = item.values[i]
             y = y0 + g * bar_h
             if value is None:
-                body.append(_text(left + 4, y + 12, "no data", anchor="start", size=11,
+                body.append(_text(left + 4, y + 12, "no data", anchor="start", size=12,
                                   fill=MUTED))
                 continue
             w = value * scale
@@ -230,7 +231,7 @@ def bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
                 f'fill="{item.color}"><title>{escape(f"{label}: {item.name} {fmt(value)}")}'
                 f'</title></rect>'
             )
-            body.append(_text(left + w + 4, y + 12, fmt(value), anchor="start", size=11))
+            body.append(_text(left + w + 4, y + 12, fmt(value), anchor="start", size=12))
     body.append(_text(left + plot_w / 2, height - 12, x_label))
     return _frame(chart_id, title, desc, height, body)
 

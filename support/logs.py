@@ -41,10 +41,10 @@ _STATUS_TOKEN = re.compile(r"(/status/)([A-Za-z0-9_-]{6})[A-Za-z0-9_-]+")
 # One pass, first alternative wins at each position. ISO dates and times are matched first
 # and kept, so "2026-11-21 17:02" is not read as a phone number. Phones need a "+" or ten
 # digits: shorter runs are counts, sizes and ids. Fifteen digits in the IMEI's grouping
-# (2-6-6-1) read as an IMEI.
+# (2-6-6-1) read as an IMEI. Every repeat is bounded: a long line costs linear time.
 _PII = re.compile(
     r"(?P<keep>(?<!\d)\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)"
-    r"|(?P<email>[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+    r"|(?P<email>[A-Za-z0-9._%+-]{1,64}(?:@|%40)[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)"
     r"|(?P<intl>(?:\+|%2[Bb])\d(?:[ ()-]{0,2}\d){6,14}(?!\d))"
     r"|(?P<imei>(?<![\w])\d{2}[ -]?\d{6}[ -]?\d{6}[ -]?\d(?![\w]))"
     r"|(?P<phone>(?<![\w])\(?\d(?:[ ()-]{0,2}\d){9,14}(?!\d))"

@@ -305,8 +305,9 @@ class ReportDay(Model):
     """The figures of one UTC day for the reports page, kept by the worker (reports/rollup.py).
 
     One row per day and per value of a dimension (kind, country or model): the decisions
-    taken that day, and for kinds the applications open at the end of it. The page reads
-    thirty days of these rows instead of a million applications."""
+    taken that day, and for kinds the applications open at the end of it and how many of
+    those were past their due date. The page reads thirty days of these rows instead of a
+    million applications."""
 
     id = fields.IntField(primary_key=True)
     day = fields.DateField()
@@ -315,6 +316,7 @@ class ReportDay(Model):
     approved = fields.IntField(default=0)
     rejected = fields.IntField(default=0)
     backlog = fields.IntField(null=True)
+    overdue = fields.IntField(null=True)
     # When the worker last wrote the day: past days written after they settled are final.
     computed_at = fields.DatetimeField()
 

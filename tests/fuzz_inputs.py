@@ -13,7 +13,7 @@ from pathlib import Path
 
 import phonenumbers
 from babel.messages.pofile import read_po
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from support import catalogue, countries
 
@@ -22,11 +22,14 @@ POT = Path(__file__).resolve().parent.parent / "support" / "translations" / "mes
 # One profile for every Hypothesis test: the same examples on every run and machine (CI
 # must not find a different bug than the developer did), no example database written into
 # the work tree, and no wall-clock deadline (two shared cores make timings noisy; the
-# files' total time is what is kept small). Fixtures are shared by the examples on purpose.
+# files' total time is what is kept small), and no "explain" phase (on a database-backed
+# walk it re-runs hundreds of variants of a failure: minutes, for a hint). Fixtures are
+# shared by the examples on purpose.
 PROFILE = settings(
     derandomize=True,
     database=None,
     deadline=None,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
     print_blob=False,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                            HealthCheck.data_too_large],

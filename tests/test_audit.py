@@ -14,7 +14,7 @@ from support.db import statements_sent
 from support.models import Application, Event, Status
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
-from tests.test_review_authz import attach
+from tests.test_authz_matrix import attach
 
 AUDIT = "/review/admin/audit"
 
@@ -252,3 +252,14 @@ async def test_the_migrations_built_the_audit_indexes(app):
         found = await connection.execute_query_dict(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event'")
     assert {"event_at_idx", "event_actor_at_idx"} <= {row["name"] for row in found}
+
+
+async def test_a_view_whose_file_name_was_erased_still_shows(desk):
+    admin = await desk.reviewer(role="admin")
+    viewer = (await desk.reviewer("Vi")).reviewer
+    await _event(await make_application(), viewer, datetime.now(UTC), type="document_viewed",
+                 message="")
+    await Event.filter(type="document_viewed").update(message="")
+    table = rows((await admin.get(AUDIT)).text)
+    assert [r["What"] for r in table] == ["Viewed a document"]
+    assert "erased" in table[0]["Details"]

@@ -86,7 +86,7 @@ async def test_a_refused_application_is_erased_at_once_and_the_applicant_told(
                  "for statistics", "As soon as you confirm",
                  "After that you can no longer appeal this decision.",
                  "we delete the documents 90 days after an application is closed, and all "
-                 "personal data 365 days after", "Yes, erase my data now"):
+                 "personal data 365 days after it is closed", "Yes, erase my data now"):
         assert text in confirm.text, text
     assert f'action="{status_path}/erase"' in confirm.text
 
@@ -174,6 +174,7 @@ async def test_asked_during_review_the_erasure_follows_the_decision(
     confirm = await client.get(status_path + "/erase")
     for text in ("Your application is still open", "We erase it right after the decision",
                  "which you will still receive by email and SMS",
+                 "If it is refused, you will not be able to appeal",
                  "Yes, erase my data after the decision"):
         assert text in confirm.text, text
     assert (await applicant.post_form(status_path + "/erase", {})).status_code == 303

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
 from support.app import create_app
-from support.models import Application, Channel, DeliveryStatus, Notification
+from support.models import Application, Channel, DeliveryStatus, Notification, Status
 from tests.conftest import BASE, RECOVERY, UNLOCK, hidden_fields, jpeg_bytes
 from tests.factories import make_application
 
@@ -77,6 +77,16 @@ async def test_submissions_decisions_queue_and_deliveries_are_counted(
         assert value(after, "support_deliveries_total", channel=channel, outcome="sent") \
             - value(before, "support_deliveries_total", channel=channel, outcome="sent") == sent
     assert status_path.startswith("/status/")
+
+
+async def test_queue_depth_counts_what_waits_for_a_reviewer_by_kind(client):
+    for _ in range(2):
+        await make_application(kind="recovery")
+    await make_application(kind="appeal", status=Status.IN_REVIEW)
+    await make_application(kind="unlock", status=Status.SUBMITTED)  # not confirmed yet
+    scraped = await scrape(client)
+    assert [value(scraped, "support_queue_depth", kind=kind)
+            for kind in ("unlock", "recovery", "appeal")] == [0, 2, 0]
 
 
 async def test_failed_and_dead_deliveries_and_the_oldest_due_message(settings, client, outbox):
@@ -193,13 +203,14 @@ async def test_one_scrape_adds_up_web_processes_and_the_worker_process(
            "SUPPORT_WORKER_INTERVAL_MS": "100", "SUPPORT_SECRET_KEY": "k" * 48}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     assert _cli(env, "migrate").returncode == 0
-    processes = [
-        subprocess.Popen(  # noqa: ASYNC220 - servers that must outlive this call
-            [sys.executable, "-m", "support", *command], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for command in (["serve", "--workers", "2"], ["worker"])
-    ]
+    logs = [tmp_path / "serve.log", tmp_path / "worker.log"]  # files: a full pipe blocks
+    processes = []
+    for command, log in zip((["serve", "--workers", "2"], ["worker"]), logs, strict=True):
+        with log.open("w") as output:
+            processes.append(subprocess.Popen(  # noqa: ASYNC220 - outlives this call
+                [sys.executable, "-m", "support", *command], env=env,
+                stdout=output, stderr=subprocess.STDOUT, text=True,
+            ))
     request_ids = [f"p8-submit-{n:04d}" for n in range(4)]
     try:
         async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
@@ -233,7 +244,9 @@ async def test_one_scrape_adds_up_web_processes_and_the_worker_process(
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
-        outputs = [process.communicate(timeout=20)[0] for process in processes]
+        for process in processes:
+            process.wait(timeout=20)
+    outputs = [log.read_text() for log in logs]
     worker_lines = [json.loads(line) for line in outputs[1].splitlines() if line.startswith("{")]
     sent = [line for line in worker_lines if line["message"].startswith("notification")
             and " sent: " in line["message"]]

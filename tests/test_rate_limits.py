@@ -34,13 +34,15 @@ REDIS = "redis://127.0.0.1:6379/0"
 
 
 @contextlib.asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[dict[str, Applicant]]:
-    """The app with these settings, and a browser on each of two addresses."""
+async def served(
+    settings: Settings, addresses: tuple[str, ...] = ("203.0.113.7", "198.51.100.9"),
+) -> AsyncIterator[dict[str, Applicant]]:
+    """The app with these settings, and a browser on each address."""
     app = create_app(settings)
     async with app.router.lifespan_context(app), contextlib.AsyncExitStack() as stack:
         await truncate_all_models()
         browsers = {}
-        for ip in ("203.0.113.7", "198.51.100.9"):
+        for ip in addresses:
             transport = httpx2.ASGITransport(app=app, client=(ip, 40000))
             http = await stack.enter_async_context(
                 httpx2.AsyncClient(transport=transport, base_url=BASE))
@@ -266,6 +268,20 @@ async def test_retry_after_is_when_the_oldest_attempt_leaves_the_window(
         assert "in 1 minute" in text(refused)
         await asyncio.sleep(wait)
         assert (await me.post_form("/status", lookup)).status_code == 200
+
+
+async def test_an_ipv6_client_counts_as_its_64(settings: Settings) -> None:
+    """Whoever holds a /64 can take a new address for every request: they share one count."""
+    settings = settings.with_(limit_lookup_ip="2/hour")
+    addresses = ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1")
+    async with served(settings, addresses) as browsers:
+        first, same_64, next_64 = browsers.values()
+        lookup = {"reference": "UL-7KQ2-9XHD", "contact": "asha@example.com"}
+        assert (await first.post_form("/status", lookup)).status_code == 200
+        assert (await same_64.post_form("/status", lookup)).status_code == 200
+        assert is_limit_page(await same_64.post_form("/status", lookup))
+        assert is_limit_page(await first.post_form("/status", lookup))
+        assert (await next_64.post_form("/status", lookup)).status_code == 200
 
 
 async def test_limits_off_really_switches_them_off(settings: Settings) -> None:

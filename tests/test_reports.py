@@ -99,6 +99,7 @@ class Known:
     async def make(self) -> None:
         d = self.day
         soon, past = self.now + timedelta(days=2), self.now - timedelta(hours=1)
+        earlier_today = start_of(self.today) + (self.now - start_of(self.today)) / 2
         # Decided: unlock 72 h, 48 h (refused), 48 h; recovery 60 h, 6 h.
         await make_application(kind="unlock", country="IN", model="Redmi Note 10 Pro",
                                status=Status.APPROVED, verified_at=at(d(5), 10),
@@ -117,9 +118,9 @@ class Known:
         await make_application(kind="recovery", country="IN", model="Redmi Note 10 Pro",
                                status=Status.APPROVED, verified_at=at(d(1), 12),
                                decided_at=at(d(1), 18), due_at=at(d(2), 10))
-        # Open: one unlock overdue, one unlock and one recovery not yet due.
+        # Open: one unlock overdue since today, one unlock and one recovery not yet due.
         await make_application(kind="unlock", status=Status.QUEUED, verified_at=at(d(2), 12),
-                               due_at=past)
+                               due_at=earlier_today)
         await make_application(kind="recovery", status=Status.NEEDS_INFO,
                                verified_at=at(d(6), 12), due_at=soon)
         await make_application(kind="unlock", status=Status.IN_REVIEW,
@@ -151,6 +152,14 @@ class Known:
         })
         return expected
 
+    def overdue(self) -> dict[date, tuple[int, int, int]]:
+        """Open and past the due date at the end of each day: the unlock and the recovery
+        decided yesterday were both due at 10:00 the day before; the queued unlock since
+        earlier today."""
+        expected = {self.day(n): (0, 0, 0) for n in range(30)}
+        expected.update({self.day(2): (1, 1, 0), self.day(0): (1, 0, 0)})
+        return expected
+
 
 def day_label(day: date) -> str:
     return f"{day:%a %d %b}"
@@ -173,14 +182,14 @@ async def test_the_page_shows_the_right_numbers(desk, known):
     backlog = tables["backlog"]
     assert backlog[0] == ["Day", "Bootloader unlock permission", "Account recovery",
                           "Appeal against a refused unlock", "Total"]
-    assert len(backlog) == 31  # header + 30 days, oldest first, today last
+    assert len(backlog) == 31  # header + 30 days, today first
     expected = known.backlog()
     for row in backlog[1:]:
         day = next(d for d in expected if day_label(d) == row[0])
         unlock, recovery, appeal = expected[day]
         assert row[1:] == [str(unlock), str(recovery), str(appeal),
                            str(unlock + recovery + appeal)], row
-    assert backlog[-1][0] == day_label(known.today)
+    assert [row[0] for row in backlog[1:]] == [day_label(known.day(n)) for n in range(30)]
 
     decisions = {row[0]: row[1:] for row in tables["decisions"][1:]}
     assert len(decisions) == 30
@@ -204,9 +213,14 @@ async def test_the_page_shows_the_right_numbers(desk, known):
     assert by_model == {"Redmi Note 10 Pro": ["2", "1", "3", "66.7 %"],
                         "Poco F5": ["2", "0", "2", "100.0 %"]}
 
-    overdue = {row[0]: row[1] for row in tables["overdue"][1:]}
-    assert overdue["Bootloader unlock permission"] == "1"
-    assert overdue["Account recovery"] == "0"
+    overdue = tables["overdue"]
+    assert overdue[0] == backlog[0] and len(overdue) == 31
+    expected = known.overdue()
+    for row in overdue[1:]:
+        day = next(d for d in expected if day_label(d) == row[0])
+        unlock, recovery, appeal = expected[day]
+        assert row[1:] == [str(unlock), str(recovery), str(appeal),
+                           str(unlock + recovery + appeal)], row
     assert {row[0]: row[1] for row in tables["deliveries"][1:]} == {"Email": "2", "SMS": "1"}
 
 
@@ -253,10 +267,11 @@ async def test_the_charts_are_valid_svg_with_a_mark_per_value(desk, known):
         assert root.attrib["aria-labelledby"] == title.attrib["id"] == f"{chart_id}-title"
         assert root.attrib["aria-describedby"] == desc.attrib["id"]
         assert "style" not in ET.tostring(root, encoding="unicode")
-    # The backlog: a line per kind and a point on each of the 30 days.
+    # The backlog and the overdue: a line per kind and a point on each of the 30 days.
+    for key in ("backlog", "overdue"):
+        assert len(charts[f"chart-{key}"].findall(f"{SVG}polyline")) == 3
+        assert len(charts[f"chart-{key}"].findall(f"{SVG}circle")) == 90
     backlog = charts["chart-backlog"]
-    assert len(backlog.findall(f"{SVG}polyline")) == 3
-    assert len(backlog.findall(f"{SVG}circle")) == 90
     texts = [t.text for t in backlog.iter(f"{SVG}text")]
     assert "Open applications" in texts and "Day (UTC)" in texts  # the axes say what they are
     assert "Bootloader unlock permission" in texts  # the legend, in words
@@ -282,6 +297,10 @@ async def test_the_page_keeps_the_csp(desk, known):
     assert "<script" not in page.text
     assert " style=" not in page.text and "<style" not in page.text
     assert not re.search(r'(src|href)="(https?:)?//', page.text)
+    # Its layout is a stylesheet of our own origin, which the CSP allows.
+    assert '<link rel="stylesheet" href="/static/reports.css">' in page.text
+    sheet = await lead.get("/static/reports.css")
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("text/css")
 
 
 async def test_who_sees_the_reports(client, desk):
@@ -302,12 +321,16 @@ async def test_who_sees_the_reports(client, desk):
 
 async def test_before_the_first_rollup_the_page_says_so(app, desk):
     await make_application(status=Status.QUEUED, due_at=datetime.now(UTC) - timedelta(hours=1))
+    await Notification.create(channel="email", recipient="x", template="received",
+                              next_attempt_at=datetime.now(UTC), status=DeliveryStatus.DEAD,
+                              idempotency_key="dead-early")
     lead = await desk.reviewer(role="lead")
     page = await lead.get("/review/reports")
     assert page.status_code == 200
     assert "No daily figures yet" in page.text
-    overdue = {row[0]: row[1] for row in page_tables(page.text)["overdue"][1:]}
-    assert overdue["Bootloader unlock permission"] == "1"  # live, rollups or not
+    tables = page_tables(page.text)
+    assert {row[0]: row[1] for row in tables["deliveries"][1:]} == {"Email": "1", "SMS": "0"}
+    assert tables["backlog"][1][1:] == ["0", "0", "0", "0"]  # not counted until the worker runs
 
 
 async def test_the_worker_keeps_the_rollups(app, settings):
@@ -471,8 +494,8 @@ async def test_rebuilt_backlog_streams_in_batches(app, monkeypatch):
         batched = await rollup.rebuild_backlog(rollup.window(now.date())[:-1])
     assert batched == whole
     assert len(seen) == 4  # 2 + 2 + 2 + 1 rows
-    assert whole[now.date() - timedelta(days=1)] == {"unlock": 7}
-    assert whole[now.date() - timedelta(days=7)] == {"unlock": 1}
+    assert whole[now.date() - timedelta(days=1)] == {"unlock": (7, 0)}
+    assert whole[now.date() - timedelta(days=7)] == {"unlock": (1, 0)}
 
 
 async def test_dead_messages_are_counted_by_channel_now(desk, app):
@@ -483,3 +506,20 @@ async def test_dead_messages_are_counted_by_channel_now(desk, app):
                                   idempotency_key=f"dead-{n}")
     tables = page_tables((await lead.get("/review/reports")).text)
     assert {row[0]: row[1] for row in tables["deliveries"][1:]} == {"Email": "0", "SMS": "3"}
+
+
+async def test_names_from_applicants_are_escaped_in_charts_and_tables(app, desk):
+    """A model name is what an applicant typed: in a chart or a table it stays text."""
+    hostile = '</text><script>alert(1)</script><text x="0">'
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    await make_application(model=hostile, status=Status.APPROVED,
+                           verified_at=at(yesterday, 1), decided_at=at(yesterday, 2))
+    await reports.refresh()
+    lead = await desk.reviewer(role="lead")
+    page = (await lead.get("/review/reports")).text
+    assert "<script" not in page
+    charts = svgs(page)  # still well-formed XML
+    labels = [t.text for t in charts["chart-approved-by-model"].iter(f"{SVG}text")]
+    assert any(label and label.startswith("</text><script>") for label in labels)
+    models = {row[0] for row in page_tables(page)["approved-by-model"][1:]}
+    assert hostile in models

@@ -171,8 +171,7 @@ async def current_code(application_id: int) -> str:
     """The code as the applicant's SMS carries it (the outbox is not delivered here)."""
     row = await Notification.filter(application_id=application_id,
                                     template="verification_code").order_by("-id").first()
-    assert row is not None
-    return str(row.context["code"])
+    return str(row.context["code"]) if row else "000000"  # an appeal never had one
 
 
 def wrong(code: str) -> str:
@@ -419,21 +418,21 @@ async def check_invariants(world: World) -> None:
         events = await Event.filter(application_id=application.id).order_by("id")
         changes = [e for e in events if e.to_status is not None]
         assert changes and changes[0].type == "submitted", context
-        for before, event in itertools.pairwise(changes):
-            rule = TRANSITIONS.get(event.type)
-            assert rule is not None, (event.type, context)
-            assert event.from_status == before.to_status, (event.type, context)
-            assert Status(event.from_status) in rule.source, (event.type, context)
-            assert event.to_status == rule.target.value, (event.type, context)
-            assert roles.get(event.actor, frozenset({event.actor})) & rule.actors, (
-                event.actor, event.type, context)
+        for before, change in itertools.pairwise(changes):
+            rule = TRANSITIONS.get(change.type)
+            assert rule is not None, (change.type, context)
+            assert change.from_status == before.to_status, (change.type, context)
+            assert Status(change.from_status) in rule.source, (change.type, context)
+            assert change.to_status == rule.target.value, (change.type, context)
+            assert roles.get(change.actor, frozenset({change.actor})) & rule.actors, (
+                change.actor, change.type, context)
         assert changes[-1].to_status == status.value, context
 
         # The applicant heard of every change they can see, once per channel.
         is_appeal = application.appeal_of_id is not None  # type: ignore[attr-defined]
         expected: Counter[str] = Counter()
-        for event in events:
-            expected += _told(event, is_appeal)
+        for happened in events:
+            expected += _told(happened, is_appeal)
         sent = Counter(f"{n.template}/{n.channel}" for n in
                        await Notification.filter(application_id=application.id))
         assert sent == expected, (sent, expected, context)

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -46,11 +47,16 @@ def _start(settings, count: int, **extra: str) -> list[subprocess.Popen[str]]:
         "SUPPORT_WORKER_INTERVAL_MS": "50",
         **extra,
     }
-    return [
-        subprocess.Popen([sys.executable, "-m", "support", "worker"], env=env,  # noqa: ASYNC220
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for _ in range(count)
-    ]
+    processes = []
+    for _ in range(count):
+        # A file, not a pipe: the worker logs a line per message, and a pipe nobody reads
+        # until the end fills up and blocks it.
+        log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the process
+        process = subprocess.Popen([sys.executable, "-m", "support", "worker"],  # noqa: ASYNC220
+                                   env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        process.log = log
+        processes.append(process)
+    return processes
 
 
 def _recipients(log: Path) -> Counter[str]:
@@ -73,7 +79,9 @@ def _stop(processes: list[subprocess.Popen[str]]) -> list[str]:
     for process in processes:
         process.send_signal(signal.SIGTERM)
     for process in processes:
-        output, _ = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        process.log.seek(0)
+        output = process.log.read()
         assert process.returncode == 0, output
         outputs.append(output)
     return outputs

@@ -19,6 +19,7 @@ class Migration(migrations.Migration):
                 ('approved', fields.IntField(default=0)),
                 ('rejected', fields.IntField(default=0)),
                 ('backlog', fields.IntField(null=True)),
+                ('overdue', fields.IntField(null=True)),
                 ('computed_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'report_day', 'app': 'models', 'unique_together': (('day', 'dimension', 'key'),), 'pk_attr': 'id', 'table_description': 'The figures of one UTC day for the reports page, kept by the worker (reports/rollup.py).'},

@@ -3,6 +3,8 @@ describes each one to someone who cannot see it."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from markupsafe import Markup
 
 from support import charts
@@ -38,23 +40,31 @@ def _share_chart(key: str, table: Table, what: str) -> Markup:
     )
 
 
+def _by_day_chart(key: str, table: Table, report: Report, counts: dict[date, dict[str, int]],
+                  what: str) -> Markup:
+    """A line per kind over the days, for a count taken at the end of each day."""
+    today = report.days[-1]
+    labels = [report.kind_label(kind) for kind in report.kinds]
+    latest = ", ".join(f"{label} {counts[today].get(kind, 0):,}"
+                       for kind, label in zip(report.kinds, labels, strict=True))
+    return charts.line_chart(
+        chart_id=f"chart-{key}", title=table.title,
+        desc=f"One line per kind over the last 30 days. Latest: {latest}.",
+        labels=[_day(day) for day in report.days], x_label="Day (UTC)", y_label=what,
+        label_every=5,
+        series=[Series(label, [counts[day].get(kind, 0) for day in report.days],
+                       PALETTE[i % len(PALETTE)])
+                for i, (kind, label) in enumerate(zip(report.kinds, labels, strict=True))],
+    )
+
+
 def build(report: Report, tables: dict[str, Table]) -> dict[str, Markup]:
     days = [_day(day) for day in report.days]
-    labels = [report.kind_label(kind) for kind in report.kinds]
-    today = report.days[-1]
-    now_open = ", ".join(f"{label} {report.backlog[today].get(kind, 0):,}"
-                         for kind, label in zip(report.kinds, labels, strict=True))
     decided = sum(report.approved.values()) + sum(report.rejected.values())
     timing = {t.key: t for t in report.timings}["all"]
     drawn = {
-        "backlog": charts.line_chart(
-            chart_id="chart-backlog", title=tables["backlog"].title,
-            desc=f"One line per kind over the last 30 days. Open now: {now_open}.",
-            labels=days, x_label="Day (UTC)", y_label="Open applications", label_every=5,
-            series=[Series(label, [report.backlog[day].get(kind, 0) for day in report.days],
-                           PALETTE[i % len(PALETTE)])
-                    for i, (kind, label) in enumerate(zip(report.kinds, labels, strict=True))],
-        ),
+        "backlog": _by_day_chart("backlog", tables["backlog"], report, report.backlog,
+                                 "Open applications"),
         "decisions": charts.column_chart(
             chart_id="chart-decisions", title=tables["decisions"].title,
             desc=f"Approvals and refusals stacked, one bar per day over the last 30 days: "
@@ -71,8 +81,8 @@ def build(report: Report, tables: dict[str, Table]) -> dict[str, Markup]:
             desc=f"Median and 90th percentile by kind, decisions of the last 30 days. All "
                  f"kinds: median {format_duration(timing.median)}, 90th percentile "
                  f"{format_duration(timing.p90)}.",
-            labels=[t.label for t in report.timings], x_label="Time to decision",
-            fmt=_hours,
+            labels=[t.label for t in report.timings], x_label="Time to decision (hours)",
+            fmt=_hours, tick_fmt=lambda hours: f"{hours:,.0f} h",
             series=[Series("Median", [None if t.median is None else t.median / 3600
                                       for t in report.timings], PALETTE[0]),
                     Series("90th percentile", [None if t.p90 is None else t.p90 / 3600
@@ -84,14 +94,8 @@ def build(report: Report, tables: dict[str, Table]) -> dict[str, Markup]:
                                             tables["approved-by-country"], "countries"),
         "approved-by-model": _share_chart("approved-by-model", tables["approved-by-model"],
                                           "models"),
-        "overdue": charts.bar_chart(
-            chart_id="chart-overdue", title=tables["overdue"].title,
-            desc="Open applications past their due date, by kind: "
-                 + ", ".join(f"{row[0]} {row[1]:,}" for row in tables["overdue"].rows) + ".",
-            labels=[row[0] for row in tables["overdue"].rows], x_label="Applications",
-            series=[Series("Overdue", [row[1] for row in tables["overdue"].rows],
-                           REFUSED_COLOUR)],
-        ),
+        "overdue": _by_day_chart("overdue", tables["overdue"], report, report.overdue,
+                                 "Overdue applications"),
         "deliveries": charts.bar_chart(
             chart_id="chart-deliveries", title=tables["deliveries"].title,
             desc="Messages given up on after every retry, by channel: "

@@ -9,7 +9,8 @@ worker pays, once a minute, for one day: today's decisions (an index range of
 ``application_decided_idx``) and today's open count (index-only, ``application_scope_idx``).
 
 - **Today** is rewritten on every run: its decisions so far, and as its backlog the
-  applications open right now. The last run before midnight leaves the day's end.
+  applications open right now (and how many of them are overdue). The last run before
+  midnight leaves the day's end.
 - **Yesterday** is rewritten until ``SETTLE`` after midnight (a decision committed at
   23:59:59 may land a moment late), keeping the backlog taken before midnight; after that
   the day is final and never read again.
@@ -117,23 +118,29 @@ async def count_day(day: date) -> DayFigures:
     return figures
 
 
-async def open_now() -> dict[str, int]:
-    """Applications open right now, by kind: an index-only count."""
-    rows = await Application.filter(status__in=OPEN).annotate(n=Count("id")).group_by(
-        "kind").values_list("kind", "n")
-    return {str(kind): int(n) for kind, n in rows}
+Backlog = dict[str, tuple[int, int]]  # kind: (open, of which past their due date)
 
 
-async def rebuild_backlog(days: Iterable[date]) -> dict[date, dict[str, int]]:
+async def open_now(now: datetime) -> Backlog:
+    """Applications open right now and how many are overdue, by kind: one index-only read
+    of ``application_scope_idx`` (status, kind, …, due_at, id)."""
+    rows = await Application.filter(status__in=OPEN).annotate(
+        n=Count("id"), late=Count("id", _filter=Q(due_at__lt=now))
+    ).group_by("kind").values_list("kind", "n", "late")
+    return {str(kind): (int(n), int(late)) for kind, n, late in rows}
+
+
+async def rebuild_backlog(days: Iterable[date]) -> dict[date, Backlog]:
     """The backlog at the end of each of ``days``, from the applications themselves.
 
     One pass, in id order and batches, over the applications that were open at some point
     of the span: still open, or closed after it began. Each adds one to every day whose
-    end falls between its confirmation and its closing."""
+    end falls between its confirmation and its closing (and to that day's overdue count
+    if its due date had passed by then)."""
     wanted = sorted(set(days))
-    result: dict[date, dict[str, int]] = {day: {} for day in wanted}
+    counts: dict[date, dict[str, list[int]]] = {day: {} for day in wanted}
     if not wanted:
-        return result
+        return {}
     ends = [end_of(day) for day in wanted]
     first, last = start_of(wanted[0]), ends[-1]
     candidates = Application.filter(
@@ -145,35 +152,38 @@ async def rebuild_backlog(days: Iterable[date]) -> dict[date, dict[str, int]]:
     after = 0
     while True:
         rows = await candidates.filter(id__gt=after).order_by("id").limit(BATCH).values_list(
-            "id", "kind", "status", "verified_at", "decided_at", "last_activity_at")
-        for _, kind, status, verified_at, decided_at, last_activity_at in rows:
+            "id", "kind", "status", "verified_at", "decided_at", "last_activity_at", "due_at")
+        for _, kind, status, verified_at, decided_at, last_activity_at, due_at in rows:
             closed = (None if status in OPEN else
                       decided_at if status in DECIDED else last_activity_at)
             start = bisect.bisect_right(ends, verified_at)  # first day ending after it
             stop = len(ends) if closed is None else bisect.bisect_right(ends, closed)
             for index in range(start, stop):
-                counts = result[wanted[index]]
-                counts[kind] = counts.get(kind, 0) + 1
+                tally = counts[wanted[index]].setdefault(kind, [0, 0])
+                tally[0] += 1
+                if due_at is not None and due_at < ends[index]:
+                    tally[1] += 1
         if len(rows) < BATCH:
-            return result
+            return {day: {kind: (t[0], t[1]) for kind, t in by_kind.items()}
+                    for day, by_kind in counts.items()}
         after = rows[-1][0]
 
 
-async def _write(day: date, figures: DayFigures, backlog: dict[str, int],
-                 now: datetime) -> bool:
+async def _write(day: date, figures: DayFigures, backlog: Backlog, now: datetime) -> bool:
     """Replace the day's rows in one transaction; False if a twin run got there first."""
     rows = [
         ReportDay(day=day, dimension=dimension, key=key[:64], approved=counts[0],
-                  rejected=counts[1], computed_at=now,
-                  backlog=backlog.get(key, 0) if dimension == "kind" else None)
-        for (dimension, key), counts in sorted(figures.counts.items())
+                  rejected=counts[1], computed_at=now)
+        for (dimension, key), counts in sorted(figures.counts.items()) if dimension != "kind"
     ]
     # Every kind has its row each day, decisions or not: it carries the backlog and says
     # the day was counted.
-    for kind in sorted(set(KINDS) | set(backlog)):
-        if ("kind", kind) not in figures.counts:
-            rows.append(ReportDay(day=day, dimension="kind", key=kind, approved=0, rejected=0,
-                                  backlog=backlog.get(kind, 0), computed_at=now))
+    for kind in sorted(set(KINDS) | set(backlog) | {k for d, k in figures.counts if d == "kind"}):
+        approved, rejected = figures.counts.get(("kind", kind), [0, 0])
+        open_count, overdue = backlog.get(kind, (0, 0))
+        rows.append(ReportDay(day=day, dimension="kind", key=kind, approved=approved,
+                              rejected=rejected, backlog=open_count, overdue=overdue,
+                              computed_at=now))
     durations = [
         ReportDuration(day=day, kind=kind, bucket=bucket.index, count=bucket.count,
                        min_seconds=bucket.low, max_seconds=bucket.high)
@@ -198,12 +208,12 @@ async def refresh(now: datetime | None = None, *, force: bool = False) -> list[d
     today = now.astimezone(UTC).date()
     days = window(today)
     written: dict[date, datetime] = {}
-    kept: dict[date, dict[str, int]] = {}
-    for day, key, backlog, computed_at in await ReportDay.filter(
+    kept: dict[date, Backlog] = {}
+    for day, key, backlog, overdue, computed_at in await ReportDay.filter(
         day__gte=days[0], dimension="kind"
-    ).values_list("day", "key", "backlog", "computed_at"):
+    ).values_list("day", "key", "backlog", "overdue", "computed_at"):
         written[day] = max(computed_at, written.get(day, computed_at))
-        kept.setdefault(day, {})[str(key)] = int(backlog or 0)
+        kept.setdefault(day, {})[str(key)] = (int(backlog or 0), int(overdue or 0))
     if not force and today in written and now - written[today] < MIN_INTERVAL:
         return []
     todo = [day for day in days
@@ -215,7 +225,7 @@ async def refresh(now: datetime | None = None, *, force: bool = False) -> list[d
     done = []
     for day in todo:
         # Today's open count is read just before its decisions, so both describe one moment.
-        backlog = await open_now() if day == today else backlogs[day]
+        backlog = await open_now(now) if day == today else backlogs.get(day, {})
         if await _write(day, await count_day(day), backlog, now):
             done.append(day)
     return done

@@ -28,7 +28,8 @@ SECTIONS: list[tuple[str, str, tuple[str, ...]]] = [
     ("Share approved", "Of the decisions of the last 30 days, the share that approved; the "
      "charts show the 15 with the most decisions, the tables every one.",
      ("approved-by-kind", "approved-by-country", "approved-by-model")),
-    ("Overdue", "Open applications whose due date has passed, counted now.", ("overdue",)),
+    ("Overdue", "Of the open applications, those whose due date had passed, at the end of "
+     "each UTC day; today's is the latest count.", ("overdue",)),
     ("Failed deliveries", "Messages given up on after every retry (dead), counted now. "
      "The delivery log has each one and can retry it.", ("deliveries",)),
 ]
@@ -54,9 +55,12 @@ class Table:
     rows: list[list[Any]]
 
     def display(self) -> list[list[str]]:
+        """The rows as the page shows them: a table by day starts with the latest (its box
+        scrolls, and today is what a lead looks for); the CSV keeps the days in order."""
+        rows = self.rows[::-1] if self.columns[0].kind == "date" else self.rows
         return [[_display(value, column.kind) for value, column in zip(row, self.columns,
                                                                          strict=True)]
-                for row in self.rows]
+                for row in rows]
 
     def csv_header(self) -> list[str]:
         return [column.csv_header for column in self.columns]
@@ -100,19 +104,20 @@ def _share_table(key: str, title: str, what: str, shares: list[Share]) -> Table:
                   for s in shares])
 
 
-def backlog_total(report: Report, day: date) -> int:
-    return sum(report.backlog[day].get(kind, 0) for kind in report.kinds)
+def _by_day(key: str, title: str, report: Report, counts: dict[date, dict[str, int]]) -> Table:
+    """A count per kind at the end of each day, with the day's total."""
+    kinds = report.kinds
+    return Table(key, title,
+                 [Column("Day", "date"), *(Column(report.kind_label(k)) for k in kinds),
+                  Column("Total")],
+                 [[day, *(counts[day].get(kind, 0) for kind in kinds),
+                   sum(counts[day].get(kind, 0) for kind in kinds)] for day in report.days])
 
 
 def build(report: Report) -> dict[str, Table]:
     """Every table of the page, by the key its CSV link uses."""
-    kinds = report.kinds
-    labels = [report.kind_label(kind) for kind in kinds]
     tables = [
-        Table("backlog", "Open applications at the end of each day",
-              [Column("Day", "date"), *(Column(label) for label in labels), Column("Total")],
-              [[day, *(report.backlog[day].get(kind, 0) for kind in kinds),
-                backlog_total(report, day)] for day in report.days]),
+        _by_day("backlog", "Open applications at the end of each day", report, report.backlog),
         Table("decisions", "Decisions per day",
               [Column("Day", "date"), Column("Approved"), Column("Refused"), Column("Total")],
               [[day, report.approved[day], report.rejected[day],
@@ -127,10 +132,8 @@ def build(report: Report) -> dict[str, Table]:
                      report.shares["country"]),
         _share_table("approved-by-model", "Share approved by model", "Model",
                      report.shares["model"]),
-        Table("overdue", "Open applications past their due date, now",
-              [Column("Kind", "text"), Column("Overdue")],
-              [[label, report.overdue.get(kind, 0)] for kind, label in zip(kinds, labels,
-                                                                            strict=True)]),
+        _by_day("overdue", "Open applications past their due date at the end of each day",
+                report, report.overdue),
         Table("deliveries", "Messages that could not be delivered (dead), now",
               [Column("Channel", "text"), Column("Dead")],
               [[channel.upper() if channel == "sms" else channel.capitalize(), count]

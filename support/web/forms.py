@@ -17,7 +17,7 @@ from typing import IO
 from urllib.parse import parse_qsl
 
 from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import Request
 
 from support.storage import StagedFile, sanitise_filename
@@ -25,6 +25,12 @@ from support.storage import StagedFile, sanitise_filename
 MAX_FIELDS = 64
 MAX_FIELD_BYTES = 64 * 1024
 HEAD_BYTES = 16
+
+
+def _text(value: str) -> str:
+    """NUL is the one character PostgreSQL cannot store in text (a note or a reason with
+    one failed the whole request); it becomes U+FFFD, as invalid UTF-8 already does."""
+    return value.replace("\x00", "\ufffd")
 
 
 class BodyTooLarge(Exception):
@@ -125,7 +131,8 @@ class _MultipartReader:
     def on_part_end(self) -> None:
         part = self.part
         if part.handle is None:
-            self.form.fields.setdefault(part.name, []).append(part.data.decode("utf-8", "replace"))
+            self.form.fields.setdefault(part.name, []).append(
+                _text(part.data.decode("utf-8", "replace")))
             return
         part.handle.close()
         assert part.path is not None
@@ -171,7 +178,7 @@ async def read_form(request: Request, *, tmp_dir: Path, max_file: int, max_body:
         if len(pairs) > MAX_FIELDS:
             raise BadForm("too many fields")
         for name, value in pairs:
-            form.fields.setdefault(name, []).append(value)
+            form.fields.setdefault(name, []).append(_text(value))
         return form
     if not content_type:
         async for chunk in request.stream():
@@ -188,7 +195,10 @@ async def read_form(request: Request, *, tmp_dir: Path, max_file: int, max_body:
             "on_headers_finished", "on_part_data", "on_part_end",
         )
     }
-    parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
+    try:
+        parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
+    except FormParserError as exc:  # a boundary longer than any browser writes (> 256)
+        raise BadForm("unusable multipart boundary") from exc
     try:
         async for chunk in request.stream():
             received += len(chunk)
@@ -196,6 +206,10 @@ async def read_form(request: Request, *, tmp_dir: Path, max_file: int, max_body:
                 raise BodyTooLarge()
             parser.write(chunk)
         parser.finalize()
+        if parser.state != MultipartState.END:  # python-multipart does not check (yet)
+            # Cut off inside a part: what came is not the form that was sent, and the file
+            # being written would be left behind open (found by tests/test_fuzz_http.py).
+            raise BadForm("the body ends before its closing boundary")
     except FormParserError as exc:
         reader.close_open_file()
         form.discard_files()

@@ -8,19 +8,21 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from support import i18n, ratelimit, tokens, workflow
+from support import i18n, ratelimit, workflow
 from support.config import Settings
 from support.i18n import N_
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.models import Application, DeliveryStatus, Event, Notification
 from support.storage import DocumentStore, check_document
 from support.validation import FieldError
-from support.web.applicant import form_page
+from support.web.applicant import form_page, our_reference
 from support.web.apply_form import check_application
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
 from support.web.templating import render, request_language
+from support.workflow import erasure
 from support.workflow.machine import APPLICANT_ACTOR, STATUS_WORDS
+from support.workflow.machine import check as check_rule
 from support.workflow.retention import ERASED_LINK_DAYS
 
 NO_STORE = {"cache-control": "no-store", "x-robots-tag": "noindex"}
@@ -67,7 +69,7 @@ async def erase_confirm(request: Request) -> Response:
         "application": application, "token": request.path_params["token"],
         "state": workflow.erasure_state(application).value,
         "can_withdraw": workflow.allowed(application, "withdraw", APPLICANT_ACTOR),
-        "can_appeal": workflow.appealable(application) and not appealed,
+        "loses_appeal": erasure.loses_appeal(application, appealed),
         "document_days": settings.document_retention_days,
         "pii_days": settings.pii_retention_days,
         "link_days": ERASED_LINK_DAYS,
@@ -133,6 +135,10 @@ async def reply(request: Request) -> Response:
                            max_file=settings.max_file_bytes, max_body=settings.max_body_bytes)
     try:
         check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
+        # The answer's form, and so its errors, are shown only while an answer is awaited
+        # (a 422 without a visible error otherwise): any other time it is refused outright.
+        check_rule(application, "reply", APPLICANT_ACTOR)
+        requested = (application.info_request or {}).get("items", [])
         message = form.get("message").strip()
         errors: dict[str, FieldError] = {}
         if len(message) < 10 or len(message) > 2000:
@@ -142,7 +148,7 @@ async def reply(request: Request) -> Response:
         uploads = []
         for name in UPLOADABLE:
             staged = form.files.get(name)
-            if staged is None:
+            if staged is None or name not in requested:  # only what the page asks for
                 continue
             try:
                 content_type = await check_document(
@@ -233,7 +239,8 @@ async def lookup_submit(request: Request) -> Response:
     if errors:
         return render(request, "applicant/lookup.html", {"values": values, "errors": errors}, 422)
     await ratelimit.limiter(request).hit(ratelimit.Rule.LOOKUP_IP, ratelimit.client_ip(request))
-    reference = tokens.normalise_reference(values["reference"])
+    reference = our_reference(values["reference"])
     # The same page whether or not anything matched: references are not to be probed.
-    await workflow.request_status_link(settings, reference, values["contact"])
+    if reference is not None:
+        await workflow.request_status_link(settings, reference, values["contact"])
     return render(request, "applicant/lookup_sent.html", {"values": values})

@@ -27,7 +27,7 @@ from enum import StrEnum
 from tortoise.transactions import in_transaction
 
 from support.config import Settings
-from support.models import Application, Document, Event
+from support.models import Application, Document, Event, Status
 from support.workflow.machine import APPLICANT, locked
 from support.workflow.retention import (
     BATCH,
@@ -59,6 +59,15 @@ def erasure_state(application: Application) -> Erasure:
     if application.erasure_requested_at is not None:
         return Erasure.REQUESTED
     return Erasure.AFTER_DECISION
+
+
+def loses_appeal(application: Application, appealed: bool) -> bool:
+    """Whether erasing would take away an appeal the applicant could still make: a
+    refused unlock not yet appealed, or an unlock application not yet decided (an appeal
+    needs the data, and the erasure follows the decision at once)."""
+    if application.kind != "unlock" or appealed or application.redacted_at is not None:
+        return False
+    return application.status not in CLOSED or application.status is Status.REJECTED
 
 
 def _now() -> datetime:

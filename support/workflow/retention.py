@@ -61,7 +61,8 @@ M = TypeVar("M", bound=Model)
 
 BATCH = 500
 DECIDED = (Status.APPROVED, Status.REJECTED)
-CLOSED = (*DECIDED, Status.EXPIRED, Status.WITHDRAWN)
+ENDED_OTHERWISE = (Status.EXPIRED, Status.WITHDRAWN)
+CLOSED = (*DECIDED, *ENDED_OTHERWISE)
 # A status link keeps answering "your data was erased" this long after the erasure (the
 # confirmation message sends people there); then its row goes and the link is unknown.
 ERASED_LINK_DAYS = 30
@@ -136,6 +137,16 @@ async def closed_at(rows: list[dict[str, Any]]) -> dict[int, datetime]:
     for row in rows:
         ended.setdefault(row["id"], row["updated_at"])
     return ended
+
+
+def closed_before(cutoff: datetime) -> Q:
+    """What SQL can tell of "closed before the cutoff", so a run reads the rows that may
+    be due rather than a year of closed ones: a decision before it, or an application
+    that ended otherwise and was created before it (it cannot have ended earlier).
+    ``closed_at`` then decides each row exactly."""
+    return (Q(status__in=DECIDED, decided_at__lt=cutoff)
+            | Q(status__in=DECIDED, decided_at__isnull=True, created_at__lt=cutoff)
+            | Q(status__in=ENDED_OTHERWISE, created_at__lt=cutoff))
 
 
 async def _due(rows: list[dict[str, Any]], cutoff: datetime) -> list[int]:
@@ -226,7 +237,7 @@ async def purge_documents(
     report = PurgeReport()
     cutoff = now - timedelta(days=settings.document_retention_days)
     with_documents = Subquery(Document.all().values("application_id"))
-    query = Application.filter(status__in=CLOSED, documents_purged_at=None,
+    query = Application.filter(closed_before(cutoff), documents_purged_at=None,
                                id__in=with_documents)
     checked = 0
     async for rows in batches(query, size, "status", "decided_at", "updated_at"):
@@ -256,7 +267,7 @@ async def redact_expired(
     """Personal data of applications closed more than ``pii_retention_days`` ago."""
     report = PurgeReport()
     cutoff = now - timedelta(days=settings.pii_retention_days)
-    query = Application.filter(status__in=CLOSED, redacted_at=None)
+    query = Application.filter(closed_before(cutoff), redacted_at=None)
     checked = 0
     async for rows in batches(query, size, "status", "decided_at", "updated_at"):
         checked += len(rows)

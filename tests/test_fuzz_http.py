@@ -1,0 +1,523 @@
+"""10,000 malformed or mutated forms posted to a real server over real HTTP (issue 7).
+
+`support serve` runs in its own process on a loopback port, so uvicorn's h11 parses every
+byte as it would in production. Every POST route of the applicant site and the reviewer
+sign-in gets wrong types, missing and repeated fields, huge values, broken multipart,
+invalid UTF-8, other content types, bogus CSRF tokens and slightly wrong valid forms. No
+answer may be a 5xx; every refusal is an HTML page that says what happened; every form
+sent back shows its field errors; nothing is left in the upload folder.
+
+Deterministic: case ``i`` is built from ``random.Random(f"{seed}:{i}")``. Set
+``SUPPORT_FUZZ_CASES`` and ``SUPPORT_FUZZ_SEED`` to run more or other cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncpg
+import httpx2
+import pytest
+from starlette.routing import Route
+
+from support import tokens
+from support.app import routes
+from tests.conftest import DB_KIND, PDF_BYTES, PG_ADMIN_URL, jpeg_bytes
+from tests.fuzz_http import (
+    MARKER,
+    Connection,
+    FilePart,
+    Form,
+    Reply,
+    broken_multipart,
+    field_part,
+    file_part,
+    multipart,
+    mutate_fields,
+    request_bytes,
+    urlencoded,
+)
+from tests.fuzz_inputs import random_valid
+
+pytestmark = pytest.mark.slow
+
+CASES = int(os.environ.get("SUPPORT_FUZZ_CASES", "10000"))
+SEED = int(os.environ.get("SUPPORT_FUZZ_SEED", "7"))
+CONNECTIONS = 6
+SECRET = "fuzz-secret-" + "k" * 40
+CSRF = "F" * 43  # any cookie of 32 characters or more is taken as the token
+MAX_FILE, MAX_BODY = 256 * 1024, 1024 * 1024  # small limits: the limit paths cost little
+JPEG = jpeg_bytes()
+
+
+# --- the server -------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    port: int
+    data_dir: Path
+    log: Path
+    admin: tuple[str, str]
+    pid: int = 0
+
+    def cpu_seconds(self) -> float:
+        """The server's CPU time so far: what the run costs it, whatever else the machine
+        is doing (printed with -s, for tuning the run's size)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[str]:
+    if DB_KIND != "postgres":
+        yield f"sqlite://{tmp_path / 'fuzz.sqlite3'}"
+        return
+    name = f"support_fuzz_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture
+async def server(tmp_path: Path, database: str) -> AsyncIterator[Server]:
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "SUPPORT_DATA_DIR": str(data_dir), "SUPPORT_DATABASE_URL": database,
+           "SUPPORT_SECRET_KEY": SECRET, "PORT": str(port), "SUPPORT_RATE_LIMITS": "0",
+           "SUPPORT_MAX_FILE_BYTES": str(MAX_FILE), "SUPPORT_MAX_BODY_BYTES": str(MAX_BODY),
+           "SUPPORT_WORKER_INTERVAL_MS": "100", "SUPPORT_LOG_FORMAT": "text"}
+    for command in ("migrate", "bootstrap"):
+        done = subprocess.run([sys.executable, "-m", "support", command], env=env,
+                              capture_output=True, text=True, timeout=120, check=True)
+    email = re.search(r"email:\s+(\S+)", done.stdout)
+    password = re.search(r"password:\s+(\S+)", done.stdout)
+    assert email and password, done.stdout
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "support", "serve"], env=env, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(300):
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx2.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(log.read_text())
+        yield Server(port, data_dir, log, (email.group(1), password.group(1)), process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+# --- the applications the links and references point to ---------------------------------
+
+
+@dataclass
+class Targets:
+    """Real references and status links, each in the state its route needs."""
+
+    submitted: str = ""  # an unconfirmed application: verify and resend
+    references: dict[str, list[str]] = field(default_factory=dict)  # role -> references
+    links: dict[str, list[str]] = field(default_factory=dict)  # role -> status tokens
+    phone: str = ""
+
+
+# How many applications each route gets: a reply, an appeal or a withdrawal succeeds once
+# per application, and until then every check behind it is reached.
+ROLES = {"withdraw": 3, "reply": 8, "appeal": 4, "lookup": 1, "spare": 2}
+
+
+async def _post(http: httpx2.AsyncClient, path: str, data: dict[str, str]) -> httpx2.Response:
+    return await http.post(path, data={"csrf_token": CSRF, **data})
+
+
+async def _code(server: Server, reference: str) -> str:
+    sms = server.data_dir / "sms.log"
+    for _ in range(300):
+        if sms.exists():
+            for line in sms.read_text(encoding="utf-8").splitlines():
+                text = json.loads(line)["text"]
+                found = re.search(r"Code (\d{6})", text)
+                if found and reference in text:
+                    return found.group(1)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no code SMS for {reference}")
+
+
+async def prepare(server: Server) -> Targets:
+    """Applications made the real way: submitted, confirmed, then claimed and decided by
+    the bootstrap admin, so every route meets an application it can act on."""
+    targets = Targets()
+    async with httpx2.AsyncClient(base_url=f"http://{server.host}", timeout=30) as http:
+        http.cookies.set("support_csrf", CSRF)
+        roles = ["unconfirmed"] + [role for role, count in ROLES.items() for _ in range(count)]
+        for n, role in enumerate(roles):
+            fields = {**random_valid(random.Random(n), "unlock"), "account_id": f"612345{n:04d}",
+                      "submission_token": tokens.new_submission_token(SECRET)}
+            files = {"receipt": ("receipt.jpg", JPEG, "image/jpeg")}
+            sent = await _post_files(http, "/apply/unlock", fields, files)
+            assert sent.status_code == 303, sent.text
+            targets.references.setdefault(role, []).append(sent.headers["location"].split("/")[2])
+            if role == "lookup":
+                targets.phone = fields["phone"]
+        targets.submitted = targets.references.pop("unconfirmed")[0]
+        for role, references in targets.references.items():
+            for reference in references:
+                confirmed = await _post(http, f"/applications/{reference}/verify",
+                                        {"code": await _code(server, reference)})
+                assert confirmed.status_code == 303, confirmed.text
+                token = confirmed.headers["location"].split("/")[2].split("?")[0]
+                targets.links.setdefault(role, []).append(token)
+        email, password = server.admin
+        signed = await _post(http, "/review/login", {"email": email, "password": password})
+        assert signed.status_code == 303, signed.text
+        for role, decision in [("reply", {"action": "request_info", "items": "receipt"}),
+                               ("appeal", {"action": "reject", "reason_code": "other"})]:
+            for reference in targets.references[role]:
+                base = f"/review/applications/{reference}"
+                assert (await _post(http, f"{base}/claim", {})).status_code == 303
+                decided = await _post(http, f"{base}/decide", {"message": "Send it.",
+                                                                **decision})
+                assert decided.status_code == 303, decided.text
+    return targets
+
+
+async def _post_files(http: httpx2.AsyncClient, path: str, fields: dict[str, str],
+                      files: dict[str, tuple[str, bytes, str]]) -> httpx2.Response:
+    return await http.post(path, data={"csrf_token": CSRF, **fields}, files=files)
+
+
+# --- the routes and their valid forms ---------------------------------------------------
+
+Builder = Callable[[random.Random, Targets], tuple[str, Form]]
+
+
+def _pairs(values: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode(), value.encode()) for name, value in values.items()]
+
+
+def _receipt(rng: random.Random) -> FilePart:
+    content, name, declared = rng.choice([
+        (JPEG, b"receipt.jpg", b"image/jpeg"), (PDF_BYTES, b"receipt.pdf", b"application/pdf"),
+        (JPEG[: len(JPEG) // 2], b"cut.jpg", b"image/jpeg"), (b"", b"", b"application/octet-stream"),
+        (b"MZ\x90\x00 not a photo", b"receipt.jpg", b"image/jpeg"),
+        (b"<html><script>x</script>", b"receipt.html", b"text/html"),
+    ])
+    return FilePart(b"receipt", name, declared, content)
+
+
+def _bogus(rng: random.Random, real: str, *, typed_by_hand: bool = False) -> str:
+    """The real reference or link (a reference maybe as typed from an SMS), cut short, or
+    not ours at all (percent-escaped for the request line: "%00" and "%FF" arrive decoded)."""
+    if rng.random() < 0.75:
+        typed = rng.choice([real, real, real.lower(), real.replace("-", " ")]) \
+            if typed_by_hand else real
+    else:
+        typed = rng.choice(["NOPE", real + "%00", "%FF%FE", "x" * 300, real[:-1],
+                            "..%2F..%2Fetc", "१२" + real])
+    return quote(typed, safe="%-._~")
+
+
+def _apply(rng: random.Random, targets: Targets) -> tuple[str, Form]:
+    kind = rng.choice(["unlock"] * 5 + ["recovery"] * 5 + ["appeal", "nope%00"])
+    fields = random_valid(rng, "recovery" if kind == "recovery" else "unlock")
+    token = rng.choice([tokens.new_submission_token(SECRET)] * 6
+                       + [tokens.new_submission_token(SECRET, now=1.0), "a.b.c", ""])
+    files = [_receipt(rng)]
+    if kind == "recovery" and rng.random() < 0.5:
+        files.append(FilePart(b"box_photo", b"box.png", b"image/png", JPEG))
+    return f"/apply/{kind}", Form(_pairs({**fields, "submission_token": token}), files)
+
+
+def _verify(rng: random.Random, targets: Targets) -> tuple[str, Form]:
+    code = rng.choice([f"{rng.randrange(10**6):06d}", "12 34 56", "१२३४५६", "", "1" * 50])
+    return f"/applications/{_bogus(rng, targets.submitted, typed_by_hand=True)}/verify", Form(_pairs({"code": code}))
+
+
+def _resend(rng: random.Random, targets: Targets) -> tuple[str, Form]:
+    reference = _bogus(rng, targets.submitted, typed_by_hand=True)
+    return f"/applications/{reference}/verify/resend", Form()
+
+
+def _lookup(rng: random.Random, targets: Targets) -> tuple[str, Form]:
+    reference = _bogus(rng, targets.references["lookup"][0], typed_by_hand=True)
+    contact = rng.choice([targets.phone, "asha@example.com", "+91 98765 43210", "nobody"])
+    return "/status", Form(_pairs({"reference": reference, "contact": contact}))
+
+
+def _by_link(name: str, action: str, fields: Callable[[random.Random], dict[str, str]],
+             files: bool = False) -> Builder:
+    def build(rng: random.Random, targets: Targets) -> tuple[str, Form]:
+        token = _bogus(rng, rng.choice(targets.links[name]))
+        form = Form(_pairs(fields(rng)), [_receipt(rng)] if files and rng.random() < 0.6 else [])
+        return f"/status/{token}/{action}", form
+    return build
+
+
+def _appeal_fields(rng: random.Random) -> dict[str, str]:
+    values = random_valid(rng, "unlock")
+    return {name: values[name] for name in
+            ("account_id", "country", "phone", "email", "model", "firmware", "reason")}
+
+
+def _login(rng: random.Random, targets: Targets) -> tuple[str, Form]:
+    email = rng.choice(["admin@example.com", "nobody@example.com", "", "a@b"])
+    password = rng.choice(["", "wrong password here", "x" * 20])
+    next_path = rng.choice(["", "/review/queue", "//evil.example", "https://evil.example/"])
+    return "/review/login", Form(_pairs({"email": email, "password": password,
+                                         "next": next_path}))
+
+
+ROUTES: dict[str, tuple[int, Builder]] = {
+    "/apply/{kind}": (30, _apply),
+    "/applications/{reference}/verify": (10, _verify),
+    "/applications/{reference}/verify/resend": (5, _resend),
+    "/status": (8, _lookup),
+    "/status/{token}/withdraw": (5, _by_link("withdraw", "withdraw", lambda rng: {})),
+    "/status/{token}/erase": (3, _by_link("spare", "erase", lambda rng: {})),
+    "/status/{token}/reply": (12, _by_link("reply", "reply", lambda rng: {
+        "message": rng.choice(["Here is the receipt you asked for.", "short", "x" * 2001])},
+        files=True)),
+    "/status/{token}/appeal": (12, _by_link("appeal", "appeal", _appeal_fields)),
+    "/review/login": (4, _login),
+    "/review/logout": (2, lambda rng, targets: ("/review/logout", Form())),
+}
+SUCCESS_PAGES = {"/status", "/applications/{reference}/verify/resend"}  # 200 without errors
+
+
+# --- one case ---------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    index: int
+    route: str
+    label: str
+    raw: bytes
+    oversize: bool = False
+
+
+def _csrf(rng: random.Random) -> tuple[str, bytes | None, list[tuple[str, bytes]], str]:
+    """(cookie, form token or None, extra headers, label) for one way of sending CSRF."""
+    how = rng.choice(["good"] * 8 + ["no-cookie", "no-token", "mismatch", "short", "odd",
+                                     "cross-site", "evil-origin", "null-origin"])
+    token = CSRF.encode()
+    cookie, extra = CSRF, []
+    if how == "no-cookie":
+        cookie = ""
+    elif how == "no-token":
+        return cookie, None, extra, how
+    elif how == "mismatch":
+        token = b"G" * 43
+    elif how == "short":  # too short to be ours: the server sets a new one instead
+        cookie, token = "abc", b"abc"
+    elif how == "odd":
+        token = rng.choice([b"\xff" * 43, "\u202e".encode() * 20, b"F" * 100_000, b""])
+    elif how == "cross-site":
+        extra = [("Sec-Fetch-Site", b"cross-site")]
+    elif how == "evil-origin":
+        extra = [("Origin", b"http://evil.example")]
+    elif how == "null-origin":
+        extra = [("Origin", b"null")]
+    return cookie, token, extra, how
+
+
+def build_case(index: int, targets: Targets, host: str) -> Case:
+    rng = random.Random(f"{SEED}:{index}")
+    routes_, weights = zip(*[(r, w) for r, (w, _) in ROUTES.items()], strict=True)
+    route = rng.choices(routes_, weights)[0]
+    path, form = ROUTES[route][1](rng, targets)
+    cookie, csrf_token, headers, csrf_how = _csrf(rng)
+    if csrf_token is not None:
+        form.fields.insert(rng.randint(0, len(form.fields)), (b"csrf_token", csrf_token))
+    mutated = "valid"
+    if rng.random() < 0.6:
+        form.fields, mutated = mutate_fields(rng, form.fields)
+    shape = rng.choice(["urlencoded", "multipart", "multipart", "broken-multipart",
+                        "wrong-type", "chunked"])
+    boundary = b"fz" + str(rng.randrange(10**9)).encode()
+    if shape in {"urlencoded", "chunked"} and not form.files:
+        content_type, body = b"application/x-www-form-urlencoded", urlencoded(form.fields)
+    elif shape == "broken-multipart":
+        content_type, body, how = broken_multipart(rng, form, boundary)
+        shape = f"multipart:{how}"
+    elif shape == "wrong-type":
+        content_type, body = rng.choice([
+            (b"text/plain", urlencoded(form.fields)), (b"application/json", b'{"a": 1}'),
+            (b"application/xml", b"<a/>"), (b"multipart/mixed; boundary=x", b"--x--"),
+            (b"application/x-www-form-urlencoded; charset=utf-16",
+             urlencoded(form.fields).decode().encode("utf-16")),
+            (b"\xff\xfe/\xff", b"a=b"), (b"", b"a=b"), (b"form", b""),
+        ])
+    else:
+        parts = [field_part(n, v) for n, v in form.fields] + [file_part(f) for f in form.files]
+        content_type, body = b"multipart/form-data; boundary=" + boundary, multipart(
+            parts, boundary)
+    if rng.random() < 0.05:
+        headers.append(("Accept-Language", rng.choice([b"*;q=nan", b"hi;q=inf, ru;q=-1",
+                                                       b"x" * 4000, b"\xff\xfe", b"mr-IN"])))
+    if rng.random() < 0.03:
+        body += b"\x00" * (MAX_BODY + 1)  # past the body limit
+    if rng.random() < 0.03:
+        path += rng.choice(["?lang=hi", "?lang=%FF", "?lang=" + "x" * 500, "?welcome=1&lang=ru"])
+    all_headers = [("Cookie", f"support_csrf={cookie}; support_lang=xx".encode()),
+                   *([("Content-Type", content_type)] if content_type else []), *headers]
+    raw = request_bytes("POST", path, host, all_headers, body, chunked=shape == "chunked")
+    label = f"{route} {shape} csrf:{csrf_how} fields:{mutated} {len(body)}B"
+    return Case(index, route, label, raw, oversize=len(body) > MAX_BODY)
+
+
+# --- judging an answer ------------------------------------------------------------------
+
+HEADING = re.compile(rb"<h1[^>]*>(.*?)</h1>", re.S)
+FIELD_ERRORS = (b'class="error-summary"', b'class="error"')
+NOTICE = b'class="notice" role="status"'  # "this form was open too long": nothing to fix
+
+
+def problem(case: Case, reply: Reply | None) -> str | None:
+    """What is wrong with this answer, or None when it is what a person should get."""
+    if reply is None:
+        return None if case.oversize else "no answer"
+    status, body = reply.status, reply.body
+    if status >= 500:
+        return f"{status}"
+    if status == 303:
+        return None if reply.headers.get("location", "").startswith("/") else "redirect away"
+    if status not in {200, 400, 403, 404, 409, 413, 422, 429}:
+        return f"unexpected {status}"
+    if "text/html" not in reply.headers.get("content-type", ""):
+        return f"{status} is not an HTML page"
+    if b"Traceback" in body or MARKER in body:
+        return f"{status} shows a traceback or our script unescaped"
+    heading = HEADING.search(body)
+    if heading is None or not re.sub(rb"<[^>]+>|\s", b"", heading.group(1)):
+        return f"{status} has no visible heading"
+    shows_errors = any(marker in body for marker in FIELD_ERRORS)
+    if status == 422 and not shows_errors and NOTICE not in body:
+        return "422 form without its field errors"
+    if status == 200 and not shows_errors and case.route not in SUCCESS_PAGES:
+        return "200 form without field errors"
+    if status not in {200, 422} and len(re.sub(rb"<[^>]+>", b"", body).strip()) < 40:
+        return f"{status} page says nothing"
+    return None
+
+
+async def exchange(connection: Connection, case: Case) -> Reply | None:
+    """The answer, or None when the server cut the connection without one. A kept-alive
+    connection the server closed after the previous answer (uvicorn does after a 500, or
+    when idle) is retried once on a fresh one, as browsers do."""
+    for attempt in range(2):
+        reused = connection.writer is not None
+        try:
+            return await connection.exchange(case.raw)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            await connection.close()
+            if not reused or attempt:
+                return None
+    return None
+
+
+async def run_cases(server: Server, cases: list[Case]) -> tuple[list[str], Counter[int]]:
+    failures: list[str] = []
+    statuses: Counter[int] = Counter()
+    by_route: Counter[tuple[str, int]] = Counter()
+    queue: asyncio.Queue[Case] = asyncio.Queue()
+    for case in cases:
+        queue.put_nowait(case)
+
+    async def worker() -> None:
+        connection = Connection(server.port)
+        try:
+            while not queue.empty():
+                case = queue.get_nowait()
+                try:
+                    async with asyncio.timeout(60):
+                        reply: Reply | None = await exchange(connection, case)
+                except TimeoutError:
+                    failures.append(f"#{case.index} {case.label}: no answer in 60 s")
+                    await connection.close()
+                    continue
+                statuses[reply.status if reply else 0] += 1
+                by_route[case.route, reply.status if reply else 0] += 1
+                found = problem(case, reply)
+                if found:
+                    snippet = reply.text[:300] if reply else ""
+                    failures.append(f"#{case.index} {case.label}: {found} {snippet!r}")
+        finally:
+            await connection.close()
+
+    await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+    for route in ROUTES:
+        print(route, sorted((status, n) for (r, status), n in by_route.items() if r == route))
+    return failures, statuses
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def test_every_applicant_post_route_is_fuzzed() -> None:
+    """A new form an applicant can post must join the run with its valid fields."""
+    posted = {r.path for r in routes() if isinstance(r, Route) and "POST" in (r.methods or ())
+              and not r.path.startswith("/review/")}
+    assert posted | {"/review/login", "/review/logout"} == set(ROUTES)
+
+
+async def test_ten_thousand_broken_forms_get_readable_answers(server: Server) -> None:
+    targets = await prepare(server)
+    started, cpu = time.perf_counter(), server.cpu_seconds()
+    cases = [build_case(i, targets, server.host) for i in range(CASES)]
+    built = time.perf_counter()
+    failures, statuses = await run_cases(server, cases)
+    print(f"\nfuzz: {CASES} cases built in {built - started:.1f} s, sent in "
+          f"{time.perf_counter() - built:.1f} s; server CPU {server.cpu_seconds() - cpu:.1f} s; "
+          f"statuses {sorted(statuses.items())}")
+    log = server.log.read_text(encoding="utf-8", errors="replace").splitlines()
+    errors = [line for line in log if re.match(r"\w[\w.]*(Error|Exception)\b", line)
+              or " ERROR " in line]
+    assert not failures, f"{len(failures)} of {CASES} answers were wrong; statuses {statuses}:\n" \
+        + "\n".join(failures[:25]) + "\nThe server logged:\n" + "\n".join(
+            line[:300] for line in errors[:30])
+    assert not errors, "\n".join(line[:300] for line in errors[:30])
+    assert statuses[0] <= sum(case.oversize for case in cases), statuses  # only cut-off uploads
+    assert {303, 400, 403, 404, 409, 413, 422} <= set(statuses), statuses  # every path was met
+    leftovers = list((server.data_dir / "tmp").glob("*")) if (server.data_dir / "tmp").exists() \
+        else []
+    assert not leftovers, f"{len(leftovers)} uploads left in tmp/"
+    async with httpx2.AsyncClient(base_url=f"http://{server.host}") as http:
+        assert (await http.get("/healthz")).status_code == 200
