@@ -162,7 +162,7 @@ async def read_form(request: Request, *, tmp_dir: Path, max_file: int, max_body:
     """Parse a urlencoded or multipart body. Raises BodyTooLarge or BadForm; on either,
     nothing is left on disk."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_body:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > max_body:
         raise BodyTooLarge()
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     form = FormInput()

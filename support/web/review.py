@@ -136,7 +136,9 @@ async def release(request: Request) -> Response:
 async def reassign(request: Request) -> Response:
     form = await _form(request)
     application = await _visible(request)
-    target = await Reviewer.get_or_none(id=int(form.get("reviewer_id") or 0), active=True)
+    chosen = form.get("reviewer_id")  # "abc" or 30 digits was a 500 (int(), int4)
+    target = await Reviewer.get_or_none(id=int(chosen), active=True) \
+        if chosen.isascii() and chosen.isdigit() and len(chosen) <= 9 else None
     if application is None or target is None:
         return render_review(request, "errors/404.html", {}, 404)
     await workflow.reassign(application, workflow.reviewer_actor(_reviewer(request)), target)
