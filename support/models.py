@@ -114,6 +114,8 @@ class Application(Model):
             Index(fields=("imei",), name="application_imei_idx"),
             Index(fields=("account_id",), name="application_account_idx"),
             Index(fields=("assignee_id", "status"), name="application_assignee_idx"),
+            # The worker's per-minute look for erasures waiting on a decision.
+            Index(fields=("erasure_requested_at", "redacted_at"), name="application_erasure_idx"),
         ]
 
 
@@ -143,7 +145,8 @@ class Document(Model):
 
 
 class Event(Model):
-    """The timeline: one row per change or note, never updated or deleted."""
+    """The timeline: one row per change or note. Rows are never deleted and only the
+    retention policy updates them (it blanks applicant-written text when it redacts)."""
 
     id = fields.IntField(primary_key=True)
     application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
@@ -198,6 +201,7 @@ class AccessToken(Model):
 
     class Meta:
         table = "access_token"
+        indexes = [Index(fields=("application_id",), name="access_token_application_idx")]
 
 
 class Notification(Model):
@@ -226,6 +230,8 @@ class Notification(Model):
         table = "notification"
         indexes = [
             Index(fields=("status", "next_attempt_at"), name="notification_due_idx"),
+            # Redaction and erasure find an application's outbox rows by it.
+            Index(fields=("application_id",), name="notification_application_idx"),
             # The reports page counts dead messages by channel from this index alone.
             Index(fields=("status", "channel"), name="notification_status_channel_idx"),
         ]
