@@ -141,6 +141,8 @@ class Document(Model):
         indexes = [
             Index(fields=("sha256",), name="document_sha256_idx"),
             Index(fields=("application_id", "purpose"), name="document_application_idx"),
+            # The worker's per-tick look for documents still to be made safe.
+            Index(fields=("sanitised_at", "id"), name="document_sanitised_idx"),
         ]
 
 
