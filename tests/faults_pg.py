@@ -8,8 +8,10 @@ is stopped and deleted when the test ends.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -76,6 +78,12 @@ class Cluster:
         return cluster
 
     def destroy(self) -> None:
-        _as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                     "-w", "stop")
+        """Stop the server (without waiting for clients) and delete the cluster; if pg_ctl
+        cannot stop it, end the postmaster this cluster started, by its own pid file."""
+        stopped = _as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m",
+                               "immediate", "-w", "stop")
+        pid_file = self.data / "postmaster.pid"
+        if stopped.returncode != 0 and pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
         shutil.rmtree(self.root, ignore_errors=True)
