@@ -6,12 +6,13 @@ Migrations (``support/migrations``) own the schema everywhere: the app never cal
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from tortoise import Tortoise, connections
@@ -20,6 +21,7 @@ from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api.migrate import migrate as migrate_api
 
 MODELS = ["support.models"]
+T = TypeVar("T")
 
 
 # Every PostgreSQL session of the app. asyncpg prepares each statement once per connection,
@@ -109,7 +111,7 @@ async def database_state() -> str:
 # connection due to administrator command", a connection closed mid-statement. None of
 # them is the request's fault, and the pool replaces the dead connections on the next
 # acquire, so the page says "try again in a moment" (503) instead of "something broke".
-UNAVAILABLE: tuple[type[BaseException], ...] = (
+UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
     asyncpg.TooManyConnectionsError, asyncpg.InterfaceError, asyncpg.InternalClientError,
     DBConnectionError, ConnectionError, TimeoutError,
@@ -133,6 +135,22 @@ def unavailable(error: BaseException | None) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+async def when_back(action: Callable[[], Awaitable[T]], seconds: float = 5.0) -> T:
+    """Run ``action`` as soon as the database answers again, retrying for at most
+    ``seconds`` while it is unavailable; then the last error is raised. For the few
+    questions that must be answered after a dropped connection (did that commit land?),
+    not for ordinary requests, which answer 503 at once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        try:
+            return await action()
+        except Exception as exc:
+            if not unavailable(exc) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(0.2)
 
 
 @contextlib.contextmanager

@@ -111,7 +111,11 @@ def search_condition(text: str, default_country: str = "IN") -> Q | None:
     except phonenumbers.NumberParseException:
         pass
     if not conditions:
-        return Q(reference=text.upper())
+        reference = text.upper()
+        if len(reference) > 16 or "\x00" in reference:
+            # It cannot be a reference (the column would refuse it with a 500): nothing matches.
+            return Q(id=0)
+        return Q(reference=reference)
     combined = conditions[0]
     for condition in conditions[1:]:
         combined |= condition

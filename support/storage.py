@@ -41,6 +41,7 @@ class StagedFile:
     sha256: str
     too_large: bool
     head: bytes  # the first bytes, for sniffing without reopening the file
+    unsaved: bool = False  # the disk refused it (full): nothing of it is kept
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -89,6 +90,9 @@ async def check_document(
     A refused file is left where it is: the form's ``discard_files`` removes every staged
     file of the request, this one and the others, whatever else was wrong."""
     megabytes = max_bytes // (1024 * 1024)
+    if staged.unsaved:
+        raise FieldError("We could not save this file on our side. Please try again later: "
+                         "choose the file again and send the form.")
     if staged.too_large:
         raise FieldError("This file is larger than %(limit)s MB. Choose a smaller photo or PDF.",
                          limit=megabytes)

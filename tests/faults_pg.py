@@ -8,16 +8,22 @@ is stopped and deleted when the test ends.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
-import signal
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
+import httpx2
 
 
 def postgres_bin() -> Path | None:
@@ -87,3 +93,59 @@ class Cluster:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class Served:
+    """``support serve`` in its own process against the cluster, its log in a file (a pipe
+    nobody reads would fill during an outage and stall the server)."""
+
+    base: str
+    data_dir: Path
+    log: Path
+    process: subprocess.Popen[str]
+
+
+@contextlib.asynccontextmanager
+async def serve(cluster: Cluster, workdir: Path, **env: str) -> AsyncIterator[Served]:
+    """Create and migrate the ``support`` database with the CLI, serve it, wait until
+    /healthz answers; on the way out, stop the server with SIGTERM."""
+    admin = await asyncpg.connect(cluster.url("postgres"))
+    try:
+        await admin.execute('CREATE DATABASE "support"')
+    finally:
+        await admin.close()
+    port = free_port()
+    data_dir = workdir / "data"
+    full_env = {**os.environ, "SUPPORT_DATA_DIR": str(data_dir), "PORT": str(port),
+                "SUPPORT_DATABASE_URL": cluster.url("support"), "SUPPORT_RATE_LIMITS": "0",
+                **env}
+    full_env.pop("SUPPORT_SECRET_KEY", None)
+    migrated = subprocess.run([sys.executable, "-m", "support", "migrate"], env=full_env,
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert migrated.returncode == 0, migrated.stderr
+    log = workdir / "server.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(  # noqa: ASYNC220 - a server that must outlive this call
+            [sys.executable, "-m", "support", "serve"], env=full_env, stdout=output,
+            stderr=subprocess.STDOUT, text=True)
+    served = Served(f"http://127.0.0.1:{port}", data_dir, log, process)
+    try:
+        async with httpx2.AsyncClient(base_url=served.base, timeout=5) as http:
+            for _ in range(200):
+                with contextlib.suppress(httpx2.TransportError):
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                if process.poll() is not None:
+                    raise AssertionError(f"server did not start:\n{log.read_text()}")
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"server did not start:\n{log.read_text()}")
+        yield served
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

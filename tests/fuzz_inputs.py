@@ -120,6 +120,8 @@ def random_valid(rng: random.Random, kind: str) -> dict[str, str]:
         number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     body = "".join(rng.choice("0123456789") for _ in range(14))
     words = [rng.choice(REASON_WORDS) for _ in range(rng.randint(8, 40))]
+    while len(" ".join(words)) < 30:
+        words.append(rng.choice(REASON_WORDS))
     fields = {
         "account_id": in_script(str(rng.randint(10_000, 10**12)), rng.choice(list(DIGITS))),
         "country": rng.choice([region, region.lower(), f" {region} "]),

@@ -360,3 +360,20 @@ async def test_a_lead_cannot_hand_the_appeal_to_the_refuser(app):
         raise AssertionError("the appeal was handed to the reviewer who refused the original")
     fresh = await Application.get(id=appeal.id)
     assert fresh.assignee_id == holder.id  # type: ignore[attr-defined]
+
+
+async def test_a_lead_cannot_hand_a_claim_to_someone_outside_its_queue(app):
+    """They could not even open it: it would sit unseen until the lease ran out."""
+    lead = await reviewer(role="lead")
+    holder = await reviewer()
+    elsewhere = await reviewer(kinds=["recovery"])
+    application = await make_application()
+    await workflow.claim(application, actor(holder))
+    try:
+        await workflow.reassign(application, actor(lead), elsewhere)
+    except DomainError as exc:
+        assert "does not work this application's queue" in exc.message
+    else:
+        raise AssertionError("the claim went to a reviewer who cannot see the application")
+    fresh = await Application.get(id=application.id)
+    assert fresh.assignee_id == holder.id  # type: ignore[attr-defined]

@@ -195,6 +195,16 @@ async def test_search_by_account_id(searchable):
     assert references(await listing(reviewer, q="6123456789")) == [target.reference]
 
 
+@pytest.mark.parametrize("typed", ["a custom kernel for my phone", "UL-7KQ2-ABCD\x00"])
+async def test_search_for_text_that_cannot_be_a_reference_finds_nothing(searchable, typed):
+    """Longer than any reference (or holding a NUL), it once reached the column's check: a
+    500 page instead of "nothing found"."""
+    reviewer, _ = searchable
+    assert references(await listing(reviewer, q=typed)) == []
+    page = await reviewer.client.get("/review/queue", params={"q": typed, "tab": "queued"})
+    assert page.status_code == 200
+
+
 async def test_search_is_exact_not_partial(searchable):
     reviewer, _ = searchable
     for partial in ("UL-7KQ2", "98765", "asha", "49015420", "612345"):

@@ -16,9 +16,14 @@ from support.notify.render import EmailContent
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    """``unreachable``: the server itself did not answer (refused, timed out, hung up),
+    so the next message to it would fare no better; not said of one message's refusal."""
+
+    def __init__(self, message: str, *, permanent: bool = False,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 class EmailBackend(Protocol):

@@ -36,7 +36,8 @@ class HttpSmsBackend:
                 answer = await http.post(s.url, json={s.to_field: to, s.text_field: text},
                                          headers=headers)
         except httpx2.TransportError as exc:
-            raise DeliveryError(f"gateway unreachable: {type(exc).__name__}") from exc
+            raise DeliveryError(f"gateway unreachable: {type(exc).__name__}",
+                                unreachable=True) from exc
         if 400 <= answer.status_code < 500:
             raise DeliveryError(f"gateway refused: HTTP {answer.status_code} "
                                 f"{answer.text[:200]}", permanent=True)

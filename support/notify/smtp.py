@@ -29,16 +29,24 @@ class SmtpSettings:
 
 
 def classify(error: Exception) -> DeliveryError:
-    """Turn aiosmtplib's exceptions into the worker's two outcomes."""
+    """Turn aiosmtplib's exceptions into the worker's outcomes: permanent, transient, and
+    transient because the server itself is out of reach (the worker then stops trying
+    that channel for the rest of the batch)."""
     if isinstance(error, errors.SMTPRecipientsRefused):
         codes = [refusal.code for refusal in error.recipients]
         permanent = bool(codes) and all(500 <= code < 600 for code in codes)
         answers = "; ".join(f"{r.code} {r.message}" for r in error.recipients)
         return DeliveryError(answers[:300] or "recipient refused", permanent=permanent)
+    if isinstance(error, (errors.SMTPConnectResponseError, errors.SMTPHeloError)):
+        # The server turned the session down (greeting, EHLO), not this message: a 5xx
+        # here would otherwise mark every message of the batch dead.
+        return DeliveryError(f"{error.code} {error.message}"[:300], unreachable=True)
     if isinstance(error, errors.SMTPResponseException):
         return DeliveryError(f"{error.code} {error.message}"[:300],
                              permanent=500 <= error.code < 600)
-    if isinstance(error, (errors.SMTPException, OSError, TimeoutError)):
+    if isinstance(error, (OSError, TimeoutError)):  # aiosmtplib's disconnects and timeouts too
+        return DeliveryError(f"{type(error).__name__}: {error}"[:300], unreachable=True)
+    if isinstance(error, errors.SMTPException):
         return DeliveryError(f"{type(error).__name__}: {error}"[:300], permanent=False)
     return DeliveryError(f"{type(error).__name__}: {error}"[:300], permanent=False)
 

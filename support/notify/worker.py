@@ -143,8 +143,11 @@ async def deliver_due(
     settings: Settings, backends: Backends, limit: int = 50, stop: asyncio.Event | None = None
 ) -> int:
     """Send what is due; return how many were sent. When ``stop`` is set mid-batch, the
-    message in hand is finished and the rest of the batch is handed back at once."""
-    sent = 0
+    message in hand is finished and the rest of the batch is handed back at once.
+
+    Each channel's rows go out in a task of their own: a mail relay that accepts and
+    then never answers holds each message for the whole SMTP timeout, and the codes by
+    SMS must not queue behind it (tests/test_faults.py)."""
     rows = await claim_batch(settings, limit)
     if not rows:
         return 0
@@ -152,25 +155,47 @@ async def deliver_due(
     if begin is not None:
         await begin()
     try:
-        for index, row in enumerate(rows):
-            if stop is not None and stop.is_set():
-                await Notification.filter(id__in=[r.id for r in rows[index:]]).update(
-                    next_attempt_at=datetime.now(UTC)
-                )
-                break
-            with logs.bound_request_id(row.context.get(logs.PRIVATE_REQUEST_ID)):
-                try:
-                    await _send(settings, backends, row)
-                except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-                    await _mark_failed(row, exc)
-                    continue
-                await _mark_sent(row)
-                _record_sent(row)
-            sent += 1
+        counts = await asyncio.gather(*(
+            _deliver_channel(settings, backends, [r for r in rows if r.channel is channel], stop)
+            for channel in Channel
+        ))
     finally:
         end = getattr(backends.email, "end", None)
         if end is not None:
             await end()  # one SMTP connection per batch, closed with it
+    return sum(counts)
+
+
+async def _deliver_channel(
+    settings: Settings, backends: Backends, rows: list[Notification], stop: asyncio.Event | None
+) -> int:
+    """One channel's share of a batch, in order. Once its server could not be reached at
+    all, the rest of the share is not tried: each would wait out the same timeout, and a
+    batch that outlives its lease is claimed again by another worker and sent twice. They
+    are recorded as failed with that error and retried with the same back-off."""
+    sent = 0
+    unreachable: DeliveryError | None = None
+    for index, row in enumerate(rows):
+        if stop is not None and stop.is_set():
+            await Notification.filter(id__in=[r.id for r in rows[index:]]).update(
+                next_attempt_at=datetime.now(UTC)
+            )
+            break
+        if unreachable is not None:
+            await _mark_failed(row, DeliveryError(
+                f"not tried, the server was unreachable: {unreachable}"))
+            continue
+        with logs.bound_request_id(row.context.get(logs.PRIVATE_REQUEST_ID)):
+            try:
+                await _send(settings, backends, row)
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+                await _mark_failed(row, exc)
+                if isinstance(exc, DeliveryError) and exc.unreachable:
+                    unreachable = exc
+                continue
+            await _mark_sent(row)
+            _record_sent(row)
+        sent += 1
     return sent
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -68,7 +69,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def _unavailable_page(request: Request, exc: BaseException) -> Response:
     """The database is restarting or unreachable: nothing the person did, and a retry in
     a few seconds works (the pool reconnects by itself), so say so instead of "error"."""
-    chain = []
+    chain: list[str] = []
     cause: BaseException | None = exc
     while cause is not None and len(chain) < 4:
         chain.append(type(cause).__name__)  # class names only: messages may quote values
@@ -93,7 +94,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return render(request, "errors/500.html", {}, 500)
 
 
-HANDLERS = {
+HANDLERS: dict[type[Exception] | int, Callable[[Request, Exception], Awaitable[Response]]] = {
     BodyTooLarge: body_too_large,
     BadForm: bad_form,
     CsrfRejected: csrf_rejected,

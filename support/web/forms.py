@@ -9,7 +9,9 @@ stop reading altogether and answer 413.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from starlette.requests import Request
 
 from support.storage import StagedFile, sanitise_filename
+
+log = logging.getLogger("support.web")
 
 MAX_FIELDS = 64
 MAX_FIELD_BYTES = 64 * 1024
@@ -68,6 +72,7 @@ class _Part:
         self.head = b""
         self.digest = hashlib.sha256()
         self.too_large = False
+        self.unsaved = False
 
 
 class _MultipartReader:
@@ -106,15 +111,33 @@ class _MultipartReader:
             self.part.filename = options[b"filename"].decode("utf-8", "replace")
             self.part.path = self.tmp_dir / f"upload-{secrets.token_hex(12)}"
             try:
-                self.part.handle = self.part.path.open("wb")
-            except FileNotFoundError:  # the first upload: a mkdir each time blocked the loop
-                self.tmp_dir.mkdir(parents=True, exist_ok=True)
-                self.part.handle = self.part.path.open("wb")
+                try:
+                    self.part.handle = self.part.path.open("wb")
+                except FileNotFoundError:  # the first upload: a mkdir each time blocked the loop
+                    self.tmp_dir.mkdir(parents=True, exist_ok=True)
+                    self.part.handle = self.part.path.open("wb")
+            except OSError as exc:
+                self._unsaved(exc)
+
+    def _unsaved(self, exc: OSError) -> None:
+        """The disk is full (or failing): drop this file, and what was written of it, but
+        keep reading the form, so everything typed comes back with a message next to the
+        file (tests/test_faults.py). The kernel may refuse at the write or only at the
+        close that flushes it, so both come here."""
+        part = self.part
+        log.warning("an upload could not be staged: %s", exc.strerror or type(exc).__name__)
+        part.unsaved = True
+        if part.handle is not None:
+            with contextlib.suppress(OSError):  # its descriptor is closed even so
+                part.handle.close()
+            part.handle = None
+        if part.path is not None:
+            part.path.unlink(missing_ok=True)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
         part = self.part
-        if part.handle is None:
+        if part.filename is None:
             if len(part.data) + len(chunk) > MAX_FIELD_BYTES:
                 raise BadForm(f"the field {part.name!r} is too long")
             part.data.extend(chunk)
@@ -125,16 +148,25 @@ class _MultipartReader:
         if part.size > self.max_file:
             part.too_large = True
             return
+        if part.handle is None:  # unsaved: read on, keep nothing
+            return
         part.digest.update(chunk)
-        part.handle.write(chunk)
+        try:
+            part.handle.write(chunk)
+        except OSError as exc:
+            self._unsaved(exc)
 
     def on_part_end(self) -> None:
         part = self.part
-        if part.handle is None:
+        if part.filename is None:
             self.form.fields.setdefault(part.name, []).append(
                 _text(part.data.decode("utf-8", "replace")))
             return
-        part.handle.close()
+        if part.handle is not None:
+            try:
+                part.handle.close()
+            except OSError as exc:
+                self._unsaved(exc)
         assert part.path is not None
         staged = StagedFile(
             field=part.name,
@@ -144,6 +176,7 @@ class _MultipartReader:
             sha256=part.digest.hexdigest(),
             too_large=part.too_large,
             head=part.head,
+            unsaved=part.unsaved,
         )
         no_file_chosen = part.size == 0 and not part.filename
         if no_file_chosen or part.name in self.form.files:
@@ -153,7 +186,8 @@ class _MultipartReader:
 
     def close_open_file(self) -> None:
         if self.part.handle is not None and not self.part.handle.closed:
-            self.part.handle.close()
+            with contextlib.suppress(OSError):  # a full disk refuses the flush; unlink anyway
+                self.part.handle.close()
             if self.part.path is not None:
                 self.part.path.unlink(missing_ok=True)
 

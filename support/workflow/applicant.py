@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from support import metrics, risk, tokens
+from support import db, metrics, risk, tokens
 from support.config import Settings
 from support.i18n import N_
 from support.kinds import KINDS, Kind
@@ -90,15 +90,37 @@ async def new_status_link(settings: Settings, application: Application) -> str:
     return f"{settings.base_url}/status/{token}"
 
 
-@contextlib.contextmanager
-def _filing(store: DocumentStore) -> Iterator[list[str]]:
+@dataclass
+class _Filing:
+    moved: list[str]
+    committing: bool = False  # set as the transaction's body ends, before its COMMIT
+
+
+@contextlib.asynccontextmanager
+async def _filing(store: DocumentStore) -> AsyncIterator[_Filing]:
     """Collect the keys of files moved into the store; if the transaction around them
-    fails, delete them again, so no document outlives the row that should own it."""
-    moved: list[str] = []
+    fails, delete them again, so no document outlives the row that should own it.
+
+    A connection lost during the COMMIT leaves it unknown whether the rows were written
+    (tests/test_faults.py met it on a PostgreSQL restart: an application whose receipt
+    had been deleted). Then the database is asked once it answers again; while it cannot
+    say, the files stay: an unowned file is less harm than an application's lost proof."""
+    filing = _Filing(moved=[])
     try:
-        yield moved
-    except BaseException:
-        for key in moved:
+        yield filing
+    except BaseException as exc:
+        if filing.moved and filing.committing and isinstance(exc, Exception) \
+                and db.unavailable(exc):
+            try:
+                landed = await db.when_back(
+                    Document.filter(storage_key=filing.moved[0]).exists)
+            except Exception:  # noqa: BLE001 - still unknown: keep them
+                log.warning("kept %s documents: their commit could not be confirmed",
+                            len(filing.moved))
+                landed = True
+            if landed:
+                raise
+        for key in filing.moved:
             store.delete(key)
         raise
 
@@ -154,8 +176,8 @@ async def submit(
     reaches reviewers; bots that never confirm cost nothing.
     """
     try:
-        with _filing(store) as moved:
-            keys = _store_uploads(store, uploads, moved)
+        async with _filing(store) as filing:
+            keys = _store_uploads(store, uploads, filing.moved)
             async with in_transaction():
                 reference = await _check_before_insert(data, submission_key)
                 application = await _create_application(data, submission_key,
@@ -167,6 +189,7 @@ async def submit(
                 await notify_applicant(application, "verification_code", {
                     "code": code, "minutes": settings.code_ttl_seconds // 60,
                 })
+                filing.committing = True
     except _AlreadySubmitted as twin:
         return twin.application  # our copies of the files were removed on the way out
     except IntegrityError:
@@ -365,8 +388,8 @@ async def reply(
 ) -> None:
     """The applicant answers a request for information. The application goes back to the
     queue, held first for the reviewer who asked, who knows the case."""
-    with _filing(store) as moved:
-        keys = _store_uploads(store, uploads, moved)
+    async with _filing(store) as filing:
+        keys = _store_uploads(store, uploads, filing.moved)
         async with in_transaction():
             fresh = await locked(application.reference)
             requester = (fresh.info_request or {}).get("reviewer_id")
@@ -376,6 +399,7 @@ async def reply(
             fresh.held_until = _now() + timedelta(hours=hold_hours) if requester else None
             await fresh.save(update_fields=["held_for_id", "held_until"])
             await notify_applicant(fresh, "reply_received", {}, channels=(Channel.EMAIL,))
+            filing.committing = True
     if uploads:
         await risk.refresh(fresh)  # a new receipt may match another application's
     log.info("application %s answered", application.reference)

@@ -166,9 +166,20 @@ async def release(application: Application, actor: Actor) -> None:
         await fresh.save(update_fields=["assignee_id", "claimed_at"])
 
 
+def works_queue_of(reviewer: Reviewer, application: Application) -> bool:
+    """The same rule as ``in_scope``, for one application already in hand."""
+    if reviewer.role in {"lead", "admin"}:
+        return True
+    return application.kind in reviewer.kinds and (
+        not reviewer.countries or application.country in reviewer.countries)
+
+
 async def reassign(application: Application, actor: Actor, to: Reviewer) -> None:
     async with in_transaction():
         fresh = await locked(application.reference)
+        if not to.active or not works_queue_of(to, fresh):
+            # They could not open it: it would sit unseen until the claim's lease ran out.
+            raise DomainError("That reviewer does not work this application's queue.")
         if await barred_from(fresh, to):
             raise DomainError("That reviewer refused the original application and cannot "
                               "decide its appeal.")
