@@ -100,7 +100,8 @@ async def application_page(request: Request) -> Response:
         "canned": await responses.for_kind(application.kind),
         "reasons": REJECTION_REASONS,
         "info_items": INFO_ITEMS,
-        "reviewers": await Reviewer.filter(active=True).order_by("name"),
+        "reviewers": [who for who in await Reviewer.filter(active=True).order_by("name")
+                      if workflow.review.works_queue_of(who, application)],
         "notice": request.query_params.get("notice", ""),
         "is_lead": reviewer.role in {"lead", "admin"},
     })
