@@ -3,7 +3,8 @@
 The shared server on 127.0.0.1:5432 serves other test runs, so it is never touched: this
 one is made with ``initdb`` in a temporary folder owned by ``postgres`` (PostgreSQL
 refuses to run as root), listens on a free loopback port with trust authentication, and
-is stopped and deleted when the test ends.
+is stopped and deleted when the test ends. ``serve`` runs the app against it in its own
+process; ``Load`` is several applicants posting the form meanwhile.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import httpx2
+
+from tests.conftest import UNLOCK, hidden_fields, jpeg_bytes
+
+# What the applicant must read on a page answered while the database is away.
+TRY_AGAIN = "try again in a moment"
+HANG = 20.0  # seconds: a request still unanswered by then counts as a hang
 
 
 def postgres_bin() -> Path | None:
@@ -74,7 +81,8 @@ class Cluster:
     @classmethod
     def create(cls, bin_dir: Path) -> Cluster:
         root = Path(tempfile.mkdtemp(prefix="support-faults-pg-"))
-        shutil.chown(root, "postgres", "postgres")
+        if os.geteuid() == 0:  # PostgreSQL will not run as root: the cluster is postgres's
+            shutil.chown(root, "postgres", "postgres")
         cluster = cls(bin_dir, root, free_port())
         made = _as_postgres(str(bin_dir / "initdb"), "-D", str(cluster.data), "-A", "trust",
                             "-U", "postgres", "--no-sync", "-E", "UTF8")
@@ -149,3 +157,68 @@ async def serve(cluster: Cluster, workdir: Path, **env: str) -> AsyncIterator[Se
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass
+class Outcome:
+    started: float
+    finished: float
+    status: int | None  # None: no HTTP answer at all
+    reference: str = ""
+    problem: str = ""
+
+
+@dataclass
+class Load:
+    """Several applicants posting the unlock form in a loop, each from its own browser."""
+
+    base: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def successes_after(self, moment: float) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == 303 and o.started >= moment]
+
+    async def applicant(self, number: int) -> None:
+        loop = asyncio.get_running_loop()
+        sent = 0
+        async with httpx2.AsyncClient(base_url=self.base, timeout=HANG) as http:
+            while not self.stop.is_set():
+                sent += 1
+                outcome = Outcome(loop.time(), 0.0, None)
+                try:
+                    form = await http.get("/apply/unlock")
+                    answer = form
+                    if form.status_code == 200:
+                        fields = {**hidden_fields(form.text), **UNLOCK,
+                                  "account_id": f"7{number:02d}{sent:07d}"}
+                        files = {"receipt": ("receipt.jpg", jpeg_bytes(), "image/jpeg")}
+                        answer = await http.post("/apply/unlock", data=fields, files=files)
+                    outcome.status = answer.status_code
+                    if answer.status_code == 303:
+                        outcome.reference = answer.headers["location"].split("/")[2]
+                    elif TRY_AGAIN not in answer.text:
+                        outcome.problem = answer.text[:300]
+                except httpx2.TimeoutException:
+                    outcome.problem = f"no answer within {HANG} s"
+                except httpx2.TransportError as exc:
+                    outcome.problem = f"connection failed: {type(exc).__name__}"
+                outcome.finished = loop.time()
+                self.outcomes.append(outcome)
+                if outcome.status != 303:
+                    await asyncio.sleep(0.05)  # as a person would, rather than spin
+
+    async def until_successes(self, count: int, after: float, seconds: float = 30) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while len(self.successes_after(after)) < count:
+            if loop.time() > deadline:
+                raise AssertionError(f"fewer than {count} submissions succeeded in {seconds} s; "
+                                     f"last answers: {self.outcomes[-5:]}")
+            await asyncio.sleep(0.05)
+
+    async def back_after(self, moment: float, seconds: float = 15) -> float:
+        """How long after ``moment`` (the database is back) a submission that started
+        then was accepted."""
+        await self.until_successes(1, moment, seconds)
+        return min(o.finished for o in self.successes_after(moment)) - moment

@@ -14,7 +14,6 @@ import io
 import json
 import random
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,16 +29,11 @@ from support.models import Application, Channel, DeliveryStatus, Event, Notifica
 from support.notify import worker
 from tests.conftest import BASE, RECOVERY, UNLOCK, Applicant, hidden_fields, jpeg_bytes
 from tests.faults_disk import files_under, fill, small_filesystem
-from tests.faults_pg import Cluster, Served, postgres_bin, serve
+from tests.faults_pg import HANG, TRY_AGAIN, Cluster, Load, Served, postgres_bin, serve
 from tests.faults_smtp import SilentSmtp, real_smtp
 from tests.test_apply import Page
 
 pytestmark = pytest.mark.slow
-
-# What the applicant must read on a page answered while the database is away.
-TRY_AGAIN = "try again in a moment"
-HANG = 20.0  # seconds: a request still unanswered by then counts as a hang
-
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
@@ -64,71 +58,6 @@ def cluster() -> Iterator[Cluster]:
         own.destroy()
 
 
-@dataclass
-class Outcome:
-    started: float
-    finished: float
-    status: int | None  # None: no HTTP answer at all
-    reference: str = ""
-    problem: str = ""
-
-
-@dataclass
-class Load:
-    """Several applicants posting the unlock form in a loop, each from its own browser."""
-
-    base: str
-    outcomes: list[Outcome] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def successes_after(self, moment: float) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == 303 and o.started >= moment]
-
-    async def applicant(self, number: int) -> None:
-        loop = asyncio.get_running_loop()
-        sent = 0
-        async with httpx2.AsyncClient(base_url=self.base, timeout=HANG) as http:
-            while not self.stop.is_set():
-                sent += 1
-                outcome = Outcome(loop.time(), 0.0, None)
-                try:
-                    form = await http.get("/apply/unlock")
-                    answer = form
-                    if form.status_code == 200:
-                        fields = {**hidden_fields(form.text), **UNLOCK,
-                                  "account_id": f"7{number:02d}{sent:07d}"}
-                        files = {"receipt": ("receipt.jpg", jpeg_bytes(), "image/jpeg")}
-                        answer = await http.post("/apply/unlock", data=fields, files=files)
-                    outcome.status = answer.status_code
-                    if answer.status_code == 303:
-                        outcome.reference = answer.headers["location"].split("/")[2]
-                    elif TRY_AGAIN not in answer.text:
-                        outcome.problem = answer.text[:300]
-                except httpx2.TimeoutException:
-                    outcome.problem = f"no answer within {HANG} s"
-                except httpx2.TransportError as exc:
-                    outcome.problem = f"connection failed: {type(exc).__name__}"
-                outcome.finished = loop.time()
-                self.outcomes.append(outcome)
-                if outcome.status != 303:
-                    await asyncio.sleep(0.05)  # as a person would, rather than spin
-
-    async def until_successes(self, count: int, after: float, seconds: float = 30) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while len(self.successes_after(after)) < count:
-            if loop.time() > deadline:
-                raise AssertionError(f"fewer than {count} submissions succeeded in {seconds} s; "
-                                     f"last answers: {self.outcomes[-5:]}")
-            await asyncio.sleep(0.05)
-
-    async def back_after(self, moment: float, seconds: float = 15) -> float:
-        """How long after ``moment`` (the database is back) a submission that started
-        then was accepted."""
-        await self.until_successes(1, moment, seconds)
-        return min(o.finished for o in self.successes_after(moment)) - moment
-
-
 async def _stored(cluster: Cluster) -> tuple[set[str], dict[str, str]]:
     """The references of every application, and each document's key with its reference."""
     check = await asyncpg.connect(cluster.url("support"))
@@ -150,6 +79,8 @@ def _stored_files(served: Served) -> set[str]:
 async def test_postgres_restarts_under_load(tmp_path: Path, cluster: Cluster) -> None:
     clients = 6
     loop = asyncio.get_running_loop()
+    # A batch the worker had claimed when the database went away stays leased until the
+    # lease runs out; 3 s instead of 5 min, so the codes can be checked below.
     async with serve(cluster, tmp_path, SUPPORT_DELIVERY_LEASE_SECONDS="3") as served:
         load = Load(served.base)
         applicants = [asyncio.create_task(load.applicant(n)) for n in range(clients)]
