@@ -377,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--quiet", action="store_true",
                        help="print only the totals at the end, not the counts after each batch")
     purge.set_defaults(func=cmd_purge)
+    from support import export_command  # here, like purge's: imports the models
+
+    export_command.add_parser(commands, _command)
     return parser
 
 
