@@ -193,6 +193,14 @@ def configure(log_format: str = "auto", stream: TextIO | None = None,
     # One line per SMS gateway call, with its URL (some gateways want the key in it): no.
     for noisy in ("httpx2", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # uvicorn's own dictConfig (any uvicorn started in this process without
+    # log_config=None) gives its loggers their own handlers and stops them propagating:
+    # their lines would skip the masking and the JSON. They go through the root's handler.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactTokens) for f in access.filters):
         access.addFilter(RedactTokens())

@@ -155,11 +155,17 @@ async def test_erasure_in_hindi(applicant, client, desk, settings, mail):
     rows = await Notification.filter(template="erased")
     assert {row.locale for row in rows} == {"hi"}
     await mail.outbox.deliver()
-    [message] = [m for m in mail.server.messages() if application.reference in str(m["Subject"])
-                 and "erased" in str(m["Subject"])]
+    [email_row] = [row for row in rows if row.channel == "email"]
+    [message] = [m for m in mail.server.messages()
+                 if str(m["Message-ID"]).startswith(f"<{email_row.idempotency_key}@")]
+    # The subject in Hindi: "your personal data in application … has been erased".
+    assert application.reference in str(message["Subject"])
+    assert "मिटा दी गई" in str(message["Subject"])
     html = message.get_body(("html",)).get_content()
     assert '<html lang="hi">' in html and DEVANAGARI.search(html)
-    assert any("erased" in m["text"] for m in mail.outbox.sms())
+    assert sorted(row.channel for row in rows) == ["email", "sms"]
+    assert any(application.reference in m["text"] and DEVANAGARI.search(m["text"])
+               for m in mail.outbox.sms())
 
 
 async def test_asked_during_review_the_erasure_follows_the_decision(
