@@ -154,6 +154,22 @@ async def _due(rows: list[dict[str, Any]], cutoff: datetime) -> list[int]:
     return [row["id"] for row in rows if ended[row["id"]] < cutoff]
 
 
+async def _due_batches(
+    query: QuerySet[Application], cutoff: datetime, size: int, progress: Progress | None,
+    step: str, done: Callable[[], int],
+) -> AsyncIterator[list[int]]:
+    """The ids of each batch of ``query`` that closed before ``cutoff`` (batches with none
+    are skipped), reporting progress after each batch once the caller has acted on it."""
+    checked = 0
+    async for rows in batches(query, size, "status", "decided_at", "updated_at"):
+        checked += len(rows)
+        due = await _due(rows, cutoff)
+        if due:
+            yield due
+        if progress:
+            progress(step, checked, done())
+
+
 def _locked(ids: Iterable[int], **still: Any) -> QuerySet[Application]:
     """The rows still in the state we chose them for, locked; rows another worker holds
     are skipped (it is doing the same job with them)."""
@@ -239,24 +255,18 @@ async def purge_documents(
     with_documents = Subquery(Document.all().values("application_id"))
     query = Application.filter(closed_before(cutoff), documents_purged_at=None,
                                id__in=with_documents)
-    checked = 0
-    async for rows in batches(query, size, "status", "decided_at", "updated_at"):
-        checked += len(rows)
-        due = await _due(rows, cutoff)
-        if not due:
-            pass
-        elif dry_run:
+    async for due in _due_batches(query, cutoff, size, progress, "documents",
+                                  lambda: report.documents):
+        if dry_run:
             report.documents += len(due)
             report.files += await Document.filter(application_id__in=due).count()
-        else:
-            async with in_transaction():
-                ids = [row.id for row in await _locked(due, documents_purged_at=None)]
-                keys = await drop_documents(ids, now, "under the retention policy")
-            delete_files(settings, keys)
-            report.documents += len(ids)
-            report.files += len(keys)
-        if progress:
-            progress("documents", checked, report.documents)
+            continue
+        async with in_transaction():
+            ids = [row.id for row in await _locked(due, documents_purged_at=None)]
+            keys = await drop_documents(ids, now, "under the retention policy")
+        delete_files(settings, keys)
+        report.documents += len(ids)
+        report.files += len(keys)
     return report
 
 
@@ -268,24 +278,18 @@ async def redact_expired(
     report = PurgeReport()
     cutoff = now - timedelta(days=settings.pii_retention_days)
     query = Application.filter(closed_before(cutoff), redacted_at=None)
-    checked = 0
-    async for rows in batches(query, size, "status", "decided_at", "updated_at"):
-        checked += len(rows)
-        due = await _due(rows, cutoff)
-        if not due:
-            pass
-        elif dry_run:
+    async for due in _due_batches(query, cutoff, size, progress, "personal data",
+                                  lambda: report.redacted):
+        if dry_run:
             report.redacted += len(due)
             report.files += await Document.filter(application_id__in=due).count()
-        else:
-            async with in_transaction():
-                locked = await _locked(due, redacted_at=None)
-                keys = await redact(locked, now, requested=False)
-            delete_files(settings, keys)
-            report.redacted += len(locked)
-            report.files += len(keys)
-        if progress:
-            progress("personal data", checked, report.redacted)
+            continue
+        async with in_transaction():
+            locked = await _locked(due, redacted_at=None)
+            keys = await redact(locked, now, requested=False)
+        delete_files(settings, keys)
+        report.redacted += len(locked)
+        report.files += len(keys)
     return report
 
 
