@@ -7,6 +7,7 @@ empty tables and its own data dir (mail, SMS log, documents).
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import io
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -41,26 +43,48 @@ def pytest_report_header() -> str:
     return f"database: {DB_KIND}"
 
 
-@pytest.fixture(scope="session")
-async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    if DB_KIND == "postgres":
-        name = f"support_test_{os.getpid()}_{secrets.token_hex(4)}"
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    else:
-        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    await db.migrate(url)
-    yield url
-    if DB_KIND == "postgres":
+def free_port() -> int:
+    """A loopback port nobody listens on, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def empty_database(label: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own that nobody has migrated (a file on SQLite, a database on the
+    shared PostgreSQL server, dropped afterwards)."""
+    if DB_KIND != "postgres":
+        yield f"sqlite://{tmp_path / (label + '.sqlite3')}"
+        return
+    name = f"support_{label}_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
         admin = await asyncpg.connect(PG_ADMIN_URL)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with empty_database("test", tmp_path_factory.mktemp("db")) as url:
+        await db.migrate(url)
+        yield url
+
+
+@pytest.fixture
+async def empty_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """For tests that start real processes: the CLI must migrate it."""
+    async with empty_database("server", tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 import asyncpg
 import httpx2
 
-from tests.conftest import UNLOCK, hidden_fields, jpeg_bytes
+from tests.conftest import UNLOCK, free_port, hidden_fields, jpeg_bytes
 
 # What the applicant must read on a page answered while the database is away.
 TRY_AGAIN = "try again in a moment"
@@ -38,12 +37,6 @@ def postgres_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                    key=lambda path: int(path.split("/")[4]) if path.split("/")[4].isdigit() else 0)
     return Path(found[-1]).parent if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_postgres(*command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

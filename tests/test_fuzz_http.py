@@ -18,9 +18,7 @@ import json
 import os
 import random
 import re
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-import asyncpg
 import httpx2
 import pytest
 from starlette.routing import Route
@@ -38,7 +35,7 @@ from starlette.routing import Route
 from support import tokens
 from support.app import routes
 from support.models import Event, Status
-from tests.conftest import DB_KIND, PDF_BYTES, PG_ADMIN_URL, jpeg_bytes
+from tests.conftest import PDF_BYTES, free_port, jpeg_bytes
 from tests.factories import make_application
 from tests.fuzz_http import (
     MARKER,
@@ -87,32 +84,11 @@ class Server:
         return f"127.0.0.1:{self.port}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[str]:
-    if DB_KIND != "postgres":
-        yield f"sqlite://{tmp_path / 'fuzz.sqlite3'}"
-        return
-    name = f"support_fuzz_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-
-
-@pytest.fixture
-async def server(tmp_path: Path, database: str) -> AsyncIterator[Server]:
-    port = _free_port()
+async def server(tmp_path: Path, empty_database_url: str) -> AsyncIterator[Server]:
+    port = free_port()
     data_dir = tmp_path / "data"
-    env = {**os.environ, "SUPPORT_DATA_DIR": str(data_dir), "SUPPORT_DATABASE_URL": database,
+    env = {**os.environ, "SUPPORT_DATA_DIR": str(data_dir), "SUPPORT_DATABASE_URL": empty_database_url,
            "SUPPORT_SECRET_KEY": SECRET, "PORT": str(port), "SUPPORT_RATE_LIMITS": "0",
            "SUPPORT_MAX_FILE_BYTES": str(MAX_FILE), "SUPPORT_MAX_BODY_BYTES": str(MAX_BODY),
            "SUPPORT_WORKER_INTERVAL_MS": "100", "SUPPORT_LOG_FORMAT": "text"}

@@ -194,10 +194,11 @@ async def test_one_scrape_adds_up_web_processes_and_the_worker_process(
     submissions counted by either web process and deliveries counted by the worker all
     reach one scrape, through the multiprocess directory under the data dir. The
     worker's log line for each message carries the request id of the submission."""
-    from tests.test_server import _cli, _free_port, _started
+    from tests.conftest import free_port
+    from tests.test_server import _cli, _started
 
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SUPPORT_DATA_DIR": str(data_dir), "PORT": str(port),
            "SUPPORT_DATABASE_URL": database_url, "SUPPORT_INPROCESS_WORKER": "0",
            "SUPPORT_WORKER_INTERVAL_MS": "100", "SUPPORT_SECRET_KEY": "k" * 48}

@@ -10,7 +10,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -27,7 +26,7 @@ from support.app import create_app
 from support.auth import create_reviewer
 from support.config import Settings
 from support.models import Application
-from tests.conftest import BASE, UNLOCK, Applicant, hidden_fields
+from tests.conftest import BASE, UNLOCK, Applicant, free_port, hidden_fields
 from tests.factories import make_application
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -338,17 +337,11 @@ async def test_redis_holds_the_counts_and_an_unreachable_redis_does_not_stop_the
             assert (await me.post_form("/status", lookup)).status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 async def test_two_processes_share_one_limit_through_redis(
     tmp_path: Path, database_url: str, redis_prefix: str,
 ) -> None:
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     env = {**os.environ, "SUPPORT_DATA_DIR": str(tmp_path / "data"),
            "SUPPORT_DATABASE_URL": database_url, "SUPPORT_SECRET_KEY": "s" * 48,
            "SUPPORT_INPROCESS_WORKER": "0", "SUPPORT_REDIS_URL": REDIS,

@@ -11,43 +11,17 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import signal
-import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx2
 import pytest
 
-from tests.conftest import DB_KIND, PG_ADMIN_URL, UNLOCK, hidden_fields, jpeg_bytes
+from tests.conftest import UNLOCK, free_port, hidden_fields, jpeg_bytes
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def fresh_database_url(tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database nobody has migrated: the CLI must do it."""
-    if DB_KIND != "postgres":
-        yield f"sqlite://{tmp_path / 'server.sqlite3'}"
-        return
-    name = f"support_server_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -68,13 +42,13 @@ async def _wait_for_code(sms_log: Path, seconds: float = 15) -> str:
     raise AssertionError("the worker inside the server never wrote the code SMS")
 
 
-async def test_cli_and_real_server_end_to_end(tmp_path: Path, fresh_database_url: str) -> None:
+async def test_cli_and_real_server_end_to_end(tmp_path: Path, empty_database_url: str) -> None:
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SUPPORT_DATA_DIR": str(data_dir),
-        "SUPPORT_DATABASE_URL": fresh_database_url,
+        "SUPPORT_DATABASE_URL": empty_database_url,
         "PORT": str(port),
     }
     env.pop("SUPPORT_SECRET_KEY", None)
@@ -149,14 +123,14 @@ async def _started(http: httpx2.AsyncClient) -> httpx2.Response:
 
 
 async def test_two_web_processes_and_a_worker_process(tmp_path: Path,
-                                                       fresh_database_url: str) -> None:
+                                                       empty_database_url: str) -> None:
     """The shape docs/deploy.md runs: `support serve --workers 2` with the in-process
     worker off, and `support worker` beside it. Forms served by either web process are
     accepted by the other, and the worker process delivers every code."""
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SUPPORT_DATA_DIR": str(data_dir), "PORT": str(port),
-           "SUPPORT_DATABASE_URL": fresh_database_url, "SUPPORT_INPROCESS_WORKER": "0"}
+           "SUPPORT_DATABASE_URL": empty_database_url, "SUPPORT_INPROCESS_WORKER": "0"}
     env.pop("SUPPORT_SECRET_KEY", None)  # both processes read the one in the data dir
     assert _cli(env, "migrate").returncode == 0
     processes = [
