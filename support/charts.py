@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from markupsafe import Markup, escape
 
@@ -100,13 +101,7 @@ def column_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
         top = max(sum(s.values[i] or 0 for s in series) for i in range(len(labels)))
     else:
         top = max(v or 0 for s in series for v in s.values)
-    ticks = nice_ticks(top)
-    left, right, upper, lower = 64, 32, 40, 64
-    height = 320
-    plot_w, plot_h = WIDTH - left - right, height - upper - lower
-    scale = plot_h / ticks[-1]
-    body = _legend(series, left, 20)
-    body += _axes(left, upper, plot_w, plot_h, ticks, scale, fmt, y_label)
+    left, upper, plot_w, plot_h, scale, height, body = _vertical(series, top, fmt, y_label)
     slot = plot_w / len(labels)
     groups = 1 if stacked else len(series)
     bar_w = max(1.0, slot * 0.8 / groups)
@@ -147,6 +142,29 @@ def _axes(left: float, upper: float, plot_w: float, plot_h: float, ticks: list[f
     return parts
 
 
+class _Vertical(NamedTuple):
+    """Where a chart with values up the side draws: its plot area, the pixels per unit,
+    and the legend and axes already drawn."""
+
+    left: float
+    upper: float
+    plot_w: float
+    plot_h: float
+    scale: float
+    height: float
+    body: list[str]
+
+
+def _vertical(series: Sequence[Series], top: float, fmt: Formatter, y_label: str) -> _Vertical:
+    left, right, upper, lower, height = 64, 32, 40, 64, 320
+    plot_w, plot_h = WIDTH - left - right, height - upper - lower
+    ticks = nice_ticks(top)
+    scale = plot_h / ticks[-1]
+    body = _legend(series, left, 20)
+    body += _axes(left, upper, plot_w, plot_h, ticks, scale, fmt, y_label)
+    return _Vertical(left, upper, plot_w, plot_h, scale, height, body)
+
+
 def line_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
                series: Sequence[Series], x_label: str, y_label: str,
                label_every: int = 1, fmt: Formatter = whole) -> Markup:
@@ -154,13 +172,7 @@ def line_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
     if not labels or not series:
         return _empty(chart_id, title, desc)
     top = max((v or 0 for s in series for v in s.values), default=0)
-    ticks = nice_ticks(top)
-    left, right, upper, lower = 64, 32, 40, 64
-    height = 320
-    plot_w, plot_h = WIDTH - left - right, height - upper - lower
-    scale = plot_h / ticks[-1]
-    body = _legend(series, left, 20)
-    body += _axes(left, upper, plot_w, plot_h, ticks, scale, fmt, y_label)
+    left, upper, plot_w, plot_h, scale, height, body = _vertical(series, top, fmt, y_label)
     step = plot_w / max(1, len(labels) - 1) if len(labels) > 1 else 0
     def x_of(i: int) -> float:
         return left + (step * i if len(labels) > 1 else plot_w / 2)
