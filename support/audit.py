@@ -26,12 +26,11 @@ from tortoise.queryset import QuerySet
 
 from support.models import Application, Event, Reviewer
 from support.queue import decode_cursor, encode_cursor
-from support.tokens import normalise_reference
+from support.tokens import parse_reference
 
 PAGE_SIZE = 50
 ACTOR_PREFIX = "reviewer:"
 DETAIL_CHARS = 300
-REFERENCE_CHARS = 16  # Application.reference's length
 
 # What each event type a reviewer can cause means, for the "what" column.
 ACTIONS: dict[str, str] = {
@@ -73,7 +72,7 @@ class AuditFilters:
         reference = reference.strip()[:32]
         return cls(
             reviewer=int(reviewer) if _number(reviewer) and len(reviewer) < 10 else None,
-            reference=normalise_reference(reference) if reference else "",
+            reference=parse_reference(reference) or reference,
             since=_day(params.get("from", "")),
             until=_day(params.get("to", "")),
         )
@@ -136,8 +135,9 @@ def _query(filters: AuditFilters) -> QuerySet[Event]:
         query = Event.filter(actor__startswith=ACTOR_PREFIX)
     if filters.reference:
         # A subquery, not a look-up first: the same statements whether or not it exists.
-        # Nothing longer than the column can match (and the ORM refuses to compare it).
-        reference = filters.reference if len(filters.reference) <= REFERENCE_CHARS else ""
+        # Text that cannot be a reference matches nothing (never compared: see
+        # tokens.parse_reference).
+        reference = parse_reference(filters.reference) or ""
         application = Application.filter(reference=reference).values("id")
         query = query.filter(application_id__in=Subquery(application))
     if filters.since:

@@ -26,7 +26,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet, ValuesListQuery
 
 from support.models import Application, Reviewer, RiskFlag, Status
-from support.tokens import normalise_reference
+from support.tokens import parse_reference
 from support.workflow.review import in_scope
 
 PAGE_SIZE = 50
@@ -94,8 +94,9 @@ def search_condition(text: str, default_country: str = "IN") -> Q | None:
         return None
     if "@" in text:
         return Q(email=text.lower()) | Q(email=text)
-    if re.fullmatch(r"[A-Za-z]{2}[A-Za-z0-9]{8}", re.sub(r"[\s-]", "", text)):
-        return Q(reference=normalise_reference(text))
+    reference = parse_reference(text)
+    if reference is not None:
+        return Q(reference=reference)
     digits = re.sub(r"[\s().-]", "", text)
     conditions: list[Q] = []
     if re.fullmatch(r"\d{15}", digits):
@@ -111,11 +112,7 @@ def search_condition(text: str, default_country: str = "IN") -> Q | None:
     except phonenumbers.NumberParseException:
         pass
     if not conditions:
-        reference = text.upper()
-        if len(reference) > 16 or "\x00" in reference:
-            # It cannot be a reference (the column would refuse it with a 500): nothing matches.
-            return Q(id=0)
-        return Q(reference=reference)
+        return Q(id=0)  # neither a reference nor a contact: nothing matches (ids start at 1)
     combined = conditions[0]
     for condition in conditions[1:]:
         combined |= condition

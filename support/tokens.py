@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 
@@ -20,12 +21,20 @@ def new_reference(prefix: str) -> str:
     return f"{prefix}-{chars[:4]}-{chars[4:]}"
 
 
-def normalise_reference(text: str) -> str:
-    """Accept what people type: lower case, spaces, missing or extra dashes."""
+REFERENCE_SHAPE = re.compile(r"[A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}")
+
+
+def parse_reference(text: str) -> str | None:
+    """The reference as we write it, from what people type (lower case, spaces, missing or
+    extra dashes); None when the text cannot be one of ours. Such text is never looked up:
+    one longer than the column failed its length check (a 500 page, found by
+    tests/test_fuzz_http.py), and PostgreSQL refuses a NUL: text with control characters
+    was not copied from one of our messages."""
+    if not text.isprintable():
+        return None
     cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
-    if len(cleaned) != 10:
-        return text.strip().upper()[:32]
-    return f"{cleaned[:2]}-{cleaned[2:6]}-{cleaned[6:]}"
+    reference = f"{cleaned[:2]}-{cleaned[2:6]}-{cleaned[6:]}"
+    return reference if REFERENCE_SHAPE.fullmatch(reference) else None
 
 
 def new_status_token() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -128,19 +127,8 @@ async def _verify_page(
     return render(request, "applicant/verify.html", context, status_code)
 
 
-REFERENCE_SHAPE = re.compile(r"[A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}")
-
-
-def our_reference(text: str) -> str | None:
-    """The reference as we write it, or None when the text cannot be one of ours. Such
-    text is never looked up: a long one failed the column's length check (a 500 page),
-    and PostgreSQL refuses NUL."""
-    reference = tokens.normalise_reference(text)
-    return reference if REFERENCE_SHAPE.fullmatch(reference) else None
-
-
 async def _application(request: Request) -> Application | None:
-    reference = our_reference(request.path_params["reference"])
+    reference = tokens.parse_reference(request.path_params["reference"])
     return await Application.get_or_none(reference=reference) if reference else None
 
 

@@ -8,12 +8,11 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from support import catalogue, countries, queue, responses, risk, workflow
+from support import catalogue, countries, queue, responses, risk, tokens, workflow
 from support.config import Settings
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.models import Application, Document, Event, Reviewer, RiskFlag
 from support.storage import DocumentStore
-from support.web.applicant import REFERENCE_SHAPE
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 from support.workflow.documents import sanitise_document
@@ -38,8 +37,8 @@ async def _form(request: Request) -> FormInput:
 async def _visible(request: Request) -> Application | None:
     """The application if it is in this reviewer's queues; otherwise it does not exist
     for them (404, so references cannot be probed)."""
-    reference = request.path_params["reference"]
-    if not REFERENCE_SHAPE.fullmatch(reference):  # a long one failed the column's check (500)
+    reference = tokens.parse_reference(request.path_params["reference"])
+    if reference is None:
         return None
     return await Application.filter(Q(reference=reference) & in_scope(_reviewer(request))).first()
 

@@ -8,14 +8,14 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from support import i18n, ratelimit, workflow
+from support import i18n, ratelimit, tokens, workflow
 from support.config import Settings
 from support.i18n import N_
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.models import Application, DeliveryStatus, Event, Notification
 from support.storage import DocumentStore, check_document
 from support.validation import FieldError
-from support.web.applicant import form_page, our_reference
+from support.web.applicant import form_page
 from support.web.apply_form import check_application
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
@@ -239,7 +239,7 @@ async def lookup_submit(request: Request) -> Response:
     if errors:
         return render(request, "applicant/lookup.html", {"values": values, "errors": errors}, 422)
     await ratelimit.limiter(request).hit(ratelimit.Rule.LOOKUP_IP, ratelimit.client_ip(request))
-    reference = our_reference(values["reference"])
+    reference = tokens.parse_reference(values["reference"])
     # The same page whether or not anything matched: references are not to be probed.
     if reference is not None:
         await workflow.request_status_link(settings, reference, values["contact"])
