@@ -11,6 +11,7 @@ found by walking its structure, so ``polyglots`` can judge whatever follows it.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -131,7 +132,7 @@ def check_pixels(found: Layout, max_pixels: int) -> None:
         raise Refused(Reason.TOO_MANY_PIXELS, f"{found.width}x{found.height}")
 
 
-def check_decodes(path: Path, content_type: str) -> None:
+def check_decodes(data: bytes, content_type: str) -> None:
     """A photo cut off by a dropped connection or a bad save must not reach a reviewer as
     evidence. A PNG's ``verify`` checks every chunk's CRC, its image data included, so a
     cut-off PNG fails without being decoded (decoding costs width × height × 3 bytes:
@@ -141,11 +142,11 @@ def check_decodes(path: Path, content_type: str) -> None:
     called once ``check_pixels`` has bounded the size."""
     expected = [FORMATS[content_type]]
     try:
-        with Image.open(path, formats=expected) as image:
+        with Image.open(io.BytesIO(data), formats=expected) as image:
             image.verify()
         if content_type != "image/jpeg":
             return
-        with Image.open(path, formats=expected) as image:
+        with Image.open(io.BytesIO(data), formats=expected) as image:
             image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
     except PILLOW_ERRORS as error:

@@ -1,25 +1,33 @@
 """Documents: what a file really is, whether we accept it, and where it is kept.
 
-Files arrive from the form parser already on disk in the data dir's ``tmp/`` folder (so a
-10 MB photo never sits in memory) and move to ``documents/`` only when the application
-that owns them is committed. At upload they are sniffed by content and checked (images:
-``images``, PDFs: ``pdfs``, files that are two formats at once: ``polyglots``); before a
-reviewer sees one, it is sanitised (``sanitise``; when: ``workflow.documents``).
+Files arrive from the form parser in memory when small (most receipts and screenshots)
+or, past ``SPOOL_BYTES``, already on disk in the data dir's ``tmp/`` folder (so a 10 MB
+photo never sits in memory). They reach ``documents/`` only when their application is
+about to be committed: a file in memory is written once, to its final key; a spilled one
+is moved there. At upload they are sniffed by content and checked (images: ``images``,
+PDFs: ``pdfs``, files that are two formats at once: ``polyglots``); before a reviewer sees
+one, it is sanitised (``sanitise``; when: ``workflow.documents``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import os
 import re
 import secrets
+import string
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from support import images, pdfs, polyglots
+from support.i18n import N_
 from support.refusals import Reason, Refused, field_error
 from support.validation import FieldError
+
+log = logging.getLogger("support.storage")
 
 ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
 # 64 MP: 48 and 50 MP full-resolution phone photos pass, a decode stays near 200 MB
@@ -30,21 +38,50 @@ DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
 UNSAFE = "unsafe"
 
 
+# A file part up to this size stays in memory (Starlette's own spooling limit). B1 found
+# that creating a temporary file cost about 0.75 ms of the event loop on a VM's disk, and
+# moving it to a new folder as much again; written once, in a thread, to its final key, a
+# 200 KB receipt costs neither. Three such files on each of 16 busy connections stay
+# under 50 MB; anything larger goes to ``tmp/`` as it streams in (bench/b4_uploads.py).
+SPOOL_BYTES = 1024 * 1024
+
+NOT_SAVED = N_("We could not save this file on our side. Please try again later: "
+               "choose the file again and send the form.")
+
+
 @dataclass
 class StagedFile:
-    """A file part received in a request, written to a temporary path."""
+    """A file part received in a request: its bytes in ``content`` or, if it was larger
+    than ``SPOOL_BYTES``, in a temporary file at ``path``."""
 
     field: str
-    path: Path
     original_name: str
     size: int
     sha256: str
     too_large: bool
-    head: bytes  # the first bytes, for sniffing without reopening the file
+    head: bytes  # the first bytes, for sniffing without reading the file
     unsaved: bool = False  # the disk refused it (full): nothing of it is kept
+    path: Path | None = None
+    content: bytes | None = None
+
+    def read(self) -> bytes:
+        if self.content is not None:
+            return self.content
+        return self.path.read_bytes() if self.path is not None else b""
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        self.content = None
+
+
+class NotStored(Exception):
+    """The disk refused a file (full, or failing) while it was being stored; nothing of it
+    is left. The applicant is told next to ``field`` and keeps what they typed."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
 def sniff(head: bytes) -> str | None:
@@ -66,10 +103,9 @@ def sanitise_filename(name: str) -> str:
     return name[:120] or "document"
 
 
-def _check_content(path: Path, content_type: str, max_pixels: int) -> None:
-    """Every check on the bytes, cheapest and most specific first. The whole file is read
-    once (it is at most ``max_file_bytes``): the checks walk structures, not streams."""
-    data = path.read_bytes()
+def _check_content(data: bytes, content_type: str, max_pixels: int) -> None:
+    """Every check on the bytes, cheapest and most specific first. The whole file is in
+    memory (it is at most ``max_file_bytes``): the checks walk structures, not streams."""
     if content_type == "application/pdf":
         polyglots.check_pdf_end(data)
         polyglots.check_readers(data, content_type)
@@ -79,7 +115,7 @@ def _check_content(path: Path, content_type: str, max_pixels: int) -> None:
     images.check_pixels(found, max_pixels)
     polyglots.check_image_end(data, content_type, found.end)
     polyglots.check_readers(data, content_type)
-    images.check_decodes(path, content_type)
+    images.check_decodes(data, content_type)
 
 
 async def check_document(
@@ -91,8 +127,7 @@ async def check_document(
     file of the request, this one and the others, whatever else was wrong."""
     megabytes = max_bytes // (1024 * 1024)
     if staged.unsaved:
-        raise FieldError("We could not save this file on our side. Please try again later: "
-                         "choose the file again and send the form.")
+        raise FieldError(NOT_SAVED)
     if staged.too_large:
         raise FieldError("This file is larger than %(limit)s MB. Choose a smaller photo or PDF.",
                          limit=megabytes)
@@ -102,7 +137,8 @@ async def check_document(
     if content_type is None:
         raise FieldError("Only photos (JPEG or PNG) and PDF files are accepted.")
     try:
-        await asyncio.to_thread(_check_content, staged.path, content_type, max_pixels)
+        await asyncio.to_thread(
+            lambda: _check_content(staged.read(), content_type, max_pixels))
     except Refused as refusal:
         raise field_error(refusal, max_pixels) from None
     return content_type
@@ -114,7 +150,7 @@ def sanitise(path: Path, content_type: str, max_pixels: int) -> int:
     bounded first: the file may predate the checks above. A PDF cannot be cleaned without
     risking what it shows, so it is checked again, as at upload, and kept as it is."""
     if content_type == "application/pdf":
-        _check_content(path, content_type, max_pixels)
+        _check_content(path.read_bytes(), content_type, max_pixels)
         return path.stat().st_size
     if content_type not in images.FORMATS:
         raise Refused(Reason.DAMAGED, f"not a document type: {content_type}")
@@ -122,9 +158,14 @@ def sanitise(path: Path, content_type: str, max_pixels: int) -> int:
     return images.reencode(path, content_type)
 
 
+KEY_ALPHABET = string.ascii_letters + string.digits + "-_"  # secrets.token_urlsafe's
+
+
 class DocumentStore:
-    """Files on local disk under random keys; the same interface can front a shared
-    volume or object storage later."""
+    """Files on local disk under random keys, in 4,096 folders named by a key's first two
+    characters; the same interface can front a shared volume or object storage later.
+
+    Blocking file-system work: call ``put`` and ``prepare`` from a thread."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -134,16 +175,41 @@ class DocumentStore:
             raise ValueError("not a storage key")
         return self.root / key[:2] / key
 
+    def prepare(self) -> None:
+        """Make every folder a key can fall in. On a new desk nearly every upload would
+        otherwise make one (about 0.8 ms each on a VM's disk, B1); run at start-up, and
+        cheap once they exist. ``put`` still makes a missing one."""
+        for first, second in itertools.product(KEY_ALPHABET, repeat=2):
+            (self.root / (first + second)).mkdir(parents=True, exist_ok=True)
+
     def put(self, staged: StagedFile) -> str:
-        """Move (not copy) the staged file in; same filesystem, so it is atomic."""
+        """Store the file under a new key and return the key: a file in memory is written
+        there (``x``: never over another), a spilled one moved (same filesystem, so
+        atomic). Raises ``NotStored`` if the disk refuses, leaving nothing behind."""
         key = secrets.token_urlsafe(24)
         target = self.path(key)
         try:
-            os.replace(staged.path, target)
-        except FileNotFoundError:  # its folder is new (a mkdir on every put cost ~1 ms)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged.path, target)
+            try:
+                self._place(staged, target)
+            except FileNotFoundError:  # its folder is new: see ``prepare``
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._place(staged, target)
+        except FileExistsError:  # 192 random bits collided: never delete the other file
+            raise
+        except OSError as exc:
+            log.warning("a document could not be stored: %s",
+                        exc.strerror or type(exc).__name__)
+            target.unlink(missing_ok=True)
+            raise NotStored(staged.field) from exc
         return key
+
+    @staticmethod
+    def _place(staged: StagedFile, target: Path) -> None:
+        if staged.path is not None:
+            os.replace(staged.path, target)
+            return
+        with target.open("xb") as out:  # a full disk may refuse at the write or the close
+            out.write(staged.read())
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

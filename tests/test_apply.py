@@ -23,7 +23,7 @@ from PIL import Image
 
 from support import tokens
 from support.models import Application, Channel, Document, Event, Notification
-from support.storage import DocumentStore
+from support.storage import SPOOL_BYTES, DocumentStore
 from tests.conftest import PDF_BYTES, RECOVERY, UNLOCK, hidden_fields, jpeg_bytes, png_bytes
 
 MB = 1024 * 1024
@@ -477,6 +477,30 @@ async def test_recovery_keeps_its_optional_documents(client, settings):
     assert set(documents) == set(files)
     for purpose, (_, data, _) in files.items():
         assert documents[purpose].sha256 == hashlib.sha256(data).hexdigest()
+    assert leftovers(settings.upload_tmp_dir) == []
+
+
+async def test_photos_small_and_large_are_stored_whole(client, settings):
+    """A receipt under the spooling size is kept in memory and written once to its key; a
+    photo over it streams through tmp/ and is moved. Both arrive byte for byte, and a
+    small one never creates a temporary file (B1: creating one blocked the event loop)."""
+    small = jpeg_bytes()
+    noise = random.Random(9).randbytes(1400 * 1100 * 3)
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (1400, 1100), noise).save(buffer, "JPEG", quality=90)
+    large = buffer.getvalue()
+    assert len(small) < SPOOL_BYTES < len(large) < settings.max_file_bytes
+    response = await post_apply(client, "unlock", UNLOCK, receipt(small))
+    assert response.status_code == 303, response.text
+    assert not settings.upload_tmp_dir.exists(), "a small upload went through tmp/"
+
+    files = {"receipt": ("receipt.jpg", large, "image/jpeg"),
+             "box_photo": ("box.jpg", small, "image/jpeg")}
+    response = await post_apply(client, "recovery", RECOVERY, files)
+    assert response.status_code == 303, response.text
+    store = DocumentStore(settings.documents_dir)
+    stored = {(d.purpose, store.path(d.storage_key).read_bytes()) for d in await Document.all()}
+    assert stored == {("receipt", small), ("receipt", large), ("box_photo", small)}
     assert leftovers(settings.upload_tmp_dir) == []
 
 

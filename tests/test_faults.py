@@ -23,11 +23,20 @@ import pytest
 from PIL import Image
 from tortoise.contrib.test import truncate_all_models
 
+from support import workflow
 from support.app import create_app
 from support.config import Settings
-from support.models import Application, Channel, DeliveryStatus, Event, Notification
+from support.models import (
+    Application,
+    Channel,
+    DeliveryStatus,
+    Event,
+    Notification,
+    Status,
+)
 from support.notify import worker
 from tests.conftest import BASE, RECOVERY, UNLOCK, Applicant, hidden_fields, jpeg_bytes
+from tests.factories import make_application
 from tests.faults_disk import files_under, fill, small_filesystem
 from tests.faults_pg import HANG, TRY_AGAIN, Cluster, Load, Served, postgres_bin, serve
 from tests.faults_smtp import SilentSmtp, real_smtp
@@ -251,6 +260,40 @@ async def test_disk_full_during_upload(disk_app: tuple[Settings, httpx2.AsyncCli
     assert await Application.all().count() == 1
     assert len(files_under(on_disk.documents_dir)) == len(files)
     assert files_under(on_disk.upload_tmp_dir) == []
+
+
+async def test_disk_full_during_a_reply(disk_app: tuple[Settings, httpx2.AsyncClient],
+                                       small_disk: Path) -> None:
+    """The answer to a request for information: the same message next to the file, the
+    text kept, the application still waiting for it, nothing left on disk."""
+    on_disk, http = disk_app
+    application = await make_application(
+        status=Status.NEEDS_INFO,
+        info_request={"items": ["receipt"], "message": "Please send the receipt again."},
+    )
+    path = (await workflow.new_status_link(on_disk, application)).removeprefix(on_disk.base_url)
+    await http.get(path)
+    filler = fill(small_disk, 0)
+    answer = "Here is the receipt you asked for, photographed again."
+    refused = await http.post(
+        path + "/reply", data={"csrf_token": http.cookies["support_csrf"], "message": answer},
+        files={"receipt": ("receipt.jpg", jpeg_bytes(), "image/jpeg")},
+    )
+    assert refused.status_code == 422
+    page = Page(refused.text)
+    assert "could not save this file" in page.error_for("receipt")
+    assert page.by_id("message").text == answer
+    assert (await Application.get(id=application.id)).status is Status.NEEDS_INFO
+    assert files_under(on_disk.documents_dir) == []
+
+    filler.unlink()
+    accepted = await http.post(
+        path + "/reply", data={"csrf_token": http.cookies["support_csrf"], "message": answer},
+        files={"receipt": ("receipt.jpg", jpeg_bytes(), "image/jpeg")},
+    )
+    assert accepted.status_code == 303, accepted.text
+    assert (await Application.get(id=application.id)).status is Status.QUEUED
+    assert len(files_under(on_disk.documents_dir)) == 1
 
 
 # --- 3. An SMTP server that accepts connections and never answers --------------------------

@@ -12,7 +12,7 @@ from support.config import Settings
 from support.i18n import N_
 from support.kinds import KINDS, Kind
 from support.models import Application, Status, Verification
-from support.storage import DocumentStore
+from support.storage import NOT_SAVED, DocumentStore, NotStored
 from support.validation import FieldError
 from support.web.apply_form import Checked, check_application
 from support.web.forms import read_form, read_small_form
@@ -104,6 +104,9 @@ async def apply_submit(request: Request) -> Response:
             )
         except workflow.DomainError as refusal:  # this account has one open already
             checked.errors["account_id"] = FieldError(refusal.message)
+            return form_page(request, kind, checked, 422)
+        except NotStored as refused:  # the disk is full: nothing was kept of the application
+            checked.errors[refused.field] = FieldError(NOT_SAVED)
             return form_page(request, kind, checked, 422)
     finally:
         form.discard_files()  # what the application took was moved; the rest goes

@@ -2,9 +2,10 @@
 
 Starlette's own parser spools file parts to disk without a cap, so a single part could
 fill the disk before any check ran. Here every file part is counted as it arrives: past
-the per-file limit we stop writing it and remember that it was too large (the applicant
+the per-file limit we stop keeping it and remember that it was too large (the applicant
 gets a message next to that field and keeps everything typed); past the body limit we
-stop reading altogether and answer 413.
+stop reading altogether and answer 413. A file stays in memory up to
+``storage.SPOOL_BYTES`` and goes on in ``tmp/`` past it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import Request
 
-from support.storage import StagedFile, sanitise_filename
+from support.storage import SPOOL_BYTES, StagedFile, sanitise_filename
 
 log = logging.getLogger("support.web")
 
@@ -109,15 +110,21 @@ class _MultipartReader:
         self.part.name = options[b"name"].decode("utf-8", "replace")
         if b"filename" in options:
             self.part.filename = options[b"filename"].decode("utf-8", "replace")
-            self.part.path = self.tmp_dir / f"upload-{secrets.token_hex(12)}"
+
+    def _spill(self) -> None:
+        """The file outgrew ``SPOOL_BYTES``: go on in a temporary file, with what came so far."""
+        part = self.part
+        part.path = self.tmp_dir / f"upload-{secrets.token_hex(12)}"
+        try:
             try:
-                try:
-                    self.part.handle = self.part.path.open("wb")
-                except FileNotFoundError:  # the first upload: a mkdir each time blocked the loop
-                    self.tmp_dir.mkdir(parents=True, exist_ok=True)
-                    self.part.handle = self.part.path.open("wb")
-            except OSError as exc:
-                self._unsaved(exc)
+                part.handle = part.path.open("wb")
+            except FileNotFoundError:  # the first spilled upload: a mkdir each time blocked
+                self.tmp_dir.mkdir(parents=True, exist_ok=True)
+                part.handle = part.path.open("wb")
+            part.handle.write(part.data)
+        except OSError as exc:
+            self._unsaved(exc)
+        part.data = bytearray()
 
     def _unsaved(self, exc: OSError) -> None:
         """The disk is full (or failing): drop this file, and what was written of it, but
@@ -127,12 +134,19 @@ class _MultipartReader:
         part = self.part
         log.warning("an upload could not be staged: %s", exc.strerror or type(exc).__name__)
         part.unsaved = True
+        self._drop(part)
+
+    @staticmethod
+    def _drop(part: _Part) -> None:
+        """Keep nothing more of this file: it is refused whatever else it holds."""
+        part.data = bytearray()
         if part.handle is not None:
             with contextlib.suppress(OSError):  # its descriptor is closed even so
                 part.handle.close()
             part.handle = None
         if part.path is not None:
             part.path.unlink(missing_ok=True)
+            part.path = None
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
@@ -145,12 +159,19 @@ class _MultipartReader:
         part.size += len(chunk)
         if len(part.head) < HEAD_BYTES:
             part.head += chunk[: HEAD_BYTES - len(part.head)]
+        if part.too_large or part.unsaved:  # read on, keep nothing
+            return
         if part.size > self.max_file:
             part.too_large = True
-            return
-        if part.handle is None:  # unsaved: read on, keep nothing
+            self._drop(part)
             return
         part.digest.update(chunk)
+        if part.handle is None and part.size > SPOOL_BYTES:
+            self._spill()
+        if part.handle is None:
+            if not part.unsaved:
+                part.data.extend(chunk)
+            return
         try:
             part.handle.write(chunk)
         except OSError as exc:
@@ -167,16 +188,17 @@ class _MultipartReader:
                 part.handle.close()
             except OSError as exc:
                 self._unsaved(exc)
-        assert part.path is not None
+        kept = not (part.too_large or part.unsaved)
         staged = StagedFile(
             field=part.name,
-            path=part.path,
             original_name=sanitise_filename(part.filename or ""),
             size=part.size,
             sha256=part.digest.hexdigest(),
             too_large=part.too_large,
             head=part.head,
             unsaved=part.unsaved,
+            path=part.path if kept else None,
+            content=bytes(part.data) if kept and part.path is None else None,
         )
         no_file_chosen = part.size == 0 and not part.filename
         if no_file_chosen or part.name in self.form.files:

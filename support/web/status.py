@@ -13,7 +13,7 @@ from support.config import Settings
 from support.i18n import N_
 from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.models import Application, DeliveryStatus, Event, Notification
-from support.storage import DocumentStore, check_document
+from support.storage import NOT_SAVED, DocumentStore, NotStored, check_document
 from support.validation import FieldError
 from support.web.applicant import form_page
 from support.web.apply_form import check_application
@@ -160,8 +160,12 @@ async def reply(request: Request) -> Response:
                 uploads.append(workflow.Upload(staged=staged, content_type=content_type))
         if errors:
             return await _status(request, application, errors, {"message": message}, 422)
-        await workflow.reply(settings, DocumentStore(settings.documents_dir), application,
-                             message, uploads)
+        try:
+            await workflow.reply(settings, DocumentStore(settings.documents_dir), application,
+                                 message, uploads)
+        except NotStored as refused:  # the disk is full: nothing of the answer was kept
+            errors[refused.field] = FieldError(NOT_SAVED)
+            return await _status(request, application, errors, {"message": message}, 422)
     finally:
         form.discard_files()
     return RedirectResponse(f"/status/{request.path_params['token']}", status_code=303)

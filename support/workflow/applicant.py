@@ -6,6 +6,7 @@ application, appends the event and writes the notifications to send, all or noth
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -125,11 +126,18 @@ async def _filing(store: DocumentStore) -> AsyncIterator[_Filing]:
         raise
 
 
-def _store_uploads(store: DocumentStore, uploads: list[Upload], moved: list[str]) -> list[str]:
-    """Move the staged files to their keys. Done before the transaction opens, so the
-    database's write lock is never held across file-system work."""
-    for upload in uploads:
-        moved.append(store.put(upload.staged))
+async def _store_uploads(
+    store: DocumentStore, uploads: list[Upload], moved: list[str]
+) -> list[str]:
+    """Put the staged files under their keys, in a thread (creating a file blocked the
+    event loop about 0.75 ms, B1). Done before the transaction opens, so the database's
+    write lock is never held across file-system work. Raises ``NotStored``."""
+    def put_all() -> None:
+        for upload in uploads:
+            moved.append(store.put(upload.staged))
+
+    if uploads:
+        await asyncio.to_thread(put_all)
     return moved
 
 
@@ -177,7 +185,7 @@ async def submit(
     """
     try:
         async with _filing(store) as filing:
-            keys = _store_uploads(store, uploads, filing.moved)
+            keys = await _store_uploads(store, uploads, filing.moved)
             async with in_transaction():
                 reference = await _check_before_insert(data, submission_key)
                 application = await _create_application(data, submission_key,
@@ -389,7 +397,7 @@ async def reply(
     """The applicant answers a request for information. The application goes back to the
     queue, held first for the reviewer who asked, who knows the case."""
     async with _filing(store) as filing:
-        keys = _store_uploads(store, uploads, filing.moved)
+        keys = await _store_uploads(store, uploads, filing.moved)
         async with in_transaction():
             fresh = await locked(application.reference)
             requester = (fresh.info_request or {}).get("reviewer_id")
