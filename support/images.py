@@ -132,23 +132,22 @@ def check_pixels(found: Layout, max_pixels: int) -> None:
         raise Refused(Reason.TOO_MANY_PIXELS, f"{found.width}x{found.height}")
 
 
-def check_decodes(data: bytes, content_type: str) -> None:
-    """A photo cut off by a dropped connection or a bad save must not reach a reviewer as
-    evidence. A PNG's ``verify`` checks every chunk's CRC, its image data included, so a
-    cut-off PNG fails without being decoded (decoding costs width × height × 3 bytes:
-    490 MB for a 108-megapixel screenshot, bench/b4_uploads.py). A JPEG has no such
-    check, so its data is decoded, at 1/8 scale (``draft``): every byte is still read, so
-    a cut-off file still fails, at 1/64 of the memory and a fraction of the time. Only
-    called once ``check_pixels`` has bounded the size."""
-    expected = [FORMATS[content_type]]
+def check_readable(data: bytes, content_type: str) -> None:
+    """Pillow must be able to read what ``layout`` walked: the header it parses, and for a
+    PNG every chunk's CRC (``verify``), its image data included, so a cut-off or damaged
+    PNG fails without being decoded (decoding costs width × height × 3 bytes: 490 MB for
+    a 108-megapixel screenshot, bench/b4_uploads.py).
+
+    A JPEG's image data is not decoded here. A file cut off by a dropped connection or a
+    bad save has no end marker, which ``jpeg_layout`` already refuses; a decode at 1/8
+    scale found nothing more and cost 2 ms of CPU per submission, a third of the request's
+    (bench/b1_submit.py). The worker decodes every photo anyway to re-encode it
+    (``reencode``), before any reviewer sees it; a file that fails there is marked unsafe
+    and the reviewer is told (``workflow.documents``). Only called once ``check_pixels``
+    has bounded the size."""
     try:
-        with Image.open(io.BytesIO(data), formats=expected) as image:
+        with Image.open(io.BytesIO(data), formats=[FORMATS[content_type]]) as image:
             image.verify()
-        if content_type != "image/jpeg":
-            return
-        with Image.open(io.BytesIO(data), formats=expected) as image:
-            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
     except PILLOW_ERRORS as error:
         raise _damaged(type(error).__name__) from None
 

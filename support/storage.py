@@ -115,7 +115,7 @@ def _check_content(data: bytes, content_type: str, max_pixels: int) -> None:
     images.check_pixels(found, max_pixels)
     polyglots.check_image_end(data, content_type, found.end)
     polyglots.check_readers(data, content_type)
-    images.check_decodes(data, content_type)
+    images.check_readable(data, content_type)
 
 
 async def check_document(

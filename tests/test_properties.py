@@ -24,7 +24,7 @@ from support import catalogue, countries
 from support.config import Settings
 from support.kinds import KINDS, Kind
 from support.models import Application
-from support.storage import StagedFile
+from support.storage import StagedFile, check_document
 from support.validation import (
     FieldError,
     check_account_id,
@@ -617,3 +617,23 @@ CHECKS: dict[str, Callable[..., object]] = {
 def test_every_field_of_the_form_has_its_property() -> None:
     """A check added to the form without a property here would go untested."""
     assert set(FIELDS) == set(TEXT_FIELDS) == set(CHECKS)
+
+
+# --- a photo cut off anywhere -----------------------------------------------------------
+
+PHOTO = jpeg_bytes()
+
+
+@settings(PROFILE, max_examples=200)
+@given(st.integers(3, len(PHOTO) - 1))
+async def test_a_photo_cut_off_anywhere_is_refused_as_damaged(length: int) -> None:
+    """A dropped connection or a bad save leaves a JPEG without its end: the structure is
+    walked to its end marker, so this holds without decoding the image data (which the
+    worker does later, images.check_readable says why)."""
+    cut = PHOTO[:length]
+    staged = StagedFile(field="receipt", original_name="receipt.jpg", size=len(cut),
+                        sha256=hashlib.sha256(cut).hexdigest(), too_large=False,
+                        head=cut[:16], content=cut)
+    with pytest.raises(FieldError) as refused:
+        await check_document(staged, SETTINGS.max_file_bytes)
+    assert "damaged or incomplete" in assert_readable(refused.value)
