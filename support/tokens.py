@@ -17,8 +17,15 @@ REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
 
 
 def new_reference(prefix: str) -> str:
-    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
-    return f"{prefix}-{chars[:4]}-{chars[4:]}"
+    """Eight characters from one draw of the system's CSPRNG (``secrets.choice`` per
+    character cost eight system calls on the submission path), uniform over all
+    29⁸ references."""
+    number = secrets.randbelow(len(REFERENCE_ALPHABET) ** 8)
+    chars = []
+    for _ in range(8):
+        number, digit = divmod(number, len(REFERENCE_ALPHABET))
+        chars.append(REFERENCE_ALPHABET[digit])
+    return f"{prefix}-{''.join(chars[:4])}-{''.join(chars[4:])}"
 
 
 REFERENCE_SHAPE = re.compile(r"[A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}")
