@@ -58,10 +58,12 @@ def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-def code_hash(secret_key: str, application_id: int, code: str) -> str:
+def code_hash(secret_key: str, reference: str, code: str) -> str:
     """Keyed, and bound to the application: a 6-digit code has only a million values, so
-    an unkeyed hash would be reversed instantly from a leaked database."""
-    message = f"{application_id}:{code}".encode()
+    an unkeyed hash would be reversed instantly from a leaked database. Bound by the
+    reference, not the row id, so the hash can be written in the same statement as the
+    application (``rows.insert_with_children``)."""
+    message = f"{reference}:{code}".encode()
     return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 

@@ -306,7 +306,7 @@ async def _application(settings: Any, status: Status, holder: Reviewer, code: st
     if status is Status.SUBMITTED:
         await Verification.create(
             application=application, expires_at=now + timedelta(hours=1),
-            code_hash=tokens.code_hash(settings.secret_key, application.id, code),
+            code_hash=tokens.code_hash(settings.secret_key, application.reference, code),
             last_sent_at=now - timedelta(hours=1),
         )
     return application

@@ -60,7 +60,7 @@ async def in_status(world: World, status: Status) -> Application:
     application = await make(**values)
     await Verification.create(
         application=application,
-        code_hash=tokens.code_hash(world.settings.secret_key, application.id, CODE),
+        code_hash=tokens.code_hash(world.settings.secret_key, application.reference, CODE),
         expires_at=now + timedelta(minutes=10), last_sent_at=now,
     )
     return application

@@ -38,7 +38,7 @@ async def test_code_is_stored_only_as_a_keyed_hash(applicant, outbox, settings):
     application = await Application.get(reference=verify_path.split("/")[2])
     verification = await Verification.get(application=application)
     assert code not in verification.code_hash
-    assert verification.code_hash == tokens.code_hash(settings.secret_key, application.id, code)
+    assert verification.code_hash == tokens.code_hash(settings.secret_key, application.reference, code)
     # Once sent, the outbox no longer holds the code either.
     for row in await Notification.filter(application=application):
         assert code not in str(row.context)

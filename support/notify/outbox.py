@@ -36,22 +36,36 @@ def _row(
     )
 
 
-async def notify_applicant(
+def applicant_messages(
     application: Application,
     template: str,
     context: dict[str, Any],
     channels: Iterable[Channel] = (Channel.EMAIL, Channel.SMS),
 ) -> list[Notification]:
     """One message per channel: a lost SMS must never be the only word an applicant gets.
-    The rows go in with one statement (they are written on every applicant action)."""
+    The rows are not linked or saved: ``notify_applicant`` does that, or, for a new
+    application, ``workflow.submit`` inserts them with it (``rows.insert_with_children``)."""
     base = {"reference": application.reference, "kind": application.kind, **context}
     if (request_id := logs.request_id.get()) is not None:
         base[logs.PRIVATE_REQUEST_ID] = request_id  # the worker logs its sends under it
-    rows = [
-        _row(application, channel, recipient, template, base, application.locale)
+    return [
+        _row(None, channel, recipient, template, base, application.locale)
         for channel in channels
         if (recipient := application.email if channel is Channel.EMAIL else application.phone)
     ]
+
+
+async def notify_applicant(
+    application: Application,
+    template: str,
+    context: dict[str, Any],
+    channels: Iterable[Channel] = (Channel.EMAIL, Channel.SMS),
+) -> list[Notification]:
+    """``applicant_messages`` for a saved application, written with one statement (they
+    are written on every applicant action)."""
+    rows = applicant_messages(application, template, context, channels)
+    for row in rows:
+        row.application = application
     if rows:
         await Notification.bulk_create(rows)
     return rows

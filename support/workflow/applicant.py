@@ -19,12 +19,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from support import db, metrics, risk, tokens
+from support import db, metrics, risk, rows, tokens
 from support.config import Settings
 from support.i18n import N_
 from support.kinds import KINDS, Kind
 from support.models import AccessToken, Application, Channel, Document, Event, Status, Verification
-from support.notify.outbox import notify_applicant
+from support.notify.outbox import applicant_messages, notify_applicant
 from support.storage import DocumentStore, StagedFile
 from support.workflow.machine import (
     ACTIVE,
@@ -66,18 +66,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _new_code(settings: Settings, application: Application, first: bool = False) -> str:
-    """A fresh code for the application; ``first`` when it cannot have one yet (at submit),
-    which saves the look-up on the busiest path."""
-    code = tokens.new_code()
+def _code_values(settings: Settings, application: Application, code: str) -> dict[str, Any]:
     now = _now()
-    values: dict[str, Any] = {
-        "code_hash": tokens.code_hash(settings.secret_key, application.id, code),
+    return {
+        "code_hash": tokens.code_hash(settings.secret_key, application.reference, code),
         "expires_at": now + timedelta(seconds=settings.code_ttl_seconds),
         "attempts": 0,
         "last_sent_at": now,
     }
-    existing = None if first else await Verification.get_or_none(application=application)
+
+
+async def _new_code(settings: Settings, application: Application) -> str:
+    """A fresh code for an application that has had one (a new one at submit is written
+    with the application, in ``submit``)."""
+    code = tokens.new_code()
+    values = _code_values(settings, application, code)
+    existing = await Verification.get_or_none(application=application)
     if existing is None:
         await Verification.create(application=application, sends=1, **values)
     else:
@@ -141,21 +145,28 @@ async def _store_uploads(
     return moved
 
 
-async def _file_documents(
-    application: Application, uploads: list[Upload], keys: list[str]
-) -> None:
-    """The rows for files already moved to ``keys`` by ``_store_uploads``."""
-    if not uploads:
-        return
-    await Document.bulk_create([
+def _documents(uploads: list[Upload], keys: list[str]) -> list[Document]:
+    """The rows for files already stored under ``keys`` by ``_store_uploads``, not yet
+    linked to their application."""
+    return [
         Document(
-            application=application, purpose=upload.staged.field,
-            content_type=upload.content_type, size=upload.staged.size,
-            sha256=upload.staged.sha256, storage_key=key,
+            purpose=upload.staged.field, content_type=upload.content_type,
+            size=upload.staged.size, sha256=upload.staged.sha256, storage_key=key,
             original_name=upload.staged.original_name,
         )
         for upload, key in zip(uploads, keys, strict=True)
-    ])
+    ]
+
+
+async def _file_documents(
+    application: Application, uploads: list[Upload], keys: list[str]
+) -> None:
+    """The rows for files added to an existing application."""
+    documents = _documents(uploads, keys)
+    for document in documents:
+        document.application = application
+    if documents:
+        await Document.bulk_create(documents)
 
 
 # One open application per kind per account: a second would only split the review. The
@@ -188,15 +199,16 @@ async def submit(
             keys = await _store_uploads(store, uploads, filing.moved)
             async with in_transaction():
                 reference = await _check_before_insert(data, submission_key)
-                application = await _create_application(data, submission_key,
-                                                        reference=reference)
-                await _file_documents(application, uploads, keys)
-                await Event.create(application=application, actor=APPLICANT, type="submitted",
-                                   to_status=Status.SUBMITTED.value)
-                code = await _new_code(settings, application, first=True)
-                await notify_applicant(application, "verification_code", {
-                    "code": code, "minutes": settings.code_ttl_seconds // 60,
-                })
+                application = _new_application(data, submission_key, reference)
+                code = tokens.new_code()
+                await rows.insert_with_children(application, [
+                    *_documents(uploads, keys),
+                    Event(actor=APPLICANT, type="submitted", to_status=Status.SUBMITTED.value),
+                    Verification(sends=1, **_code_values(settings, application, code)),
+                    *applicant_messages(application, "verification_code", {
+                        "code": code, "minutes": settings.code_ttl_seconds // 60,
+                    }),
+                ])
                 filing.committing = True
     except _AlreadySubmitted as twin:
         return twin.application  # our copies of the files were removed on the way out
@@ -244,12 +256,13 @@ async def _free_reference(kind: Kind) -> str:
     return reference
 
 
-async def _create_application(
-    data: ApplicationInput, submission_key: str, appeal_of: Application | None = None,
-    reference: str | None = None,
+def _new_application(
+    data: ApplicationInput, submission_key: str, reference: str,
+    appeal_of: Application | None = None,
 ) -> Application:
-    return await Application.create(
-        reference=reference or await _free_reference(data.kind), kind=data.kind.code,
+    """The row, not yet saved."""
+    return Application(
+        reference=reference, kind=data.kind.code,
         account_id=data.account_id, country=data.country, phone=data.phone,
         email=data.email, model=data.model, firmware=data.firmware,
         firmware_channel=data.firmware_channel, imei=data.imei, reason=data.reason,
@@ -282,7 +295,7 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
             raise CodeRejected("Too many wrong codes. Ask for a new code below.")
         if verification.expires_at <= _now():
             raise CodeRejected("This code has expired. Ask for a new code below.")
-        expected = tokens.code_hash(settings.secret_key, application.id, code.strip())
+        expected = tokens.code_hash(settings.secret_key, application.reference, code.strip())
         if tokens.hmac_equal(expected, verification.code_hash):
             link = await _confirm(settings, application)
         else:
@@ -429,7 +442,9 @@ async def appeal(settings: Settings, original: Application, data: ApplicationInp
             raise DomainError("This refusal has already been appealed. Follow the appeal "
                               "with the link we sent you.")
         key = f"appeal-{fresh.id}"
-        appeal_row = await _create_application(data, key, appeal_of=fresh)
+        appeal_row = _new_application(data, key, await _free_reference(data.kind),
+                                      appeal_of=fresh)
+        await appeal_row.save()
         now = _now()
         appeal_row.status = Status.QUEUED
         appeal_row.verified_at = now
