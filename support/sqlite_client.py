@@ -56,7 +56,10 @@ async def _patiently(action: Callable[[], T]) -> T:
             if time.monotonic() >= deadline:
                 raise
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        # The worker's write transactions hold the lock a millisecond or two; a longer wait
+        # leaves it free while every other request queues behind this one (B1, SQLite:
+        # capped at 50 ms, p99 134-153 ms; at 4 ms, 120-125 ms).
+        delay = min(delay * 2, 0.004)
 
 
 class _Cursor:
