@@ -75,14 +75,17 @@ def check_pdf(data: bytes) -> None:
         if pattern.search(data):
             raise Refused(reason, f"/{name} in the raw bytes")
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-            raise Refused(Reason.PASSWORD)
-        root = reader.trailer["/Root"].get_object()
-        if not isinstance(root, DictionaryObject) or len(reader.pages) == 0:
-            raise Refused(Reason.DAMAGED, "no pages")
-        for found in _objects(reader):
-            _check_object(found)
+        # The reader and its objects point to each other, so they wait for the cycle
+        # collector, holding the file through the stream: closing both lets the file go
+        # when the check ends (B4: 50 checked 10 MB PDFs had left 300 MB behind).
+        with io.BytesIO(data) as stream, PdfReader(stream, strict=False) as reader:
+            if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+                raise Refused(Reason.PASSWORD)
+            root = reader.trailer["/Root"].get_object()
+            if not isinstance(root, DictionaryObject) or len(reader.pages) == 0:
+                raise Refused(Reason.DAMAGED, "no pages")
+            for found in _objects(reader):
+                _check_object(found)
     except Refused:
         raise
     except Exception as error:  # noqa: BLE001 - whatever the parser trips on, it is unreadable

@@ -19,10 +19,11 @@ import re
 import secrets
 import string
 import unicodedata
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-from support import images, pdfs, polyglots
+from support import images, memory, pdfs, polyglots
 from support.i18n import N_
 from support.refusals import Reason, Refused, field_error
 from support.validation import FieldError
@@ -38,12 +39,13 @@ DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
 UNSAFE = "unsafe"
 
 
-# A file part up to this size stays in memory (Starlette's own spooling limit). B1 found
-# that creating a temporary file cost about 0.75 ms of the event loop on a VM's disk, and
-# moving it to a new folder as much again; written once, in a thread, to its final key, a
-# 200 KB receipt costs neither. Three such files on each of 16 busy connections stay
-# under 50 MB; anything larger goes to ``tmp/`` as it streams in (bench/b4_uploads.py).
-SPOOL_BYTES = 1024 * 1024
+# A file part up to this size stays in memory. B1 found that creating a temporary file
+# cost about 0.75 ms of the event loop on a VM's disk, and moving it to a new folder as
+# much again; written once, in a thread, to its final key, a 200 KB receipt (a scan, a
+# screenshot) costs neither. Every upload holds this much before it spills, so the size
+# is small: B4's 50 concurrent 10 MB photos held 50 MB at 1 MB (Starlette's own limit),
+# 13 MB at this. A phone photo is larger and streams to ``tmp/``.
+SPOOL_BYTES = 256 * 1024
 
 NOT_SAVED = N_("We could not save this file on our side. Please try again later: "
                "choose the file again and send the form.")
@@ -136,12 +138,44 @@ async def check_document(
     content_type = sniff(staged.head)
     if content_type is None:
         raise FieldError("Only photos (JPEG or PNG) and PDF files are accepted.")
-    try:
-        await asyncio.to_thread(
-            lambda: _check_content(staged.read(), content_type, max_pixels))
-    except Refused as refusal:
-        raise field_error(refusal, max_pixels) from None
+    if staged.path is None:  # in memory already: nothing more to hold
+        refused = await asyncio.to_thread(_refusal_of, staged, content_type, max_pixels)
+    else:
+        async with _reading_large_file():
+            refused = await asyncio.to_thread(_refusal_of, staged, content_type, max_pixels)
+    if refused is not None:
+        raise field_error(refused, max_pixels)
     return content_type
+
+
+# A check reads the whole file into memory (a large one from ``tmp/``, up to 10 MB, and a
+# PDF's parser as much again). B4 sent 50 at once: six at a time in asyncio's thread pool
+# took the server from 80 to 190 MB. Large files are checked one at a time per process;
+# small ones, already in memory, are not held back (B1).
+_large_file_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+    weakref.WeakKeyDictionary()
+
+
+def _reading_large_file() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _large_file_slots:
+        _large_file_slots[loop] = asyncio.Semaphore(1)
+    return _large_file_slots[loop]
+
+
+def _refusal_of(staged: StagedFile, content_type: str, max_pixels: int) -> Refused | None:
+    """The refusal, if any, as a new exception: the one raised carries a traceback (and
+    pypdf's error, its own) whose frames hold the whole file, and the page that shows the
+    message would keep it alive until the response is sent (B4: 50 refused 10 MB PDFs
+    took the server to 560 MB)."""
+    try:
+        _check_content(staged.read(), content_type, max_pixels)
+    except Refused as refusal:
+        return Refused(refusal.reason, refusal.detail)
+    finally:
+        if staged.size > SPOOL_BYTES:
+            memory.give_back()  # a whole large file was read: see ``memory``
+    return None
 
 
 def sanitise(path: Path, content_type: str, max_pixels: int) -> int:
