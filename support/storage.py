@@ -141,22 +141,24 @@ async def check_document(
     if staged.path is None:  # in memory already: nothing more to hold
         refused = await asyncio.to_thread(_refusal_of, staged, content_type, max_pixels)
     else:
-        async with _reading_large_file():
+        async with one_large_file():
             refused = await asyncio.to_thread(_refusal_of, staged, content_type, max_pixels)
     if refused is not None:
         raise field_error(refused, max_pixels)
     return content_type
 
 
-# A check reads the whole file into memory (a large one from ``tmp/``, up to 10 MB, and a
-# PDF's parser as much again). B4 sent 50 at once: six at a time in asyncio's thread pool
-# took the server from 80 to 190 MB. Large files are checked one at a time per process;
-# small ones, already in memory, are not held back (B1).
+# Checking a large upload holds it whole in memory (up to 10 MB, and a PDF's parser as much
+# again), re-encoding a photo holds its pixels (37 MB for 12 MP). B4 sent 50 large files
+# at once: six checks at a time in asyncio's thread pool, beside the worker's re-encoding,
+# took the server past 200 MB. So a process does one such thing at a time; small uploads,
+# already in memory, are not held back (B1).
 _large_file_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
     weakref.WeakKeyDictionary()
 
 
-def _reading_large_file() -> asyncio.Semaphore:
+def one_large_file() -> asyncio.Semaphore:
+    """The process's one slot for work that holds a large file or image in memory."""
     loop = asyncio.get_running_loop()
     if loop not in _large_file_slots:
         _large_file_slots[loop] = asyncio.Semaphore(1)

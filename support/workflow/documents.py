@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 from support.config import Settings
 from support.models import Document, Event
 from support.refusals import DESCRIPTIONS, Refused
-from support.storage import UNSAFE, DocumentStore, sanitise
+from support.storage import UNSAFE, DocumentStore, one_large_file, sanitise
 
 log = logging.getLogger("support.documents")
 
@@ -46,9 +46,10 @@ async def sanitise_document(settings: Settings, document: Document) -> bool:
     store = DocumentStore(settings.documents_dir)
     path = store.path(document.storage_key)
     try:
-        size = await asyncio.to_thread(
-            sanitise, path, document.content_type, settings.max_image_pixels
-        )
+        async with one_large_file():
+            size = await asyncio.to_thread(
+                sanitise, path, document.content_type, settings.max_image_pixels
+            )
     except Refused as refusal:
         await _mark_unsafe(document, DESCRIPTIONS[refusal.reason])
         store.delete(document.storage_key)
