@@ -12,6 +12,7 @@ one, it is sanitised (``sanitise``; when: ``workflow.documents``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -138,11 +139,10 @@ async def check_document(
     content_type = sniff(staged.head)
     if content_type is None:
         raise FieldError("Only photos (JPEG or PNG) and PDF files are accepted.")
-    if staged.path is None:  # in memory already: nothing more to hold
+    # A file in memory already costs nothing more to check; one read from tmp/ does.
+    slot = one_large_file() if staged.path is not None else contextlib.nullcontext()
+    async with slot:
         refused = await asyncio.to_thread(_refusal_of, staged, content_type, max_pixels)
-    else:
-        async with one_large_file():
-            refused = await asyncio.to_thread(_refusal_of, staged, content_type, max_pixels)
     if refused is not None:
         raise field_error(refused, max_pixels)
     return content_type

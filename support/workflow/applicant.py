@@ -188,9 +188,11 @@ async def submit(
     hits the unique ``submission_key`` and returns the application the first one created.
     Raises DomainError when the account already has an open application of this kind.
 
-    This is the desk's busiest path, so it is one short transaction with the checks in
-    its first statement: on SQLite, whose one connection per process serialises requests,
-    every extra round trip showed as queueing in bench/b1_submit.py. Risk signals are
+    This is the desk's busiest path, so it is one short transaction: the checks in its
+    first statement, the rows in the second (``rows.insert_with_children``: one statement
+    on PostgreSQL, where each round trip was a send and a receive on the event loop; on
+    SQLite, whose one connection per process serialises requests, each extra statement
+    showed as queueing in bench/b1_submit.py). Risk signals are
     computed when the contact is confirmed (``verify``), which is when the application
     reaches reviewers; bots that never confirm cost nothing.
     """
