@@ -5,7 +5,10 @@ code, its messages). Through the ORM that is a round trip per table inside a tra
 and on PostgreSQL each one is a send and a receive on the event loop: B1 found the loop
 spending a third of its time in those sends. Here they are one ``INSERT`` whose children
 come from data-modifying ``WITH`` clauses that read the new parent's id: one round trip,
-atomic without ``BEGIN`` and ``COMMIT``.
+atomic without ``BEGIN`` and ``COMMIT``. The check made before inserting (is there already
+a row like this one?) is folded into the same statement as a ``WHERE NOT EXISTS``, so a
+submission is one round trip in all, where it was a ``BEGIN``, a ``SELECT``, the
+``INSERT`` and a ``COMMIT``: four sends and four waits on the event loop.
 
 The rows are ordinary Tortoise model instances, and their values go through each field's
 own ``to_db_value`` (defaults, ``auto_now_add``, enums, JSON), so what is stored is what
@@ -15,13 +18,18 @@ no round trip (``sqlite_client``): there the rows are saved one table at a time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields.base import DatabaseDefault, Field
 from tortoise.fields.relational import ForeignKeyFieldInstance
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+Guard = Mapping[str, object]
+"""Column values of the parent's table; a list or tuple stands for any of its values."""
 
 
 def _quoted(name: str) -> str:
@@ -51,7 +59,21 @@ def _values(row: Model, skip: str | None = None) -> tuple[list[str], list[Any]]:
     return columns, values
 
 
-def statement(parent: Model, children: Sequence[Model]) -> tuple[str, list[Any]]:
+def _guard_sql(
+    table: str, guard: Guard, one: Callable[[object], str], any_of: Callable[[list[Any]], str]
+) -> str:
+    """``EXISTS`` over the rows of ``table`` matching every value of ``guard``; ``one`` and
+    ``any_of`` write a value's placeholder and a list's test in the dialect."""
+    terms = []
+    for column, value in guard.items():
+        test = any_of(list(value)) if isinstance(value, list | tuple) else f"= {one(value)}"
+        terms.append(f"{_quoted(column)} {test}")
+    return f"EXISTS (SELECT 1 FROM {_quoted(table)} WHERE {' AND '.join(terms)})"  # noqa: S608
+
+
+def statement(
+    parent: Model, children: Sequence[Model], unless: Guard | None = None
+) -> tuple[str, list[Any]]:
     """The PostgreSQL statement and its parameters; exposed for the tests."""
     params: list[Any] = []
 
@@ -60,13 +82,19 @@ def statement(parent: Model, children: Sequence[Model]) -> tuple[str, list[Any]]
         params.extend(values)
         return ", ".join(f"${start + i + 1}" for i in range(len(values)))
 
+    def one(value: object) -> str:
+        return placeholders([value])
+
+    table = parent._meta.db_table
     pk = _quoted(parent._meta.db_pk_column)
     columns, values = _values(parent)
-    # Only identifiers from the models' metadata are put into the text (quoted); every
-    # value is a parameter.
-    parts = [f"new_parent AS (INSERT INTO {_quoted(parent._meta.db_table)} "  # noqa: S608
-             f"({', '.join(map(_quoted, columns))}) VALUES ({placeholders(values)}) "
-             f"RETURNING {pk})"]
+    # Only identifiers from the models' metadata (and the caller's guard columns) are put
+    # into the text, quoted; every value is a parameter.
+    source = f"SELECT {placeholders(values)}"
+    if unless:
+        source += f" WHERE NOT {_guard_sql(table, unless, one, lambda v: f'= ANY({one(v)})')}"
+    parts = [f"new_parent AS (INSERT INTO {_quoted(table)} "  # noqa: S608
+             f"({', '.join(map(_quoted, columns))}) {source} RETURNING {pk})"]
     for number, child in enumerate(children):
         link_column = child._meta.fields_map[_link(child, parent)].source_field
         assert link_column is not None
@@ -78,23 +106,52 @@ def statement(parent: Model, children: Sequence[Model]) -> tuple[str, list[Any]]
     return f"WITH {', '.join(parts)} SELECT {pk} FROM new_parent", params  # noqa: S608
 
 
-async def insert_with_children(parent: Model, children: Sequence[Model]) -> None:
+async def insert_with_children(
+    parent: Model, children: Sequence[Model], unless: Guard | None = None
+) -> bool:
     """Insert ``parent`` and then ``children``, new rows each with a foreign key to the
-    parent's model left unset: in one statement on PostgreSQL, in one per model elsewhere.
-    Run it inside the caller's transaction where there is one. Sets the parent's id and
-    the children's links; the children's own ids are not read back."""
+    parent's model left unset, all or nothing: in one statement on PostgreSQL, in one
+    transaction (a savepoint inside the caller's) elsewhere.
+
+    With ``unless``, nothing is inserted when a row of the parent's table matches it, and
+    False is returned. Like any check-then-insert under READ COMMITTED, two concurrent
+    inserts can both pass it; a unique constraint is what stops twins for certain.
+
+    Sets the parent's id and the children's links; the children's own ids are not read
+    back."""
     client = parent._meta.db
-    if client.capabilities.dialect != "postgres":
-        await parent.save(using_db=client)
+    if client.capabilities.dialect == "postgres":
+        sql, params = statement(parent, children, unless)
+        _, returned = await client.execute_query(sql, params)
+        if not returned:
+            return False
+        parent.pk = returned[0][parent._meta.db_pk_column]
+        parent._saved_in_db = True
+        for child in children:
+            setattr(child, _link(child, parent), parent)
+        return True
+    async with in_transaction(client.connection_name) as connection:
+        if unless and await _exists(connection, parent._meta.db_table, unless):
+            return False
+        await parent.save(using_db=connection)
         for child in children:
             setattr(child, _link(child, parent), parent)
         for _, group in groupby(children, key=type):
             same = list(group)
-            await type(same[0]).bulk_create(same, using_db=client)
-        return
-    sql, params = statement(parent, children)
-    _, returned = await client.execute_query(sql, params)
-    parent.pk = returned[0][parent._meta.db_pk_column]
-    parent._saved_in_db = True
-    for child in children:
-        setattr(child, _link(child, parent), parent)
+            await type(same[0]).bulk_create(same, using_db=connection)
+    return True
+
+
+async def _exists(connection: BaseDBAsyncClient, table: str, guard: Guard) -> bool:
+    params: list[Any] = []
+
+    def one(value: object) -> str:
+        params.append(value)
+        return "?"
+
+    def any_of(values: list[Any]) -> str:
+        return f"IN ({', '.join(one(value) for value in values)})"
+
+    _, found = await connection.execute_query(
+        f"SELECT {_guard_sql(table, guard, one, any_of)} AS found", params)  # noqa: S608
+    return bool(found and found[0]["found"])

@@ -642,6 +642,23 @@ async def test_two_forms_make_two_applications(client):
     assert await Application.all().count() == 2
 
 
+async def test_a_reference_already_taken_is_drawn_again(client, monkeypatch):
+    """The unique reference is checked by its constraint, not by a query before the insert:
+    a clash (rare: 8 characters of 32) must still end in a new application, not a 500."""
+    first = await post_apply(client, "unlock", UNLOCK)
+    taken = first.headers["location"].split("/")[2]
+    draws = iter([taken, taken])
+    real = tokens.new_reference
+    monkeypatch.setattr(tokens, "new_reference", lambda prefix: next(draws, None) or real(prefix))
+    second = await post_apply(client, "unlock", {**UNLOCK, "account_id": "6123456780"})
+    assert second.status_code == 303, second.text
+    fresh = second.headers["location"].split("/")[2]
+    assert fresh != taken
+    assert await Application.filter(reference=fresh, account_id="6123456780").exists()
+    assert await Application.all().count() == 2
+    assert await Document.all().count() == 2  # no file left over from the refused draws
+
+
 # --- 10. a form left open too long -----------------------------------------------------------
 
 

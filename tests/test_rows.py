@@ -118,3 +118,32 @@ def test_postgres_gets_one_statement_whose_children_read_the_new_id() -> None:
     assert sql.count("INSERT INTO") == 6
     assert sql.count("FROM new_parent") == 6  # five children and the final SELECT
     assert f"${len(params)}" in sql and f"${len(params) + 1}" not in sql
+
+
+async def test_a_matching_row_stops_the_insert_and_nothing_is_written() -> None:
+    first = _application(6)
+    assert await rows.insert_with_children(first, _children("g" * 32),
+                                           unless={"account_id": "6123400006"})
+    second = _application(7)
+    second.account_id = first.account_id
+    guard = {"kind": "unlock", "account_id": first.account_id,
+             "status": ["submitted", "queued"]}
+    assert not await rows.insert_with_children(second, _children("h" * 32), unless=guard)
+    assert second.pk is None
+    assert await Application.filter(account_id=first.account_id).count() == 1
+    assert not await Document.exists(storage_key="h" * 32)
+    assert await Notification.all().count() == 2  # the first application's two
+
+    # A guard that matches nothing (another kind, or a closed status) lets it in.
+    assert await rows.insert_with_children(second, _children("h" * 32),
+                                           unless={**guard, "status": ["approved"]})
+    assert await Document.get(storage_key="h" * 32).values_list("application_id", flat=True) \
+        == second.pk
+
+
+def test_the_guard_is_part_of_the_one_statement() -> None:
+    sql, params = rows.statement(_application(8), _children("q" * 32),
+                                 unless={"account_id": "1", "status": ["a", "b"]})
+    assert sql.count("INSERT INTO") == 6 and "WHERE NOT EXISTS" in sql
+    assert ["a", "b"] in params and "1" in params
+    assert "ANY(" in sql
