@@ -13,7 +13,9 @@ submission is one round trip in all, where it was a ``BEGIN``, a ``SELECT``, the
 The rows are ordinary Tortoise model instances, and their values go through each field's
 own ``to_db_value`` (defaults, ``auto_now_add``, enums, JSON), so what is stored is what
 ``Model.save`` would store. SQLite has no data-modifying ``WITH``, and its statements cost
-no round trip (``sqlite_client``): there the rows are saved one table at a time.
+no round trip (``sqlite_client``): there the rows are saved one table at a time, in a
+savepoint of the next group commit (``sqlite_client.GroupCommit``), whose ``COMMIT`` is
+what costs there.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from tortoise.fields.base import DatabaseDefault, Field
 from tortoise.fields.relational import ForeignKeyFieldInstance
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+from support.sqlite_client import ImmediateSqliteClient
 
 Guard = Mapping[str, object]
 """Column values of the parent's table; a list or tuple stands for any of its values."""
@@ -110,8 +114,9 @@ async def insert_with_children(
     parent: Model, children: Sequence[Model], unless: Guard | None = None
 ) -> bool:
     """Insert ``parent`` and then ``children``, new rows each with a foreign key to the
-    parent's model left unset, all or nothing: in one statement on PostgreSQL, in one
-    transaction (a savepoint inside the caller's) elsewhere.
+    parent's model left unset, all or nothing: in one statement on PostgreSQL; on SQLite
+    in a savepoint of the next group commit (``sqlite_client.GroupCommit``), or of the
+    caller's transaction when there is one.
 
     With ``unless``, nothing is inserted when a row of the parent's table matches it, and
     False is returned. Like any check-then-insert under READ COMMITTED, two concurrent
@@ -130,15 +135,26 @@ async def insert_with_children(
         for child in children:
             setattr(child, _link(child, parent), parent)
         return True
+    if isinstance(client, ImmediateSqliteClient):  # not inside a transaction already
+        return await client.group_commit().run(
+            lambda connection: _insert_each(connection, parent, children, unless))
     async with in_transaction(client.connection_name) as connection:
-        if unless and await _exists(connection, parent._meta.db_table, unless):
-            return False
-        await parent.save(using_db=connection)
-        for child in children:
-            setattr(child, _link(child, parent), parent)
-        for _, group in groupby(children, key=type):
-            same = list(group)
-            await type(same[0]).bulk_create(same, using_db=connection)
+        return await _insert_each(connection, parent, children, unless)
+
+
+async def _insert_each(
+    connection: BaseDBAsyncClient, parent: Model, children: Sequence[Model],
+    unless: Guard | None,
+) -> bool:
+    """The rows one table at a time, inside the caller's transaction (SQLite)."""
+    if unless and await _exists(connection, parent._meta.db_table, unless):
+        return False
+    await parent.save(using_db=connection)
+    for child in children:
+        setattr(child, _link(child, parent), parent)
+    for _, group in groupby(children, key=type):
+        same = list(group)
+        await type(same[0]).bulk_create(same, using_db=connection)
     return True
 
 

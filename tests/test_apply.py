@@ -642,6 +642,22 @@ async def test_two_forms_make_two_applications(client):
     assert await Application.all().count() == 2
 
 
+async def test_sixteen_applicants_at_once_each_get_their_application(client, settings):
+    """On SQLite these share group commits (``sqlite_client.GroupCommit``), on PostgreSQL
+    the pool: every one is answered with its own reference, and every one is stored."""
+    async def one(n: int):  # noqa: ANN202
+        return await post_apply(client, "unlock", {
+            **UNLOCK, "account_id": f"61234567{n:02d}", "phone": f"+9198765432{n:02d}"})
+    answers = await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(16))), 60)
+    assert [answer.status_code for answer in answers] == [303] * 16
+    references = {answer.headers["location"].split("/")[2] for answer in answers}
+    assert len(references) == 16
+    stored = await Application.filter(reference__in=references).values_list("account_id", flat=True)
+    assert sorted(stored) == [f"61234567{n:02d}" for n in range(16)]
+    assert await Document.all().count() == 16
+    assert await Notification.all().count() == 32  # a code by email and by SMS each
+
+
 async def test_a_reference_already_taken_is_drawn_again(client, monkeypatch):
     """The unique reference is checked by its constraint, not by a query before the insert:
     a clash (rare: 8 characters of 32) must still end in a new application, not a 500."""
