@@ -161,7 +161,7 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
         time.sleep(1)  # let the last transactions land before counting
         table = "application" if target == "support" else "bench_submission"
         rows = await count_rows(url, table)
-        if helper is not None:
+        if helper is not None and not args.no_drain:
             drain = await drained(url, time.monotonic())
     finally:
         for child in (process, helper):
@@ -259,6 +259,9 @@ async def main() -> None:
                         help="bare then support, this many times on each database: on a shared "
                         "VM the machine's speed drifts by ±15%% between runs, so each share "
                         "compares runs a minute apart, and the median is reported")
+    parser.add_argument("--no-drain", action="store_true",
+                        help="do not wait for the worker to catch up after the burst (quick "
+                             "A/B runs of two versions of the code; drain s stays empty)")
     parser.add_argument("--no-record", action="store_true",
                         help="print only; do not append to results.md")
     args = parser.parse_args()

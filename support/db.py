@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api.migrate import migrate as migrate_api
@@ -34,6 +35,14 @@ T = TypeVar("T")
 POSTGRES_SETTINGS = {"plan_cache_mode": "force_custom_plan",
                      "max_parallel_workers_per_gather": "0"}
 
+# A second pool, for inserts whose plan cannot depend on their values (``rows``): a
+# submission's one statement has six INSERTs and sixty parameters, and planning it afresh
+# each time cost PostgreSQL about 0.5 ms per submission, on the cores the web process
+# needs (B1). Here PostgreSQL's default applies: plan it for its values five times, then
+# keep one plan. Only on PostgreSQL: SQLite has one connection per process.
+INSERTS = "inserts"
+INSERT_SETTINGS = {**POSTGRES_SETTINGS, "plan_cache_mode": "auto"}
+
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """What the pool runs when a connection comes back, instead of asyncpg's default reset
@@ -46,25 +55,23 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     is called (tests/test_db.py)."""
 
 
-def _connection(database_url: str) -> str | dict[str, Any]:
+def _connection(database_url: str, settings: dict[str, str]) -> str | dict[str, Any]:
     """SQLite goes through ``support.sqlite_client`` (write transactions that wait for the
     lock instead of failing when another process writes); PostgreSQL sessions start with
-    ``POSTGRES_SETTINGS`` and are not reset when they go back to the pool
-    (``_keep_session``)."""
+    ``settings`` and are not reset when they go back to the pool (``_keep_session``)."""
     expanded = expand_db_url(database_url)
     if database_url.startswith("sqlite://"):
         return {"engine": "support.sqlite_client", "credentials": expanded["credentials"]}
     if expanded["engine"].endswith("asyncpg"):
         credentials = expanded["credentials"]
-        credentials["server_settings"] = {**POSTGRES_SETTINGS,
-                                          **credentials.get("server_settings", {})}
+        credentials["server_settings"] = {**settings, **credentials.get("server_settings", {})}
         credentials["reset"] = _keep_session
     return expanded
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": _connection(database_url)},
+        "connections": {"default": _connection(database_url, POSTGRES_SETTINGS)},
         "apps": {
             "models": {
                 "models": MODELS,
@@ -101,12 +108,36 @@ async def migrate(database_url: str) -> None:
         await Tortoise.close_connections()
 
 
+def inserts_client(database_url: str) -> AsyncpgDBClient | None:
+    """The pool of ``INSERTS`` (not connected until first used), or None on SQLite. Kept
+    out of Tortoise's own configuration: with two connections there, every
+    ``in_transaction()`` would have to name one."""
+    connection = _connection(database_url, INSERT_SETTINGS)
+    if not isinstance(connection, dict) or not connection["engine"].endswith("asyncpg"):
+        return None
+    return AsyncpgDBClient(connection_name=INSERTS, **connection["credentials"])
+
+
+_inserts: AsyncpgDBClient | None = None
+
+
+def inserts() -> AsyncpgDBClient | None:
+    """The process's pool for inserts (``rows``), None on SQLite."""
+    return _inserts
+
+
 async def init(database_url: str) -> None:
+    global _inserts  # noqa: PLW0603 - one per process, as Tortoise's own connections
     ensure_sqlite_dir(database_url)
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    _inserts = inserts_client(database_url)
 
 
 async def close() -> None:
+    global _inserts  # noqa: PLW0603
+    if _inserts is not None:
+        await _inserts.close()
+        _inserts = None
     await Tortoise.close_connections()
 
 

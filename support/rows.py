@@ -5,7 +5,8 @@ code, its messages). Through the ORM that is a round trip per table inside a tra
 and on PostgreSQL each one is a send and a receive on the event loop: B1 found the loop
 spending a third of its time in those sends. Here they are one ``INSERT`` whose children
 come from data-modifying ``WITH`` clauses that read the new parent's id: one round trip,
-atomic without ``BEGIN`` and ``COMMIT``. The check made before inserting (is there already
+atomic without ``BEGIN`` and ``COMMIT``, on a pool whose plans are kept (``db.INSERTS``).
+The check made before inserting (is there already
 a row like this one?) is folded into the same statement as a ``WHERE NOT EXISTS``, so a
 submission is one round trip in all, where it was a ``BEGIN``, a ``SELECT``, the
 ``INSERT`` and a ``COMMIT``: four sends and four waits on the event loop.
@@ -24,12 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.fields.base import DatabaseDefault, Field
 from tortoise.fields.relational import ForeignKeyFieldInstance
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from support import db
 from support.sqlite_client import ImmediateSqliteClient
 
 Guard = Mapping[str, object]
@@ -126,6 +128,8 @@ async def insert_with_children(
     back."""
     client = parent._meta.db
     if client.capabilities.dialect == "postgres":
+        if not isinstance(client, TransactionalDBClient):  # else it must be the caller's
+            client = db.inserts() or client
         sql, params = statement(parent, children, unless)
         _, returned = await client.execute_query(sql, params)
         if not returned:

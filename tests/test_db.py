@@ -67,3 +67,23 @@ async def test_every_pooled_connection_keeps_the_app_settings(
                 assert await connection.fetchval(f"SHOW {name}") == value
         finally:
             await pool.release(connection)
+
+
+async def test_the_inserts_pool_keeps_its_plans_and_the_other_plans_for_values() -> None:
+    """Two pools on PostgreSQL: reviewers' reads plan each statement for its values (B2);
+    the submission's insert keeps one plan (B1). SQLite has one connection, no second."""
+    url = PG_ADMIN_URL.replace("postgresql://", "postgres://", 1)
+    credentials = db.tortoise_config(url)["connections"]["default"]["credentials"]
+    default = AsyncpgDBClient(connection_name="check-default", **credentials)
+    inserts = db.inserts_client(url)
+    assert inserts is not None
+    for client, expected in ((default, "force_custom_plan"), (inserts, "auto")):
+        await client.create_connection(with_db=True)
+        try:
+            _, rows = await client.execute_query("SHOW plan_cache_mode")
+            assert rows[0]["plan_cache_mode"] == expected, client.connection_name
+            _, rows = await client.execute_query("SHOW max_parallel_workers_per_gather")
+            assert rows[0]["max_parallel_workers_per_gather"] == "0"
+        finally:
+            await client.close()
+    assert db.inserts_client("sqlite:///tmp/x.sqlite3") is None

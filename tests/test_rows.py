@@ -10,7 +10,7 @@ import pytest
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from support import rows, tokens
+from support import db, rows, tokens
 from support.models import (
     Application,
     Channel,
@@ -92,6 +92,9 @@ async def test_rows_are_stored_as_the_orm_stores_them() -> None:
         assert len(one) == len(other) > 0, model
         assert sorted(map(repr, one)) == sorted(map(repr, other)), model
     assert all(child.application_id == ours.pk for child in mine)  # type: ignore[attr-defined]
+    if Application._meta.db.capabilities.dialect == "postgres":  # through the inserts pool
+        inserts = db.inserts()
+        assert inserts is not None and inserts._pool is not None
 
 
 async def test_a_failing_child_leaves_no_row_at_all() -> None:
