@@ -201,7 +201,8 @@ class GroupCommit:
                     except Exception as exc:  # noqa: BLE001 - it is this unit's answer
                         await connection.execute(f"ROLLBACK TO {savepoint}")
                         await connection.execute(f"RELEASE {savepoint}")
-                        future.set_exception(exc)
+                        if not future.done():  # its caller may have gone meanwhile
+                            future.set_exception(exc)
                         continue
                     await connection.execute(f"RELEASE {savepoint}")
                     done.append((future, value))
