@@ -109,8 +109,9 @@ def create_app(settings: Settings) -> Starlette:
 
 def from_env() -> Starlette:
     """The app as ``support serve --workers N`` starts it in each forked process."""
-    from support import logs
+    from support import logs, memory
 
+    memory.keep_large_blocks_apart()
     settings = Settings.from_env()
     logs.configure(settings.log_format)
     return create_app(settings)

@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from support import db, logs, metrics_dir
+from support import db, logs, memory, metrics_dir
 from support.config import Settings
 
 T = TypeVar("T")
@@ -392,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in {"serve", "worker"}:
         # Before anything imports prometheus-client: it picks its mode on import.
         metrics_dir.prepare(settings.metrics_path)
+        memory.keep_large_blocks_apart()
     result: int = args.func(settings, args)
     return result
 
