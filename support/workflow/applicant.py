@@ -189,7 +189,8 @@ async def submit(
 
     This is the desk's busiest path, so it is one statement on PostgreSQL
     (``rows.insert_with_children``: the rows, with the open-application check as its
-    ``WHERE NOT EXISTS``) and one short transaction on SQLite. The other two checks need
+    ``WHERE NOT EXISTS``) and a savepoint in the next group commit on SQLite
+    (``sqlite_client.GroupCommit``). The other two checks need
     no query of their own: a twin form and a reference already drawn hit their unique
     constraints, and are sorted out afterwards, on that rare path. Risk signals are
     computed when the contact is confirmed (``verify``), which is when the application
@@ -232,7 +233,7 @@ async def submit(
     return application
 
 
-# A reference has 8 random characters of 32: a clash is rare, and five in a row would
+# A reference has 8 random characters of 29: a clash is rare, and five in a row would
 # mean the generator is broken.
 REFERENCE_DRAWS = 5
 
