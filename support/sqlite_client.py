@@ -37,7 +37,6 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from itertools import count
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import (
@@ -114,8 +113,8 @@ class InlineConnection:
     async def executescript(self, script: str) -> None:
         await _patiently(lambda: self._conn.executescript(script))
 
-    async def commit(self) -> None:
-        await _patiently(self._conn.commit)
+    async def commit(self, *, in_thread: bool = False) -> None:
+        await _patiently(self._conn.commit, in_thread=in_thread)
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -151,7 +150,6 @@ class GroupCommit:
         self._client = client
         self._waiting: list[tuple[Work[Any], asyncio.Future[Any]]] = []
         self._driver: asyncio.Task[None] | None = None
-        self._savepoints = count()
         self.groups = 0  # committed so far: for the tests and the curious
 
     async def run(self, work: Work[T]) -> T:
@@ -184,34 +182,27 @@ class GroupCommit:
         client = self._client
         done: list[tuple[asyncio.Future[Any], Any]] = []
         async with client._lock:
-            token = get_connections().set(client.connection_name, client)
+            await client.create_connection(with_db=True)  # Tortoise connects on first use
+            connection: InlineConnection = client._connection  # type: ignore[assignment]
+            group_transaction = ImmediateTransactionWrapper(client)
+            token = get_connections().set(client.connection_name, group_transaction)
             try:
-                await client.create_connection(with_db=True)  # Tortoise connects on first use
-                connection: InlineConnection = client._connection  # type: ignore[assignment]
-                wrapper = ImmediateTransactionWrapper(client)
-                get_connections().set(client.connection_name, wrapper)
-                await wrapper.begin()
+                await group_transaction.begin()
                 for work, future in group:
                     if future.cancelled():
                         continue
-                    savepoint = f"unit_{next(self._savepoints)}"
-                    await connection.execute(f"SAVEPOINT {savepoint}")
                     try:
-                        value = await work(wrapper)
+                        async with group_transaction._in_transaction() as unit:  # a savepoint
+                            value = await work(unit)
                     except Exception as exc:  # noqa: BLE001 - it is this unit's answer
-                        await connection.execute(f"ROLLBACK TO {savepoint}")
-                        await connection.execute(f"RELEASE {savepoint}")
                         if not future.done():  # its caller may have gone meanwhile
                             future.set_exception(exc)
                         continue
-                    await connection.execute(f"RELEASE {savepoint}")
                     done.append((future, value))
-                await _patiently(connection._conn.commit, in_thread=True)
+                await connection.commit(in_thread=True)
                 self.groups += 1
             except BaseException:
-                inline = client._connection
-                if inline is not None and inline._conn.in_transaction:
-                    inline._conn.rollback()
+                await connection.rollback()
                 raise
             finally:
                 get_connections().reset(token)
