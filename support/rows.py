@@ -35,7 +35,7 @@ from support import db
 from support.sqlite_client import ImmediateSqliteClient
 
 Guard = Mapping[str, object]
-"""Column values of the parent's table; a list or tuple stands for any of its values."""
+"""Field values of the parent's model; a list or tuple stands for any of its values."""
 
 
 def _quoted(name: str) -> str:
@@ -65,16 +65,21 @@ def _values(row: Model, skip: str | None = None) -> tuple[list[str], list[Any]]:
     return columns, values
 
 
-def _guard_sql(
-    table: str, guard: Guard, one: Callable[[object], str], any_of: Callable[[list[Any]], str]
-) -> str:
-    """``EXISTS`` over the rows of ``table`` matching every value of ``guard``; ``one`` and
-    ``any_of`` write a value's placeholder and a list's test in the dialect."""
+def _guard_sql(parent: Model, guard: Guard, one: Callable[[object], str]) -> str:
+    """``EXISTS`` over the rows of the parent's table matching every value of ``guard``,
+    each value as the field stores it; ``one`` adds a parameter and returns its
+    placeholder."""
+    meta = parent._meta
     terms = []
-    for column, value in guard.items():
-        test = any_of(list(value)) if isinstance(value, list | tuple) else f"= {one(value)}"
-        terms.append(f"{_quoted(column)} {test}")
-    return f"EXISTS (SELECT 1 FROM {_quoted(table)} WHERE {' AND '.join(terms)})"  # noqa: S608
+    for name, value in guard.items():
+        field = meta.fields_map[name]
+        column = _quoted(meta.fields_db_projection[name])
+        if isinstance(value, list | tuple):
+            terms.append(f"{column} = ANY({one([field.to_db_value(v, parent) for v in value])})")
+        else:
+            terms.append(f"{column} = {one(field.to_db_value(value, parent))}")
+    return (f"EXISTS (SELECT 1 FROM {_quoted(meta.db_table)} "  # noqa: S608
+            f"WHERE {' AND '.join(terms)})")
 
 
 def statement(
@@ -98,7 +103,7 @@ def statement(
     # into the text, quoted; every value is a parameter.
     source = f"SELECT {placeholders(values)}"
     if unless:
-        source += f" WHERE NOT {_guard_sql(table, unless, one, lambda v: f'= ANY({one(v)})')}"
+        source += f" WHERE NOT {_guard_sql(parent, unless, one)}"
     parts = [f"new_parent AS (INSERT INTO {_quoted(table)} "  # noqa: S608
              f"({', '.join(map(_quoted, columns))}) {source} RETURNING {pk})"]
     for number, child in enumerate(children):
@@ -151,7 +156,7 @@ async def _insert_each(
     unless: Guard | None,
 ) -> bool:
     """The rows one table at a time, inside the caller's transaction (SQLite)."""
-    if unless and await _exists(connection, parent._meta.db_table, unless):
+    if unless and await type(parent).filter(**_filters(unless)).using_db(connection).exists():
         return False
     await parent.save(using_db=connection)
     for child in children:
@@ -162,16 +167,7 @@ async def _insert_each(
     return True
 
 
-async def _exists(connection: BaseDBAsyncClient, table: str, guard: Guard) -> bool:
-    params: list[Any] = []
-
-    def one(value: object) -> str:
-        params.append(value)
-        return "?"
-
-    def any_of(values: list[Any]) -> str:
-        return f"IN ({', '.join(one(value) for value in values)})"
-
-    _, found = await connection.execute_query(
-        f"SELECT {_guard_sql(table, guard, one, any_of)} AS found", params)  # noqa: S608
-    return bool(found and found[0]["found"])
+def _filters(guard: Guard) -> dict[str, object]:
+    """``guard`` as the ORM's filter: a list means any of its values."""
+    return {f"{name}__in" if isinstance(value, list | tuple) else name: value
+            for name, value in guard.items()}

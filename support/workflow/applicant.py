@@ -214,7 +214,7 @@ async def submit(
                             "code": code, "minutes": settings.code_ttl_seconds // 60,
                         }),
                     ], unless={"kind": data.kind.code, "account_id": data.account_id,
-                               "status": [status.value for status in ACTIVE]})
+                               "status": list(ACTIVE)})
                 except IntegrityError:
                     await _twin(submission_key)
                     if await Application.exists(reference=application.reference):
