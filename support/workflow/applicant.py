@@ -448,17 +448,19 @@ async def appeal(settings: Settings, original: Application, data: ApplicationInp
         key = f"appeal-{fresh.id}"
         appeal_row = _new_application(data, key, await _free_reference(data.kind),
                                       appeal_of=fresh)
-        await appeal_row.save()
+        # Queued from the start: the contact was confirmed for the original application.
         now = _now()
         appeal_row.status = Status.QUEUED
         appeal_row.verified_at = now
         appeal_row.due_at = now + timedelta(hours=settings.sla_hours[data.kind.sla])
         await appeal_row.save()
-        await Event.create(application=appeal_row, actor=APPLICANT, type="submitted",
-                           to_status=Status.QUEUED.value,
-                           message=f"Appeal against the refusal of {fresh.reference}.")
-        await Event.create(application=fresh, actor=APPLICANT, type="appealed",
-                           message=f"Appealed: {appeal_row.reference}.")
+        await Event.bulk_create([
+            Event(application=appeal_row, actor=APPLICANT, type="submitted",
+                  to_status=Status.QUEUED.value,
+                  message=f"Appeal against the refusal of {fresh.reference}."),
+            Event(application=fresh, actor=APPLICANT, type="appealed",
+                  message=f"Appealed: {appeal_row.reference}."),
+        ])
         link = await new_status_link(settings, appeal_row)
         await notify_applicant(appeal_row, "received", {"status_url": link})
     await risk.refresh(appeal_row)
