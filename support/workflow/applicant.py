@@ -22,7 +22,16 @@ from support import db, metrics, risk, rows, tokens
 from support.config import Settings
 from support.i18n import N_
 from support.kinds import KINDS, Kind
-from support.models import AccessToken, Application, Channel, Document, Event, Status, Verification
+from support.models import (
+    AccessToken,
+    Application,
+    Channel,
+    Document,
+    Event,
+    Notification,
+    Status,
+    Verification,
+)
 from support.notify.outbox import applicant_messages, notify_applicant
 from support.storage import DocumentStore, StagedFile
 from support.workflow.machine import (
@@ -199,38 +208,55 @@ async def submit(
     try:
         async with _filing(store) as filing:
             keys = await _store_uploads(store, uploads, filing.moved)
-            for _ in range(REFERENCE_DRAWS):
-                application = _new_application(
-                    data, submission_key, tokens.new_reference(data.kind.prefix))
-                code = tokens.new_code()
-                filing.committing = True  # the statement (SQLite: its transaction) commits
-                try:
-                    inserted = await rows.insert_with_children(application, [
-                        *_documents(uploads, keys),
-                        Event(actor=APPLICANT, type="submitted",
-                              to_status=Status.SUBMITTED.value),
-                        Verification(sends=1, **_code_values(settings, application, code)),
-                        *applicant_messages(application, "verification_code", {
-                            "code": code, "minutes": settings.code_ttl_seconds // 60,
-                        }),
-                    ], unless={"kind": data.kind.code, "account_id": data.account_id,
-                               "status": list(ACTIVE)})
-                except IntegrityError:
-                    await _twin(submission_key)
-                    if await Application.exists(reference=application.reference):
-                        continue  # the reference drawn was taken: draw again
-                    raise
-                if not inserted:
-                    await _twin(submission_key)  # a twin is open too, so it lands here
-                    raise DomainError(OPEN_ALREADY)
-                break
-            else:
-                raise RuntimeError("no free reference")
+            filing.committing = True  # the insert's statement (SQLite: its group) commits
+            application = await _insert_new(settings, data, submission_key, uploads, keys)
     except _AlreadySubmitted as twin:
         return twin.application  # our copies of the files were removed on the way out
     log.info("application %s submitted", application.reference)
     metrics.submitted(application.kind)
     return application
+
+
+async def _insert_new(
+    settings: Settings, data: ApplicationInput, submission_key: str, uploads: list[Upload],
+    keys: list[str],
+) -> Application:
+    """The application with its rows, under the first free reference drawn. Raises
+    ``DomainError`` (the account has one open) or ``_AlreadySubmitted``."""
+    for _ in range(REFERENCE_DRAWS):
+        application = _new_application(
+            data, submission_key, tokens.new_reference(data.kind.prefix))
+        try:
+            inserted = await rows.insert_with_children(
+                application, _first_rows(settings, application, uploads, keys),
+                unless={"kind": data.kind.code, "account_id": data.account_id,
+                        "status": list(ACTIVE)})
+        except IntegrityError:
+            await _twin(submission_key)
+            if await Application.exists(reference=application.reference):
+                continue  # the reference drawn was taken: draw again
+            raise
+        if not inserted:
+            await _twin(submission_key)  # a twin is open too, so it lands here
+            raise DomainError(OPEN_ALREADY)
+        return application
+    raise RuntimeError("no free reference")
+
+
+def _first_rows(
+    settings: Settings, application: Application, uploads: list[Upload], keys: list[str],
+) -> list[Document | Event | Verification | Notification]:
+    """What a new application is written with: its documents, the ``submitted`` event, a
+    code, and the messages that carry it."""
+    code = tokens.new_code()
+    return [
+        *_documents(uploads, keys),
+        Event(actor=APPLICANT, type="submitted", to_status=Status.SUBMITTED.value),
+        Verification(sends=1, **_code_values(settings, application, code)),
+        *applicant_messages(application, "verification_code", {
+            "code": code, "minutes": settings.code_ttl_seconds // 60,
+        }),
+    ]
 
 
 # A reference has 8 random characters of 29: a clash is rare, and five in a row would
