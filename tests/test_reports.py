@@ -3,6 +3,7 @@ and what it costs (issue 8)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import random
@@ -10,6 +11,7 @@ import re
 import statistics
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from html.parser import HTMLParser
 from typing import Any
 
@@ -343,8 +345,24 @@ async def test_the_worker_keeps_the_rollups(app, settings):
     assert await ReportDay.filter(dimension="kind").count() == 30 * 3
 
 
-async def test_today_is_refreshed_and_settled_days_are_left_alone(app):
+async def _now_clear_of_midnight() -> datetime:
+    """A moment of today that is clear of both midnights: the test steps a minute forward,
+    and a step across midnight rightly refreshes the day just ended; for ``SETTLE`` after
+    midnight the day before is still refreshed too, for rows committed late. It failed
+    when run at 23:59 UTC and again at 00:04. So: past midnight if it is near, and no
+    earlier in the day than the settling allows (a moment later than the clock is fine:
+    every row the test makes is then in its past)."""
     now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), dt_time(), UTC)
+    if midnight - now < timedelta(minutes=2):
+        await asyncio.sleep((midnight - now).total_seconds() + 1)
+        now = datetime.now(UTC)
+    day_start = datetime.combine(now.date(), dt_time(), UTC)
+    return max(now, day_start + rollup.SETTLE + timedelta(minutes=5))
+
+
+async def test_today_is_refreshed_and_settled_days_are_left_alone(app):
+    now = await _now_clear_of_midnight()
     today = now.date()
     queued = await make_application(status=Status.QUEUED, verified_at=now - timedelta(days=3))
     assert today in await reports.refresh(now)
