@@ -7,10 +7,14 @@ import asyncio
 import json
 import os
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from support.notify.render import EmailContent
 
@@ -27,7 +31,7 @@ class DeliveryError(Exception):
 
 
 class EmailBackend(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: Message) -> None: ...
 
 
 class SmsBackend(Protocol):
@@ -36,19 +40,45 @@ class SmsBackend(Protocol):
 
 def build_email(
     *, sender: str, to: str, content: EmailContent, key: str, domain: str
-) -> EmailMessage:
+) -> Message:
     """The Message-ID comes from the outbox row's idempotency key, so a message sent twice
-    after a crash carries the same id and receivers can drop the copy."""
-    message = EmailMessage()
-    message["From"] = sender
+    after a crash carries the same id and receivers can drop the copy.
+
+    Built with ``email.mime`` (the ``compat32`` policy), not ``Message``: the modern
+    API parses every header it is given into a structured object, which cost 0.8 ms of
+    CPU a message against 0.07 ms (bench/b1_worker.py), in a worker that shares its cores
+    with the web process. The bytes on the wire are the same kind: RFC 2047 headers where
+    they need it and UTF-8 bodies in quoted-printable."""
+    message = MIMEMultipart("alternative")
+    message["From"] = _header(sender)
     message["To"] = to
-    message["Subject"] = content.subject
+    message["Subject"] = _header(content.subject)
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = f"<{key}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(content.text)
-    message.add_alternative(content.html, subtype="html")
+    for body, subtype in ((content.text, "plain"), (content.html, "html")):
+        part = MIMENonMultipart("text", subtype)
+        part.set_payload(body, _UTF8_QP)
+        del part["MIME-Version"]  # once, at the top, as RFC 2045 has it
+        message.attach(part)
     return message
+
+
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # readable in a file and safe through any relay, as before
+
+
+def _header(text: str) -> str:
+    """``compat32`` writes a header as given: one that is not ASCII is RFC 2047-encoded
+    here (a sender's display name is, its address is left as it is)."""
+    if text.isascii():
+        return text
+    name, address = parseaddr(text)
+    if address and "@" in address and address.isascii() and text.rstrip().endswith(">"):
+        return formataddr((name, address), charset="utf-8")
+    # compat32 documents a Header as a header's value (typeshed allows only str); a
+    # Header is folded where it is written, its encoded form would be folded twice
+    return cast(str, Header(text, "utf-8"))
 
 
 class FileEmailBackend:
@@ -57,7 +87,7 @@ class FileEmailBackend:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def _write(self, message: EmailMessage) -> None:
+    def _write(self, message: Message) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         ident = str(message["Message-ID"]).strip("<>").split("@")[0]
@@ -66,7 +96,7 @@ class FileEmailBackend:
         partial.write_bytes(bytes(message))
         os.replace(partial, final)  # readers never see half a message
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         await asyncio.to_thread(self._write, message)
 
 

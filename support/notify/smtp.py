@@ -9,7 +9,7 @@ transient and retried with back-off.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 
 import aiosmtplib
 from aiosmtplib import errors
@@ -75,7 +75,7 @@ class SmtpEmailBackend:
             except (errors.SMTPException, OSError, TimeoutError):
                 client.close()
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         if self.settings.reply_to and "Reply-To" not in message:
             message["Reply-To"] = self.settings.reply_to
         try:
