@@ -94,6 +94,9 @@ class Settings:
     email_from: str = "Support desk <support@localhost>"
     inprocess_worker: bool = True
     worker_interval: float = 1.0
+    # In a burst the worker sends one batch a tick while the cores are contended, unless
+    # a due message has waited this long (support/notify/pacing.py); 0: never give way.
+    worker_yield_seconds: int = 30
     # Promises made to applicants: hours from confirmation to a decision.
     sla_hours: dict[str, int] = field(default_factory=lambda: {"unlock": 72, "recovery": 168})
     max_file_bytes: int = 10 * 1024 * 1024
@@ -211,6 +214,7 @@ class Settings:
             email_reply_to=env.get(PREFIX + "EMAIL_REPLY_TO") or "",
             delivery_lease_seconds=_int(env, "DELIVERY_LEASE_SECONDS", 300),
             worker_interval=float(_int(env, "WORKER_INTERVAL_MS", 1000)) / 1000,
+            worker_yield_seconds=_int(env, "WORKER_YIELD_SECONDS", 30),
             sms_backend=_choice(env, "SMS_BACKEND", "log", {"log", "http"}),
             sms_http_url=env.get(PREFIX + "SMS_HTTP_URL") or "",
             sms_http_token=env.get(PREFIX + "SMS_HTTP_TOKEN") or "",

@@ -23,6 +23,7 @@ from tortoise.transactions import in_transaction
 
 from support.config import Settings
 from support.models import Document, Event
+from support.notify import pacing
 from support.refusals import DESCRIPTIONS, Refused
 from support.storage import UNSAFE, DocumentStore, one_large_file, sanitise
 
@@ -94,11 +95,14 @@ async def _mark_unsafe(document: Document, why: str) -> None:
 
 
 async def sanitise_pending(
-    settings: Settings, budget: float = TICK_BUDGET, stop: asyncio.Event | None = None
+    settings: Settings, budget: float = TICK_BUDGET, stop: asyncio.Event | None = None,
+    contention: pacing.Contention | None = None,
 ) -> int:
     """The worker's share of a tick: pending documents, oldest first, until ``budget``
     seconds are spent (at least one document each tick). Returns how many were handled.
-    A disk error ends the tick's share: every other document would meet it too."""
+    A disk error ends the tick's share: every other document would meet it too. While
+    the cores are contended, one document, unless the oldest has waited too long
+    (``notify.pacing``)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
     handled, after = 0, 0
@@ -106,6 +110,9 @@ async def sanitise_pending(
         batch = await Document.filter(sanitised_at=None, id__gt=after).order_by("id").limit(BATCH)
         if not batch:
             return handled
+        if after == 0 and contention is not None and pacing.may_wait(
+                settings, contention, batch[0].created_at):
+            deadline = loop.time()
         for document in batch:
             after = document.id
             try:
