@@ -6,7 +6,6 @@ application, appends the event and writes the notifications to send, all or noth
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -138,18 +137,16 @@ async def _filing(store: DocumentStore) -> AsyncIterator[_Filing]:
         raise
 
 
-async def _store_uploads(
-    store: DocumentStore, uploads: list[Upload], moved: list[str]
-) -> list[str]:
-    """Put the staged files under their keys, in a thread (creating a file blocked the
-    event loop about 0.75 ms, B1). Done before the transaction opens, so the database's
-    write lock is never held across file-system work. Raises ``NotStored``."""
-    def put_all() -> None:
-        for upload in uploads:
-            moved.append(store.put(upload.staged))
+def _store_uploads(store: DocumentStore, uploads: list[Upload], moved: list[str]) -> list[str]:
+    """Put the staged files under their keys. Done before the transaction opens, so the
+    database's write lock is never held across file-system work. Raises ``NotStored``.
 
-    if uploads:
-        await asyncio.to_thread(put_all)
+    On the event loop: a file held in memory is at most 256 KB and a spilled one is only
+    renamed. A thread hop cost more than the work, and the second thread made the web
+    process wait for a CPU (B1, alternating pairs: 8–9% more submissions a second on
+    both databases, p99 unchanged)."""
+    for upload in uploads:
+        moved.append(store.put(upload.staged))
     return moved
 
 
@@ -207,7 +204,7 @@ async def submit(
     """
     try:
         async with _filing(store) as filing:
-            keys = await _store_uploads(store, uploads, filing.moved)
+            keys = _store_uploads(store, uploads, filing.moved)
             filing.committing = True  # the insert's statement (SQLite: its group) commits
             application = await _insert_new(settings, data, submission_key, uploads, keys)
     except _AlreadySubmitted as twin:
@@ -440,7 +437,7 @@ async def reply(
     """The applicant answers a request for information. The application goes back to the
     queue, held first for the reviewer who asked, who knows the case."""
     async with _filing(store) as filing:
-        keys = await _store_uploads(store, uploads, filing.moved)
+        keys = _store_uploads(store, uploads, filing.moved)
         async with in_transaction():
             fresh = await locked(application.reference)
             requester = (fresh.info_request or {}).get("reviewer_id")
