@@ -114,4 +114,6 @@ def from_env() -> Starlette:
     memory.keep_large_blocks_apart()
     settings = Settings.from_env()
     logs.configure(settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    memory.freeze_what_startup_made()
+    return app

@@ -166,6 +166,7 @@ def cmd_set_reviewer_password(settings: Settings, args: argparse.Namespace) -> i
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
+    from starlette.applications import Starlette
 
     from support.app import create_app
     from support.storage import DocumentStore
@@ -175,7 +176,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Support desk: http://{args.host}:{port}/  (Ctrl+C to stop)", flush=True)
     trusted: str | None = args.proxy_from or None
     forked = args.workers > 1  # each forked process builds its app from the environment
-    uvicorn.run("support.app:from_env" if forked else create_app(settings), factory=forked,
+    app: Starlette | str = "support.app:from_env"
+    if not forked:
+        app = create_app(settings)
+        memory.freeze_what_startup_made()
+    uvicorn.run(app, factory=forked,
                 workers=args.workers, host=args.host, port=port, log_level="info",
                 log_config=None, proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
     return 0
