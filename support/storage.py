@@ -42,8 +42,8 @@ UNSAFE = "unsafe"
 
 # A file part up to this size stays in memory. B1 found that creating a temporary file
 # cost about 0.75 ms of the event loop on a VM's disk, and moving it to a new folder as
-# much again; written once, in a thread, to its final key, a 200 KB receipt (a scan, a
-# screenshot) costs neither. Every upload holds this much before it spills, so the size
+# much again; written once to its final key, a 200 KB receipt (a scan, a screenshot)
+# costs neither. Every upload holds this much before it spills, so the size
 # is small: B4's 50 concurrent 10 MB photos held 50 MB at 1 MB (Starlette's own limit),
 # 13 MB at this. A phone photo is larger and streams to ``tmp/``.
 SPOOL_BYTES = 256 * 1024
