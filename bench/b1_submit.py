@@ -177,6 +177,7 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
             # CPU per success does not depend on what else the machine is doing
             "cpu_ms": 1000 * rss.cpu_used / max(1, result["ok"]),
             "worker_cpu_ms": 1000 * wss.cpu_used / max(1, result["ok"]) if helper else None,
+            "cpu_wait": rss.cpu_wait_share,
             "drain_s": drain,
             "complete": result["ok"] <= rows <= result["ok"] + args.connections}
 
@@ -205,8 +206,8 @@ def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
     lines = [f"### B1 submission, {args.connections} connections, {args.duration} s, "
              f"{args.receipt_kb} KB receipt, {where}{web}", "",
              "| target | db | round | ok/s | p50 ms | p99 ms | max ms | non-303 | rows / 303s "
-             "| peak RSS MB | CPU ms/ok | drain s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| peak RSS MB | CPU ms/ok | waited for a CPU | drain s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(
             f"| {r['target']} | {r['db']} | {r['round']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | "
@@ -215,6 +216,7 @@ def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
             + (f" [{r['worker_rss_mb']}]" if r.get("worker_rss_mb") else "")
             + f" | {r['cpu_ms']:.1f}"
             + (f" [{r['worker_cpu_ms']:.1f}]" if r.get("worker_cpu_ms") else "")
+            + f" | {float(str(r.get('cpu_wait', 0))):.0%}"
             + f" | {'' if r.get('drain_s') is None else r['drain_s']} |")
     rates: dict[tuple[str, int], dict[str, float]] = {}
     for r in results:
@@ -231,6 +233,8 @@ def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
                          "target ≥ 50%).")
     lines.append("- rows / 303s: every 303 wrk saw has its row; up to one request per "
                  "connection was still in flight when wrk stopped and landed after.")
+    lines.append("- waited for a CPU: the share of the run the web process's event loop was "
+                 "ready to run but another process had the cores (Linux schedstat).")
     return "\n".join(lines)
 
 

@@ -58,6 +58,15 @@ def load_average(minutes: int = 3) -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[: 1 if minutes == 1 else 3])
 
 
+def cpu_wait_ns(pid: int) -> int:
+    """How long a process's main thread has waited, runnable, for a CPU (Linux schedstat):
+    the share of the run it spent so says whether something else took its cores."""
+    try:
+        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -96,8 +105,9 @@ def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -
 
 @dataclass
 class RssSampler:
-    """Peak resident memory of a server, read from /proc every 100 ms, and the CPU it used
-    while the block ran. A ``pid`` of 0 samples nothing (no such process in this run)."""
+    """Peak resident memory of a server, read from /proc every 100 ms, the CPU it used
+    while the block ran, and the share of that time its main thread waited for a CPU.
+    A ``pid`` of 0 samples nothing (no such process in this run)."""
 
     pid: int
     peak_kb: int = 0
@@ -131,14 +141,22 @@ class RssSampler:
     def _cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self._tree()) if self.pid else 0.0
 
+    def _waits(self) -> dict[int, int]:
+        return {pid: cpu_wait_ns(pid) for pid in self._tree()} if self.pid else {}
+
     def __enter__(self) -> RssSampler:
         self.cpu_start = self._cpu()
+        self.wait_start, self.wall_start = self._waits(), time.monotonic()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.cpu_used = self._cpu() - self.cpu_start
+        wall = time.monotonic() - self.wall_start
+        waits = [ns - self.wait_start.get(pid, ns) for pid, ns in self._waits().items()]
+        # the most any one process waited: with --web N, the busiest web process
+        self.cpu_wait_share = max(waits, default=0) / 1e9 / wall if wall > 0 else 0.0
         self._stop.set()
         self.thread.join()
 

@@ -75,7 +75,7 @@ def may_wait(settings: Settings, contention: Contention, since: datetime | None)
 
 
 async def give_way(settings: Settings, contention: Contention) -> bool:
-    """After a full batch of messages: leave what is due to the next tick? The oldest due
+    """After a batch of messages: leave what is due to the next tick? The oldest due
     message is one query on the outbox's ``(status, next_attempt_at)`` index, made only
     when the cores are contended."""
     if settings.worker_yield_seconds <= 0 or not contention.contended():
