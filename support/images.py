@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,18 +71,19 @@ def png_layout(data: bytes) -> Layout:
     return Layout(width, height, end)
 
 
+# In a scan's entropy-coded data a 0xFF is followed by 0x00 (a stuffed byte) or a restart
+# marker; followed by anything else (fill 0xFF included), it starts the marker that ends it.
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+
+
 def _skip_scan(data: bytes, pos: int) -> int:
-    """The offset of the marker after a scan's entropy-coded data: 0xFF is followed by
-    0x00 (a stuffed byte) or a restart marker inside it, by anything else only at its end."""
-    while True:
-        found = data.find(b"\xff", pos)
-        if found < 0 or found + 1 >= len(data):
-            raise _damaged("JPEG cut off in its image data")
-        following = data[found + 1]
-        if following == 0x00 or 0xD0 <= following <= 0xD7:
-            pos = found + 2
-            continue
-        return found
+    """The offset of the marker after a scan's entropy-coded data. One regular-expression
+    search: a loop over each stuffed 0xFF (one in 256 bytes of a photo) was 4% of a
+    submission's CPU (B1)."""
+    end = _SCAN_END.search(data, pos)
+    if end is None:
+        raise _damaged("JPEG cut off in its image data")
+    return end.start()
 
 
 def jpeg_layout(data: bytes, start: int = 0) -> Layout:
