@@ -637,3 +637,27 @@ async def test_a_photo_cut_off_anywhere_is_refused_as_damaged(length: int) -> No
     with pytest.raises(FieldError) as refused:
         await check_document(staged, SETTINGS.max_file_bytes)
     assert "damaged or incomplete" in assert_readable(refused.value)
+
+
+def _scan_end_by_hand(data: bytes, pos: int) -> int | None:
+    """The rule as ITU T.81 states it, byte by byte: the oracle for ``_skip_scan``."""
+    for index in range(pos, len(data) - 1):
+        following = data[index + 1]
+        if data[index] == 0xFF and not (following == 0x00 or 0xD0 <= following <= 0xD7):
+            return index
+    return None
+
+
+@settings(max_examples=2000)
+@given(st.lists(st.sampled_from([0xFF, 0x00, 0xD0, 0xD7, 0xD8, 0xD9, 0x41, 0xCF]),
+                max_size=16).map(bytes), st.integers(min_value=0, max_value=16))
+def test_a_scan_ends_at_the_first_marker_that_is_not_stuffing_or_a_restart(data, pos):
+    from support.images import _skip_scan
+    from support.refusals import Refused
+
+    pos = min(pos, len(data))
+    try:
+        found: int | None = _skip_scan(data, pos)
+    except Refused:
+        found = None
+    assert found == _scan_end_by_hand(data, pos)
