@@ -150,6 +150,9 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
     drain: float | None = None
     try:
         wait_for(port, process)
+        # The last run's files (2 GB of photos for a bare run) are still being written
+        # back: flushed now, so their writeback does not stall this run's fsyncs
+        os.sync()
         wrk_env = {"BENCH_TOKENS": str(token_file), "BENCH_JPEG": str(work / "receipt.jpg"),
                    "BENCH_THREADS": str(args.threads)}
         profile = args.profile / f"{target}-{kind}.folded.txt" if args.profile else None
