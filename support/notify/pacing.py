@@ -65,22 +65,29 @@ class Contention:
         return self._verdict
 
 
+def _yielding(settings: Settings, contention: Contention) -> bool:
+    return settings.worker_yield_seconds > 0 and contention.contended()
+
+
+def _young(settings: Settings, since: datetime | None) -> bool:
+    """Whether work waiting since then (None: nothing waits) is under the limit."""
+    return since is None or (
+        datetime.now(UTC) - since < timedelta(seconds=settings.worker_yield_seconds))
+
+
 def may_wait(settings: Settings, contention: Contention, since: datetime | None) -> bool:
     """True when work waiting ``since`` then may be left to a later tick: the cores are
     contended and it has not waited ``worker_yield_seconds`` yet."""
-    if settings.worker_yield_seconds <= 0 or not contention.contended():
-        return False
-    return since is None or (
-        datetime.now(UTC) - since < timedelta(seconds=settings.worker_yield_seconds))
+    return _yielding(settings, contention) and _young(settings, since)
 
 
 async def give_way(settings: Settings, contention: Contention) -> bool:
     """After a batch of messages: leave what is due to the next tick? The oldest due
     message is one query on the outbox's ``(status, next_attempt_at)`` index, made only
     when the cores are contended."""
-    if settings.worker_yield_seconds <= 0 or not contention.contended():
+    if not _yielding(settings, contention):
         return False
     oldest: list[datetime] = await (Notification.filter(status=DeliveryStatus.PENDING)
                                     .order_by("next_attempt_at").limit(1)
                                     .values_list("next_attempt_at", flat=True))  # type: ignore[assignment]
-    return may_wait(settings, contention, oldest[0] if oldest else None)
+    return _young(settings, oldest[0] if oldest else None)
