@@ -124,7 +124,6 @@ async def _mark_sent(rows: list[Notification]) -> None:
         await Notification.bulk_update(
             rows, fields=["status", "sent_at", "attempts", "context", "last_error"]
         )
-        rows.clear()
 
 
 async def _mark_failed(row: Notification, error: Exception) -> None:
@@ -204,23 +203,33 @@ async def _deliver_channel(
                 await _mark_failed(row, DeliveryError(
                     f"not tried, the server was unreachable: {unreachable}"))
                 continue
-            with logs.bound_request_id(row.context.get(logs.PRIVATE_REQUEST_ID)):
-                try:
-                    await _send(settings, backends, row)
-                except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-                    await _mark_failed(row, exc)
-                    if isinstance(exc, DeliveryError) and exc.unreachable:
-                        unreachable = exc
-                    continue
-                _record_sent(row)
-            _sent(row)
+            error = await _send_one(settings, backends, row)
+            if error is not None:
+                if isinstance(error, DeliveryError) and error.unreachable:
+                    unreachable = error
+                continue
             unmarked.append(row)
             if len(unmarked) >= MARK_EVERY:
                 await _mark_sent(unmarked)
+                unmarked = []
             sent += 1
     finally:
         await _mark_sent(unmarked)
     return sent
+
+
+async def _send_one(settings: Settings, backends: Backends, row: Notification) -> Exception | None:
+    """Send one row, under the id of the request that queued it. A failure is recorded on
+    the row and returned; a success is counted, logged and made ready to be marked."""
+    with logs.bound_request_id(row.context.get(logs.PRIVATE_REQUEST_ID)):
+        try:
+            await _send(settings, backends, row)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+            await _mark_failed(row, exc)
+            return exc
+        _record_sent(row)
+    _sent(row)
+    return None
 
 
 def _record_sent(row: Notification) -> None:
