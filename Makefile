@@ -72,6 +72,7 @@ bench: $(VENV)/.stamp-test pg-up
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/b1_submit.py
+	$(BIN)/python bench/b1_worker.py
 	$(BIN)/python bench/b2_queue.py
 	$(BIN)/python bench/b3_claim.py
 	$(BIN)/python bench/b4_uploads.py

@@ -10,14 +10,13 @@ fresh database, ``support worker`` (file email, log SMS, as B1 and `make run` ha
 is started, and the CPU of the worker and of every PostgreSQL process is read from
 /proc from its start until the last row is marked sent.
 
-    .venv/bin/python bench/b1_worker.py [--messages 4000] [--db postgres|sqlite]
+    .venv/bin/python bench/b1_worker.py [--messages 4000] [--db postgres|sqlite] [--no-record]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import (  # noqa: E402
     BIN,
     ROOT,
+    code_state,
     cpu_seconds,
     drop_database,
     free_port,
@@ -36,7 +36,7 @@ from bench.harness import (  # noqa: E402
     new_database,
     support_env,
 )
-from bench.machine import describe  # noqa: E402
+from bench.machine import describe, record  # noqa: E402
 
 
 def postgres_cpu() -> float:
@@ -95,19 +95,18 @@ async def measure(kind: str, count: int, work: Path) -> dict[str, float]:
             while (left := await pending(url)) == count:
                 await asyncio.sleep(0.01)
             own_before, pg_before = cpu_seconds(worker.pid), postgres_cpu()
-            started, first = time.perf_counter(), count - left
+            started, measured = time.perf_counter(), left
             while await pending(url) > 0:
                 await asyncio.sleep(0.05)
             own = cpu_seconds(worker.pid) - own_before
             wall = time.perf_counter() - started
             pg = (postgres_cpu() - pg_before) if kind == "postgres" else 0.0
-            count -= first
         finally:
             worker.terminate()
             worker.wait(10)
         sent = len(list((work / "mail").glob("*.eml")))
-        return {"messages": count, "emails": sent, "wall_s": wall,
-                "worker_ms": 1000 * own / count, "postgres_ms": 1000 * pg / count}
+        return {"messages": measured, "emails": sent, "wall_s": wall,
+                "worker_ms": 1000 * own / measured, "postgres_ms": 1000 * pg / measured}
     finally:
         await drop_database(url)
 
@@ -117,16 +116,21 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="postgres")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-record", action="store_true",
+                        help="print only; do not append to results.md")
     args = parser.parse_args()
     print(describe())
+    lines = [f"### B1 worker, {args.messages} messages on {args.db}", ""]
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory(prefix="b1w-") as tmp:
             result = asyncio.run(measure(args.db, args.messages, Path(tmp)))
-        print(f"run {run}: {result['messages']} messages ({result['emails']} emails) in "
-              f"{result['wall_s']:.1f} s; CPU per message: worker "
-              f"{result['worker_ms']:.2f} ms, PostgreSQL {result['postgres_ms']:.2f} ms",
-              flush=True)
-    os.environ.pop("SUPPORT_DATABASE_URL", None)
+        lines.append(f"- run {run}: {result['messages']} messages ({result['emails']} emails "
+                     f"in all) in {result['wall_s']:.1f} s; CPU per message: worker "
+                     f"{result['worker_ms']:.2f} ms, PostgreSQL {result['postgres_ms']:.2f} ms")
+        print(lines[-1], flush=True)
+    lines.append(code_state())
+    if not args.no_record:
+        record("B1 worker", "\n".join(lines))
 
 
 if __name__ == "__main__":
