@@ -25,7 +25,7 @@ import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from itertools import groupby
-from typing import Any
+from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.fields.base import DatabaseDefault, Field
@@ -82,12 +82,24 @@ def _values(row: Model, skip: str | None = None) -> tuple[tuple[str, ...], list[
     return tuple(columns), values
 
 
-Shape = tuple[object, ...]
-"""What a statement's text depends on: the tables, their columns, the guard's columns."""
+class _Table(NamedTuple):
+    """A table's part of a statement's text: its name, its key column (the parent) or its
+    link column (a child), and the columns given values."""
+
+    name: str
+    key: str
+    columns: tuple[str, ...]
+
+
+class _Guard(NamedTuple):
+    """The guard's part: its table, and each column with whether it takes a list."""
+
+    table: str
+    terms: tuple[tuple[str, bool], ...]
 
 
 @functools.lru_cache(maxsize=256)
-def _text(parent: Shape, guard: Shape, children: tuple[Shape, ...]) -> str:
+def _text(parent: _Table, guard: _Guard | None, children: tuple[_Table, ...]) -> str:
     """The statement for rows of this shape, numbered ``$1``... in the order ``statement``
     lists the parameters. A submission writes the same shape every time: built once
     (B1: building it was 3% of a submission's CPU)."""
@@ -101,12 +113,11 @@ def _text(parent: Shape, guard: Shape, children: tuple[Shape, ...]) -> str:
     # into the text, quoted; every value is a parameter.
     source = f"SELECT {placeholders(len(columns))}"
     if guard:
-        guard_table, *terms = guard
         conditions = " AND ".join(
             f"{_quoted(column)} = ANY({placeholders(1)})" if many
             else f"{_quoted(column)} = {placeholders(1)}"
-            for column, many in terms)
-        source += (f" WHERE NOT EXISTS (SELECT 1 FROM {_quoted(guard_table)} "  # noqa: S608
+            for column, many in guard.terms)
+        source += (f" WHERE NOT EXISTS (SELECT 1 FROM {_quoted(guard.table)} "  # noqa: S608
                    f"WHERE {conditions})")
     parts = [f"new_parent AS (INSERT INTO {_quoted(table)} "  # noqa: S608
              f"({', '.join(map(_quoted, columns))}) {source} RETURNING {_quoted(pk)})"]
@@ -124,24 +135,25 @@ def statement(
     """The PostgreSQL statement and its parameters; exposed for the tests."""
     meta = parent._meta
     columns, params = _values(parent)
-    guard: Shape = ()
+    guard = None
     if unless:
         terms: list[tuple[str, bool]] = []
         for name, value in unless.items():
             field = meta.fields_map[name]
-            many = isinstance(value, list | tuple)
-            terms.append((meta.fields_db_projection[name], many))
-            params.append([field.to_db_value(v, parent) for v in value] if many
-                          else field.to_db_value(value, parent))
-        guard = (meta.db_table, *terms)
+            if isinstance(value, list | tuple):
+                params.append([field.to_db_value(v, parent) for v in value])
+            else:
+                params.append(field.to_db_value(value, parent))
+            terms.append((meta.fields_db_projection[name], isinstance(value, list | tuple)))
+        guard = _Guard(meta.db_table, tuple(terms))
     shapes = []
     for child in children:
         link_column = child._meta.fields_map[_link(child, parent)].source_field
         assert link_column is not None
         child_columns, values = _values(child, skip=link_column)
-        shapes.append((child._meta.db_table, link_column, child_columns))
+        shapes.append(_Table(child._meta.db_table, link_column, child_columns))
         params.extend(values)
-    return _text((meta.db_table, meta.db_pk_column, columns), guard, tuple(shapes)), params
+    return _text(_Table(meta.db_table, meta.db_pk_column, columns), guard, tuple(shapes)), params
 
 
 async def insert_with_children(
