@@ -22,9 +22,8 @@ what costs there.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Mapping, Sequence
-from itertools import groupby
+from itertools import count, groupby
 from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
@@ -53,6 +52,9 @@ def _link(child: Model, parent: Model) -> str:
     raise TypeError(f"{type(child).__name__} has no foreign key to {type(parent).__name__}")
 
 
+_plans: dict[type[Model], tuple[tuple[str, str, Field[Any]], ...]] = {}
+
+
 def _stored(model: type[Model]) -> tuple[tuple[str, str, Field[Any]], ...]:
     """Name, column and field of each column the database does not generate: the same for
     every row of a model, so worked out once (``statement`` runs on every submission)."""
@@ -64,9 +66,6 @@ def _stored(model: type[Model]) -> tuple[tuple[str, str, Field[Any]], ...]:
             for name, column in meta.fields_db_projection.items()
             if not meta.fields_map[name].generated)
     return plan
-
-
-_plans: dict[type[Model], tuple[tuple[str, str, Field[Any]], ...]] = {}
 
 
 def _values(row: Model, skip: str | None = None) -> tuple[tuple[str, ...], list[Any]]:
@@ -104,7 +103,7 @@ def _text(parent: _Table, guard: _Guard | None, children: tuple[_Table, ...]) ->
     lists the parameters. A submission writes the same shape every time: built once
     (B1: building it was 3% of a submission's CPU)."""
     table, pk, columns = parent
-    counter = itertools.count(1)
+    counter = count(1)
 
     def placeholders(count: int) -> str:
         return ", ".join(f"${next(counter)}" for _ in range(count))

@@ -151,3 +151,18 @@ def test_the_guard_is_part_of_the_one_statement() -> None:
     assert sql.count("INSERT INTO") == 6 and "WHERE NOT EXISTS" in sql
     assert ["queued", "in_review"] in params and "1" in params  # as the column stores them
     assert "ANY(" in sql
+
+
+def test_each_shape_of_statement_gets_its_own_text() -> None:
+    """The text is kept per shape: a statement without a guard, or with fewer children,
+    must not be handed the text of another."""
+    guarded, guarded_params = rows.statement(_application(9), _children("u" * 32),
+                                             unless={"account_id": "9"})
+    plain, plain_params = rows.statement(_application(10), _children("v" * 32))
+    fewer, fewer_params = rows.statement(_application(11), _children("w" * 32)[:2])
+    assert "NOT EXISTS" in guarded and "NOT EXISTS" not in plain
+    assert len(guarded_params) == len(plain_params) + 1
+    assert fewer.count("INSERT INTO") == 3
+    for sql, params in ((guarded, guarded_params), (plain, plain_params),
+                        (fewer, fewer_params)):
+        assert f"${len(params)}" in sql and f"${len(params) + 1}" not in sql
