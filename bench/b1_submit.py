@@ -173,10 +173,12 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
                 child.wait(timeout=30)
         await drop_database(url)
         # The run's files go once counted, deleted and synced before the next server
-        # starts. Left in place (2.5 GB of photos after a bare run), the next run's system
-        # calls cost several times as much on this VM: support right after a bare run
-        # used 3.5-4.2 ms of CPU a submission, a third of it system time, against 2.6 ms
-        # and a tenth when it ran first, and it paid this in every round, bare never.
+        # starts, rather than piling up until the end (2.5 GB of photos a bare run).
+        # Without this, support right after a bare run used 3.5-4.2 ms of CPU a
+        # submission, a third of it system time, against 2.6 ms and a tenth when it ran
+        # first; with it, 2.1-3.5 ms. The VM's file-system cost still drifts (a 200 KB
+        # file took 80 to 1,000 µs of system time to write in one hour), so the median of
+        # rounds is what B1 reports.
         shutil.rmtree(data_dir, ignore_errors=True)
         os.sync()
     # wrk stops with up to one request per connection in flight: the server finishes those,
