@@ -107,6 +107,17 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
+def to_serve(settings: Settings) -> Starlette:
+    """The app as a serving process runs it: built, then what building it made frozen out
+    of the collector's walks (``memory.freeze_what_startup_made``). Tests build many apps
+    in one process and use ``create_app``."""
+    from support import memory
+
+    app = create_app(settings)
+    memory.freeze_what_startup_made()
+    return app
+
+
 def from_env() -> Starlette:
     """The app as ``support serve --workers N`` starts it in each forked process."""
     from support import logs, memory
@@ -114,6 +125,4 @@ def from_env() -> Starlette:
     memory.keep_large_blocks_apart()
     settings = Settings.from_env()
     logs.configure(settings.log_format)
-    app = create_app(settings)
-    memory.freeze_what_startup_made()
-    return app
+    return to_serve(settings)

@@ -168,7 +168,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
     from starlette.applications import Starlette
 
-    from support.app import create_app
+    from support.app import to_serve
     from support.storage import DocumentStore
 
     DocumentStore(settings.documents_dir).prepare()  # 0.5 s the first time, then 30 ms
@@ -176,10 +176,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Support desk: http://{args.host}:{port}/  (Ctrl+C to stop)", flush=True)
     trusted: str | None = args.proxy_from or None
     forked = args.workers > 1  # each forked process builds its app from the environment
-    app: Starlette | str = "support.app:from_env"
-    if not forked:
-        app = create_app(settings)
-        memory.freeze_what_startup_made()
+    app: Starlette | str = "support.app:from_env" if forked else to_serve(settings)
     uvicorn.run(app, factory=forked,
                 workers=args.workers, host=args.host, port=port, log_level="info",
                 log_config=None, proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
