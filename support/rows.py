@@ -52,20 +52,14 @@ def _link(child: Model, parent: Model) -> str:
     raise TypeError(f"{type(child).__name__} has no foreign key to {type(parent).__name__}")
 
 
-_plans: dict[type[Model], tuple[tuple[str, str, Field[Any]], ...]] = {}
-
-
+@functools.cache
 def _stored(model: type[Model]) -> tuple[tuple[str, str, Field[Any]], ...]:
     """Name, column and field of each column the database does not generate: the same for
     every row of a model, so worked out once (``statement`` runs on every submission)."""
-    plan = _plans.get(model)
-    if plan is None:
-        meta = model._meta
-        plan = _plans[model] = tuple(
-            (name, column, meta.fields_map[name])
-            for name, column in meta.fields_db_projection.items()
-            if not meta.fields_map[name].generated)
-    return plan
+    meta = model._meta
+    return tuple((name, column, meta.fields_map[name])
+                 for name, column in meta.fields_db_projection.items()
+                 if not meta.fields_map[name].generated)
 
 
 def _values(row: Model, skip: str | None = None) -> tuple[tuple[str, ...], list[Any]]:

@@ -208,7 +208,9 @@ class DocumentStore:
     """Files on local disk under random keys, in 4,096 folders named by a key's first two
     characters; the same interface can front a shared volume or object storage later.
 
-    Blocking file-system work: call ``put`` and ``prepare`` from a thread."""
+    ``put`` runs on the event loop: a file in memory is at most ``SPOOL_BYTES`` and a
+    spilled one is only renamed (why: ``workflow.applicant._Filing.put``). ``prepare``
+    makes 4,096 folders: run it at start-up, not in a request."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
