@@ -150,8 +150,8 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
     drain: float | None = None
     try:
         wait_for(port, process)
-        # The last run's files (2 GB of photos for a bare run) are still being written
-        # back: flushed now, so their writeback does not stall this run's fsyncs
+        # What the last run left (its deleted files, below) and this server's start wrote
+        # are flushed now, so their writeback does not stall this run's fsyncs
         os.sync()
         wrk_env = {"BENCH_TOKENS": str(token_file), "BENCH_JPEG": str(work / "receipt.jpg"),
                    "BENCH_THREADS": str(args.threads)}
@@ -172,15 +172,14 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
                 child.terminate()
                 child.wait(timeout=30)
         await drop_database(url)
-        # The run's files go once counted, deleted and synced before the next server
-        # starts, rather than piling up until the end (2.5 GB of photos a bare run).
+        # The run's files go once counted, rather than piling up until the end (2.5 GB
+        # of photos a bare run); the next run syncs before it measures.
         # Without this, support right after a bare run used 3.5-4.2 ms of CPU a
         # submission, a third of it system time, against 2.6 ms and a tenth when it ran
         # first; with it, 2.1-3.5 ms. The VM's file-system cost still drifts (a 200 KB
         # file took 80 to 1,000 µs of system time to write in one hour), so the median of
         # rounds is what B1 reports.
         shutil.rmtree(data_dir, ignore_errors=True)
-        os.sync()
     # wrk stops with up to one request per connection in flight: the server finishes those,
     # so rows may exceed wrk's count by that much. Fewer rows than 303s would be a loss.
     return {"target": target, "db": kind, "round": round_, **result, "rows": rows,
