@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from support import db
+from support import db, spool
 from support.config import Settings
 from support.notify import worker
 from support.ratelimit import Limiter
@@ -90,6 +90,7 @@ def create_app(settings: Settings) -> Starlette:
                 await app.state.worker_task
             await app.state.limiter.close()
             await db.close()
+            spool.release(settings.spool_dir)
 
     secure = settings.base_url.startswith("https")
     app = _App(

@@ -164,6 +164,11 @@ class Settings:
         return self.data_dir / "documents"
 
     @property
+    def spool_dir(self) -> Path:
+        """Uploads waiting for the worker to file them (``spool``)."""
+        return self.data_dir / "spool"
+
+    @property
     def upload_tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
 

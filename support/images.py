@@ -15,6 +15,7 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -173,18 +174,19 @@ def _save_options(source: Image.Image, content_type: str) -> dict[str, Any]:
     return {} if transparency is None else {"transparency": transparency}
 
 
-def reencode(path: Path, content_type: str) -> int:
-    """Replace the file with a copy made from its pixels alone, turned upright first (the
-    EXIF orientation is applied, as a phone shows the photo), and return its size.
+def reencode(data: bytes, target: Path, content_type: str) -> int:
+    """Write at ``target`` a copy of the image in ``data`` made from its pixels alone,
+    turned upright first (the EXIF orientation is applied, as a phone shows the photo),
+    and return its size.
 
     Nothing but pixels is carried over: no EXIF (GPS position, phone serial, time), no XMP,
     no comments, no PNG text chunks, no ICC profile (colour management is not worth a
     hostile profile reaching the reviewer's browser; photos are read as sRGB), and nothing
-    that followed the image. The copy is written next to the original, flushed to disk
-    and moved over it, so a crash leaves either file whole and never half of one."""
+    that followed the image. The copy is written next to ``target``, flushed to disk and
+    moved there (``replace_atomically``)."""
     expected = [FORMATS[content_type]]
     try:
-        source = Image.open(path, formats=expected)
+        source = Image.open(io.BytesIO(data), formats=expected)
     except PILLOW_ERRORS as error:
         raise _damaged(type(error).__name__) from None
     try:
@@ -196,28 +198,30 @@ def reencode(path: Path, content_type: str) -> int:
         except PILLOW_ERRORS as error:
             raise _damaged(type(error).__name__) from None
         source.info = {}  # Pillow's savers read comments, ICC profiles and more from here
-        _replace(path, source, expected[0], options)
+        replace_atomically(target, lambda out: _save(source, out, expected[0], options))
     finally:
         source.close()
         memory.give_back()
-    _sync_folder(path.parent)
-    return path.stat().st_size
+    return target.stat().st_size
 
 
-def _replace(path: Path, image: Image.Image, kind: str, options: dict[str, Any]) -> None:
+def replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a file through ``write`` next to ``path``, flush it to disk and move it to
+    ``path``, so a crash leaves either file whole and never half of one."""
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, kept on success
         dir=path.parent, prefix=".sanitising-", delete=False
     )
     temporary = Path(handle.name)
     try:
         with handle:
-            _save(image, handle, kind, options)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
 
 
 def _save(image: Image.Image, handle: IO[bytes], kind: str, options: dict[str, Any]) -> None:

@@ -129,6 +129,10 @@ class Document(Model):
     size = fields.IntField()
     sha256 = fields.CharField(max_length=64)
     storage_key = fields.CharField(max_length=64, unique=True)
+    # Where an upload waits in the spool (``spool.Place``) until the worker writes its
+    # file under ``storage_key``; null once written (``sanitised_at`` set) or for a large
+    # upload, moved there at once.
+    spooled = fields.CharField(max_length=64, null=True)
     original_name = fields.CharField(max_length=255)
     uploaded_by = fields.CharField(max_length=32, default="applicant")
     # Set once the file on disk is the re-encoded copy (images: metadata stripped) or a

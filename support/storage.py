@@ -2,11 +2,13 @@
 
 Files arrive from the form parser in memory when small (most receipts and screenshots)
 or, past ``SPOOL_BYTES``, already on disk in the data dir's ``tmp/`` folder (so a 10 MB
-photo never sits in memory). They reach ``documents/`` only when their application is
-about to be committed: a file in memory is written once, to its final key; a spilled one
-is moved there. At upload they are sniffed by content and checked (images: ``images``,
+photo never sits in memory). They are placed only when their application is about to be
+committed: a file in memory is appended to the process's spool (``spool``: no file of its
+own is created in the request); a spilled one is moved to its final key in
+``documents/``. At upload they are sniffed by content and checked (images: ``images``,
 PDFs: ``pdfs``, files that are two formats at once: ``polyglots``); before a reviewer sees
-one, it is sanitised (``sanitise``; when: ``workflow.documents``).
+one, it is sanitised, and a spooled one written to its key (``sanitise``; when:
+``workflow.documents``).
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ import unicodedata
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from support import images, memory, pdfs, polyglots
+from support import images, memory, pdfs, polyglots, spool
 from support.i18n import N_
 from support.refusals import Reason, Refused, field_error
 from support.validation import FieldError
+
+if TYPE_CHECKING:
+    from support.config import Settings
 
 log = logging.getLogger("support.storage")
 
@@ -187,33 +193,54 @@ def _refusal_of(staged: StagedFile, content_type: str, max_pixels: int) -> Refus
     return None
 
 
-def sanitise(path: Path, content_type: str, max_pixels: int) -> int:
-    """Make a stored file fit for a reviewer and return its size; raise ``Refused`` if it
-    cannot be. An image is re-encoded from its pixels (``images.reencode``), its size
-    bounded first: the file may predate the checks above. A PDF cannot be cleaned without
-    risking what it shows, so it is checked again, as at upload, and kept as it is."""
+def sanitise(source: bytes | Path, target: Path, content_type: str, max_pixels: int) -> int:
+    """Make a document fit for a reviewer at ``target`` and return its size; raise
+    ``Refused`` if it cannot be. ``source`` is the upload: its bytes from the spool, or its
+    file (then ``target`` itself). An image is re-encoded from its pixels
+    (``images.reencode``), its size bounded first: the file may predate the checks above.
+    A PDF cannot be cleaned without risking what it shows, so it is checked again, as at
+    upload, and kept as it is."""
+    data = source if isinstance(source, bytes) else source.read_bytes()
     if content_type == "application/pdf":
-        _check_content(path.read_bytes(), content_type, max_pixels)
-        return path.stat().st_size
+        _check_content(data, content_type, max_pixels)
+        if isinstance(source, bytes):
+            images.replace_atomically(target, lambda out: out.write(data))
+        return len(data)
     if content_type not in images.FORMATS:
         raise Refused(Reason.DAMAGED, f"not a document type: {content_type}")
-    images.check_pixels(images.layout(path.read_bytes(), content_type), max_pixels)
-    return images.reencode(path, content_type)
+    images.check_pixels(images.layout(data, content_type), max_pixels)
+    return images.reencode(data, target, content_type)
 
 
 KEY_ALPHABET = string.ascii_letters + string.digits + "-_"  # secrets.token_urlsafe's
 
 
+@dataclass(frozen=True)
+class Placed:
+    """Where ``DocumentStore.put`` put an upload: the key its document is kept under and,
+    until the worker writes that file, where its bytes wait in the spool."""
+
+    key: str
+    spooled: str | None = None
+
+
 class DocumentStore:
     """Files on local disk under random keys, in 4,096 folders named by a key's first two
     characters; the same interface can front a shared volume or object storage later.
+    The spool (``spool``) holds uploads until their file is written; it must be where
+    every web process and worker can read it, like the documents.
 
-    ``put`` runs on the event loop: a file in memory is at most ``SPOOL_BYTES`` and a
-    spilled one is only renamed (why: ``workflow.applicant._Filing.put``). ``prepare``
-    makes 4,096 folders: run it at start-up, not in a request."""
+    ``put`` runs on the event loop: a file in memory is at most ``SPOOL_BYTES`` and only
+    appended, a spilled one only renamed (why: ``workflow.applicant._Filing.put``).
+    ``prepare`` makes 4,096 folders: run it at start-up, not in a request."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, spooled: spool.Spool) -> None:
         self.root = root
+        self.spool = spooled
+
+    @classmethod
+    def of(cls, settings: Settings) -> DocumentStore:
+        return cls(settings.documents_dir, spool.of(settings.spool_dir))
 
     def path(self, key: str) -> Path:
         if not re.fullmatch(r"[A-Za-z0-9_-]{20,64}", key):
@@ -227,34 +254,32 @@ class DocumentStore:
         for first, second in itertools.product(KEY_ALPHABET, repeat=2):
             (self.root / (first + second)).mkdir(parents=True, exist_ok=True)
 
-    def put(self, staged: StagedFile) -> str:
-        """Store the file under a new key and return the key: a file in memory is written
-        there (``x``: never over another), a spilled one moved (same filesystem, so
+    def put(self, staged: StagedFile) -> Placed:
+        """Give the file a new key: a file in memory is appended to the spool (the worker
+        writes it under its key), a spilled one is moved there (same filesystem, so
         atomic). Raises ``NotStored`` if the disk refuses, leaving nothing behind."""
         key = secrets.token_urlsafe(24)
-        target = self.path(key)
         try:
+            if staged.path is None:
+                return Placed(key, str(self.spool.append(staged.read())))
+            target = self.path(key)
             try:
-                self._place(staged, target)
+                os.replace(staged.path, target)
             except FileNotFoundError:  # its folder is new: see ``prepare``
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self._place(staged, target)
-        except FileExistsError:  # 192 random bits collided: never delete the other file
-            raise
+                os.replace(staged.path, target)
         except OSError as exc:
             log.warning("a document could not be stored: %s",
                         exc.strerror or type(exc).__name__)
-            target.unlink(missing_ok=True)
             raise NotStored(staged.field) from exc
-        return key
+        return Placed(key)
 
-    @staticmethod
-    def _place(staged: StagedFile, target: Path) -> None:
-        if staged.path is not None:
-            os.replace(staged.path, target)
-            return
-        with target.open("xb") as out:  # a full disk may refuse at the write or the close
-            out.write(staged.read())
+    def source(self, key: str, spooled: str | None) -> bytes | Path:
+        """What was uploaded: its bytes while it waits in the spool, else its file.
+        Raises ``FileNotFoundError`` if the spool file is gone."""
+        if spooled is None:
+            return self.path(key)
+        return self.spool.read(spool.Place.parse(spooled))
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

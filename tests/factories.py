@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from support import tokens
+from support.config import Settings
 from support.kinds import KINDS
-from support.models import Application, Status
+from support.models import Application, Document, Status
+from support.storage import DocumentStore
 
 _numbers = itertools.count(1)
 
@@ -40,3 +42,10 @@ async def make_application(**overrides: Any) -> Application:
     }
     data.update(overrides)
     return await Application.create(**data)
+
+
+def uploaded(settings: Settings, document: Document) -> bytes:
+    """What the applicant sent as ``document``: its bytes in the spool until the worker
+    files it (``workflow.documents``), else its file."""
+    source = DocumentStore.of(settings).source(document.storage_key, document.spooled)
+    return source if isinstance(source, bytes) else source.read_bytes()

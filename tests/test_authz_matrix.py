@@ -187,7 +187,7 @@ CODE_A, CODE_B = "482913", "731640"
 async def attach(settings: Any, application: Application, content: bytes,
                  name: str = "receipt.jpg", content_type: str = "image/jpeg") -> Document:
     """A stored document, written where the store keeps it."""
-    store = DocumentStore(settings.documents_dir)
+    store = DocumentStore.of(settings)
     key = secrets.token_urlsafe(24)
     target = store.path(key)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -542,7 +542,7 @@ async def test_path_traversal_in_any_path_parameter_goes_nowhere(
     canary = b"canary-" + secrets.token_hex(8).encode()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "canary.txt").write_bytes(canary)
-    content = (DocumentStore(settings.documents_dir).path(world.document.storage_key)
+    content = (DocumentStore.of(settings).path(world.document.storage_key)
                .read_bytes())
     before = (await snapshot(world.a), await snapshot(world.b), await desk_snapshot())
     for payload in TRAVERSALS:

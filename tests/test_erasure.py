@@ -71,7 +71,7 @@ async def test_a_refused_application_is_erased_at_once_and_the_applicant_told(
 ):
     status_path = await applicant.apply_and_verify(mail.outbox)
     application = await Application.get()
-    receipt = DocumentStore(settings.documents_dir).path((await Document.get()).storage_key)
+    receipt = DocumentStore.of(settings).path((await Document.get()).storage_key)
     await _decide(desk, application, "reject")
     await mail.outbox.deliver()
 

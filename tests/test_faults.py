@@ -30,13 +30,15 @@ from support.models import (
     Application,
     Channel,
     DeliveryStatus,
+    Document,
     Event,
     Notification,
     Status,
 )
 from support.notify import worker
+from support.spool import Place, Spool
 from tests.conftest import BASE, RECOVERY, UNLOCK, Applicant, hidden_fields, jpeg_bytes
-from tests.factories import make_application
+from tests.factories import make_application, uploaded
 from tests.faults_disk import files_under, fill, small_filesystem
 from tests.faults_pg import HANG, TRY_AGAIN, Cluster, Load, Served, postgres_bin, serve
 from tests.faults_smtp import SilentSmtp, real_smtp
@@ -67,22 +69,31 @@ def cluster() -> Iterator[Cluster]:
         own.destroy()
 
 
-async def _stored(cluster: Cluster) -> tuple[set[str], dict[str, str]]:
-    """The references of every application, and each document's key with its reference."""
+async def _stored(cluster: Cluster) -> tuple[set[str], dict[str, str], dict[str, str]]:
+    """The references of every application, each document's key with its reference, and
+    where the documents the worker has not filed yet wait in the spool."""
     check = await asyncpg.connect(cluster.url("support"))
     try:
         references = {row["reference"] for row in await check.fetch(
             "SELECT reference FROM application")}
-        documents = {row["storage_key"]: row["reference"] for row in await check.fetch(
-            "SELECT d.storage_key, a.reference FROM document d "
-            "JOIN application a ON a.id = d.application_id")}
+        rows = await check.fetch("SELECT d.storage_key, d.spooled, a.reference FROM document d "
+                                 "JOIN application a ON a.id = d.application_id")
     finally:
         await check.close()
-    return references, documents
+    documents = {row["storage_key"]: row["reference"] for row in rows}
+    spooled = {row["storage_key"]: row["spooled"] for row in rows if row["spooled"]}
+    return references, documents, spooled
 
 
 def _stored_files(served: Served) -> set[str]:
     return {path.name for path in files_under(served.data_dir / "documents")}
+
+
+def _uploads_kept(served: Served, spooled: dict[str, str]) -> set[str]:
+    """The documents whose upload is on disk: filed under its key, or still in the spool."""
+    waiting = Spool(served.data_dir / "spool")
+    readable = {key for key, place in spooled.items() if waiting.read(Place.parse(place))}
+    return _stored_files(served) | readable
 
 
 async def test_postgres_restarts_under_load(tmp_path: Path, cluster: Cluster) -> None:
@@ -128,10 +139,11 @@ async def test_postgres_restarts_under_load(tmp_path: Path, cluster: Cluster) ->
     assert health["database"] == "ok" and health["worker"] == "running"
 
     # Every applicant sent to the verify page has an application, with its receipt on disk.
-    references, documents = await _stored(cluster)
+    references, documents, spooled = await _stored(cluster)
     assert promised - references == set(), "applications answered 303 but lost"
+    kept = _uploads_kept(served, spooled)
+    assert [documents[key] for key in set(documents) - kept] == [], "receipts missing"
     files = _stored_files(served)
-    assert [documents[key] for key in set(documents) - files] == [], "receipts missing"
     assert files - set(documents) == set(), "receipts that belong to no application"
     assert files_under(served.data_dir / "tmp") == [], "staged uploads left behind"
 
@@ -168,15 +180,15 @@ async def test_commit_cut_by_a_restart_keeps_the_receipt(tmp_path: Path,
             await asyncio.to_thread(cluster.ctl, "-m", "fast", "restart")
             first = await sending
             assert first.status_code == 503 and TRY_AGAIN in first.text
-            references, documents = await _stored(cluster)
+            references, documents, spooled = await _stored(cluster)
             assert len(references) == 1, "the commit did land: the test needs it to"
-            assert set(documents) == _stored_files(served), "its receipt was deleted"
+            assert set(documents) == _uploads_kept(served, spooled), "its receipt was deleted"
 
             again = await http.post("/apply/unlock", data=fields, files=files)
             assert again.status_code == 303
             assert again.headers["location"] == f"/applications/{references.pop()}/verify"
         assert files_under(served.data_dir / "tmp") == []
-        assert len(_stored_files(served)) == 1
+        assert len(_uploads_kept(served, (await _stored(cluster))[2])) == 1
 
 
 # --- 2. The disk fills during an upload ----------------------------------------------------
@@ -258,7 +270,8 @@ async def test_disk_full_during_upload(disk_app: tuple[Settings, httpx2.AsyncCli
     accepted = await applicant.submit(kind, fields, files)
     assert accepted.status_code == 303, accepted.text
     assert await Application.all().count() == 1
-    assert len(files_under(on_disk.documents_dir)) == len(files)
+    kept = {d.purpose: uploaded(on_disk, d) for d in await Document.all()}
+    assert kept == {field: data for field, (_, data, _) in files.items()}
     assert files_under(on_disk.upload_tmp_dir) == []
 
 
@@ -293,7 +306,7 @@ async def test_disk_full_during_a_reply(disk_app: tuple[Settings, httpx2.AsyncCl
     )
     assert accepted.status_code == 303, accepted.text
     assert (await Application.get(id=application.id)).status is Status.QUEUED
-    assert len(files_under(on_disk.documents_dir)) == 1
+    assert [uploaded(on_disk, d) for d in await Document.all()] == [jpeg_bytes()]
 
 
 # --- 3. An SMTP server that accepts connections and never answers --------------------------

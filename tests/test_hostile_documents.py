@@ -24,7 +24,7 @@ from support.storage import DocumentStore
 from support.workflow.documents import sanitise_document, sanitise_pending
 from tests import hostile
 from tests.conftest import RECOVERY, UNLOCK, jpeg_bytes
-from tests.factories import make_application
+from tests.factories import make_application, uploaded
 from tests.test_apply import (
     Page,
     assert_error_next_to,
@@ -151,7 +151,7 @@ async def test_honest_documents_are_accepted_as_sent(client, settings, name, dat
     assert response.status_code == 303, response.text[:300]
     document = await Document.get()
     assert document.sanitised_at is None
-    assert DocumentStore(settings.documents_dir).path(document.storage_key).read_bytes() == data
+    assert uploaded(settings, document) == data
     assert leftovers(settings.upload_tmp_dir) == []
 
 
@@ -237,7 +237,7 @@ async def test_worker_strips_metadata_and_keeps_the_receipt_hash(applicant, outb
 
     await run_worker_until(settings, all_sanitised)
 
-    store = DocumentStore(settings.documents_dir)
+    store = DocumentStore.of(settings)
     documents = {d.purpose: d for d in await Document.filter(application=application)}
     for purpose, original in (("receipt", photo), ("box_photo", screenshot)):
         document = documents[purpose]
@@ -270,14 +270,14 @@ async def test_reviewer_gets_a_clean_copy_before_the_worker_runs(applicant, outb
     assert document.sanitised_at is not None
     assert document.size == len(response.content)
     assert document.sha256 == hashlib.sha256(photo).hexdigest()
-    assert DocumentStore(settings.documents_dir).path(document.storage_key).read_bytes() \
+    assert DocumentStore.of(settings).path(document.storage_key).read_bytes() \
         == response.content
 
 
 async def store_directly(settings: Settings, application: Application, data: bytes,
                          content_type: str, name: str) -> Document:
     """A document that never met the upload checks (stored before them, or by a bug)."""
-    store = DocumentStore(settings.documents_dir)
+    store = DocumentStore.of(settings)
     key = f"legacy-{hashlib.sha256(data).hexdigest()[:24]}"
     path = store.path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -300,7 +300,7 @@ async def test_worker_marks_what_it_cannot_make_safe_and_carries_on(settings, de
     ]
     good = await store_directly(settings, application, hostile.photo_with_gps(), "image/jpeg",
                                 "photo.jpg")
-    store = DocumentStore(settings.documents_dir)
+    store = DocumentStore.of(settings)
 
     async def none_pending() -> bool:
         return not await Document.filter(sanitised_at=None).exists()
@@ -361,7 +361,7 @@ async def test_sanitising_twice_changes_nothing_more(settings, app):
     document = await store_directly(settings, application, hostile.photo_with_gps(),
                                     "image/jpeg", "photo.jpg")
     assert await sanitise_pending(settings) == 1
-    path = DocumentStore(settings.documents_dir).path(document.storage_key)
+    path = DocumentStore.of(settings).path(document.storage_key)
     first = path.read_bytes()
     await Document.filter(id=document.id).update(sanitised_at=None)  # as if not yet marked
     assert await sanitise_pending(settings) == 1

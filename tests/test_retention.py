@@ -49,7 +49,7 @@ async def _document(settings: Settings, application: Application,
     """A real file in the store and its row, as submit leaves them."""
     data = jpeg_bytes()
     key = secrets.token_urlsafe(24)
-    path = DocumentStore(settings.documents_dir).path(key)
+    path = DocumentStore.of(settings).path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     await Document.create(application=application, purpose="receipt", content_type="image/jpeg",

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from support.app import STATIC_DIR
 from support.models import Application, Document, Event
 from support.storage import DocumentStore, StagedFile
+from support.workflow.documents import sanitise_pending
 from tests.conftest import BASE, PDF_BYTES, UNLOCK, jpeg_bytes
 from tests.factories import make_application
 from tests.test_authz_matrix import attach, new_token, no_leak, route_table
@@ -120,7 +121,7 @@ async def test_no_static_path_serves_the_data_dir(client, settings):
     data = settings.data_dir.resolve()
     assert static == STATIC_DIR.resolve()
     assert not data.is_relative_to(static) and not static.is_relative_to(data)
-    stored = DocumentStore(settings.documents_dir).path(key).resolve()
+    stored = DocumentStore.of(settings).path(key).resolve()
     relative_to_data = stored.relative_to(data).as_posix()
     guesses = [
         f"/static/{key}", f"/static/{key[:2]}/{key}", f"/static/documents/{key[:2]}/{key}",
@@ -192,14 +193,14 @@ async def test_a_document_of_another_queue_reads_exactly_like_a_missing_one(desk
 async def test_storage_keys_are_random_and_long(settings, tmp_path, applicant, outbox):
     """At least 128 bits from the system's CSPRNG, nothing derived from the file, its name,
     its application or the time."""
-    store = DocumentStore(settings.documents_dir)
+    store = DocumentStore.of(settings)
     keys = []
     for i in range(200):
         staged = tmp_path / f"upload-{i}"
         staged.write_bytes(b"same content")
         keys.append(store.put(StagedFile(field="receipt", path=staged,
                                          original_name="receipt.jpg", size=12,
-                                         sha256="0" * 64, too_large=False, head=b"")))
+                                         sha256="0" * 64, too_large=False, head=b"")).key)
     assert len(set(keys)) == len(keys)
     for key in keys:
         assert re.fullmatch(r"[A-Za-z0-9_-]+", key)
@@ -214,6 +215,7 @@ async def test_storage_keys_are_random_and_long(settings, tmp_path, applicant, o
     stored = await Document.get(original_name="receipt.jpg")
     assert len(stored.storage_key) * 6 >= 128
     assert stored.storage_key not in keys
+    await sanitise_pending(settings)  # the worker writes its file under the key
     path = store.path(stored.storage_key)
     assert path.exists() and "receipt" not in path.as_posix().removeprefix(
         settings.data_dir.as_posix())

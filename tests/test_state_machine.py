@@ -106,7 +106,7 @@ RUNNERS: dict[str, tuple[str, Runner]] = {
     "request_info": ("reviewer", lambda w, a: workflow.decide(
         a, workflow.reviewer_actor(w.holder), _decision("request_info"))),
     "reply": ("applicant", lambda w, a: workflow.reply(
-        w.settings, DocumentStore(w.settings.documents_dir), a, "Here is the receipt.", [])),
+        w.settings, DocumentStore.of(w.settings), a, "Here is the receipt.", [])),
 }
 
 

@@ -301,7 +301,7 @@ async def _by_link(world: World, step: Step, application: Application) -> bool:
     if step.what == "withdraw":
         await workflow.withdraw(application)
     elif step.what == "reply":
-        await workflow.reply(settings, DocumentStore(settings.documents_dir), application,
+        await workflow.reply(settings, DocumentStore.of(settings), application,
                              "Here is the receipt you asked for.", [])
     elif step.what == "appeal":
         link = await workflow.appeal(settings, application, application_input("appeal"))
@@ -335,7 +335,7 @@ async def _by_reviewer(world: World, step: Step, application: Application) -> bo
 async def start(world: World, how: str) -> None:
     """The walk's first application, brought to its starting state the real way."""
     settings = world.settings
-    application = await workflow.submit(settings, DocumentStore(settings.documents_dir),
+    application = await workflow.submit(settings, DocumentStore.of(settings),
                                         application_input(), [], secrets.token_urlsafe(18))
     world.references.append(application.reference)
     path = {

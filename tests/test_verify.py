@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from support import tokens, workflow
 from support.models import AccessToken, Application, Event, Notification, Status, Verification
+from support.workflow.documents import sanitise_pending
 from tests.conftest import RECOVERY, UNLOCK
 
 
@@ -155,6 +156,7 @@ async def test_unconfirmed_applications_expire_after_a_day(applicant, outbox, se
     code = await outbox.last_code()
     old = await Application.get(reference=verify_path.split("/")[2])
     await Application.filter(id=old.id).update(created_at=datetime.now(UTC) - timedelta(hours=25))
+    await sanitise_pending(settings)  # the worker files both receipts
     document = await old.documents.all().first()
     stored = settings.documents_dir / document.storage_key[:2] / document.storage_key
     assert stored.exists()

@@ -99,7 +99,7 @@ async def apply_submit(request: Request) -> Response:
         await limits.check_submission(checked.data.phone, checked.data.account_id, nonce)
         try:
             application = await workflow.submit(
-                settings, DocumentStore(settings.documents_dir), checked.data,
+                settings, DocumentStore.of(settings), checked.data,
                 checked.uploads, nonce,
             )
         except workflow.DomainError as refusal:  # this account has one open already

@@ -185,7 +185,7 @@ async def document(request: Request) -> Response:
     if not await sanitise_document(settings, found):  # on demand if the worker is behind
         return render_review(request, "review/document_unsafe.html", {
             "document": found, "application": found.application}, 409)
-    store = DocumentStore(settings.documents_dir)
+    store = DocumentStore.of(settings)
     disposition = "attachment" if request.query_params.get("download") else "inline"
     await Event.create(application=found.application, actor=f"reviewer:{reviewer.id}",
                        type="document_viewed", internal=True,

@@ -161,7 +161,7 @@ async def reply(request: Request) -> Response:
         if errors:
             return await _status(request, application, errors, {"message": message}, 422)
         try:
-            await workflow.reply(settings, DocumentStore(settings.documents_dir), application,
+            await workflow.reply(settings, DocumentStore.of(settings), application,
                                  message, uploads)
         except NotStored as refused:  # the disk is full: nothing of the answer was kept
             errors[refused.field] = FieldError(NOT_SAVED)

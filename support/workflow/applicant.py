@@ -32,7 +32,7 @@ from support.models import (
     Verification,
 )
 from support.notify.outbox import applicant_messages, notify_applicant
-from support.storage import DocumentStore, StagedFile
+from support.storage import DocumentStore, Placed, StagedFile
 from support.workflow.machine import (
     ACTIVE,
     APPLICANT,
@@ -108,24 +108,25 @@ class _Filing:
     moved: list[str] = field(default_factory=list)
     committing: bool = False  # set as the transaction's body ends, before its COMMIT
 
-    def put(self, uploads: list[Upload]) -> list[str]:
-        """Put the staged files under their keys and return the keys. Done before the
+    def put(self, uploads: list[Upload]) -> list[Placed]:
+        """Place the staged files (``DocumentStore.put``) and say where. Done before the
         transaction opens, so the database's write lock is never held across file-system
         work. Raises ``NotStored``.
 
-        On the event loop: a file held in memory is at most 256 KB and a spilled one is
-        only renamed. A thread hop cost more than the work, and the second thread made
-        the web process wait for a CPU (B1, alternating pairs: 8–9% more submissions a
-        second on both databases, p99 unchanged)."""
-        start = len(self.moved)
+        On the event loop: a file held in memory is at most 256 KB and only appended, a
+        spilled one only renamed. A thread hop cost more than the work, and the second
+        thread made the web process wait for a CPU (B1, alternating pairs: 8–9% more
+        submissions a second on both databases, p99 unchanged)."""
+        placed = []
         for upload in uploads:  # each key kept at once: a later refusal removes it too
-            self.moved.append(self.store.put(upload.staged))
-        return self.moved[start:]
+            placed.append(self.store.put(upload.staged))
+            self.moved.append(placed[-1].key)
+        return placed
 
 
 @contextlib.asynccontextmanager
 async def _filing(store: DocumentStore) -> AsyncIterator[_Filing]:
-    """Collect the keys of files moved into the store; if the transaction around them
+    """Collect the keys of files placed in the store; if the transaction around them
     fails, delete them again, so no document outlives the row that should own it.
 
     A connection lost during the COMMIT leaves it unknown whether the rows were written
@@ -152,24 +153,23 @@ async def _filing(store: DocumentStore) -> AsyncIterator[_Filing]:
         raise
 
 
-def _documents(uploads: list[Upload], keys: list[str]) -> list[Document]:
-    """The rows for files already stored under ``keys`` by ``_Filing.put``, not yet
-    linked to their application."""
+def _documents(uploads: list[Upload], placed: list[Placed]) -> list[Document]:
+    """The rows for files placed by ``_Filing.put``, not yet linked to their application."""
     return [
         Document(
             purpose=upload.staged.field, content_type=upload.content_type,
-            size=upload.staged.size, sha256=upload.staged.sha256, storage_key=key,
-            original_name=upload.staged.original_name,
+            size=upload.staged.size, sha256=upload.staged.sha256, storage_key=where.key,
+            spooled=where.spooled, original_name=upload.staged.original_name,
         )
-        for upload, key in zip(uploads, keys, strict=True)
+        for upload, where in zip(uploads, placed, strict=True)
     ]
 
 
 async def _file_documents(
-    application: Application, uploads: list[Upload], keys: list[str]
+    application: Application, uploads: list[Upload], placed: list[Placed]
 ) -> None:
     """The rows for files added to an existing application."""
-    documents = _documents(uploads, keys)
+    documents = _documents(uploads, placed)
     for document in documents:
         document.application = application
     if documents:
@@ -206,9 +206,9 @@ async def submit(
     """
     try:
         async with _filing(store) as filing:
-            keys = filing.put(uploads)
+            placed = filing.put(uploads)
             filing.committing = True  # the insert's statement (SQLite: its group) commits
-            application = await _insert_new(settings, data, submission_key, uploads, keys)
+            application = await _insert_new(settings, data, submission_key, uploads, placed)
     except _AlreadySubmitted as twin:
         return twin.application  # our copies of the files were removed on the way out
     log.info("application %s submitted", application.reference)
@@ -218,7 +218,7 @@ async def submit(
 
 async def _insert_new(
     settings: Settings, data: ApplicationInput, submission_key: str, uploads: list[Upload],
-    keys: list[str],
+    placed: list[Placed],
 ) -> Application:
     """The application with its rows, under the first free reference drawn. Raises
     ``DomainError`` (the account has one open) or ``_AlreadySubmitted``."""
@@ -227,7 +227,7 @@ async def _insert_new(
             data, submission_key, tokens.new_reference(data.kind.prefix))
         try:
             inserted = await rows.insert_with_children(
-                application, _first_rows(settings, application, uploads, keys),
+                application, _first_rows(settings, application, uploads, placed),
                 unless={"kind": data.kind.code, "account_id": data.account_id,
                         "status": list(ACTIVE)})
         except IntegrityError:
@@ -243,13 +243,14 @@ async def _insert_new(
 
 
 def _first_rows(
-    settings: Settings, application: Application, uploads: list[Upload], keys: list[str],
+    settings: Settings, application: Application, uploads: list[Upload],
+    placed: list[Placed],
 ) -> list[Document | Event | Verification | Notification]:
     """What a new application is written with: its documents, the ``submitted`` event, a
     code, and the messages that carry it."""
     code = tokens.new_code()
     return [
-        *_documents(uploads, keys),
+        *_documents(uploads, placed),
         Event(actor=APPLICANT, type="submitted", to_status=Status.SUBMITTED.value),
         Verification(sends=1, **_code_values(settings, application, code)),
         *applicant_messages(application, "verification_code", {
@@ -439,12 +440,12 @@ async def reply(
     """The applicant answers a request for information. The application goes back to the
     queue, held first for the reviewer who asked, who knows the case."""
     async with _filing(store) as filing:
-        keys = filing.put(uploads)
+        placed = filing.put(uploads)
         async with in_transaction():
             fresh = await locked(application.reference)
             requester = (fresh.info_request or {}).get("reviewer_id")
             await move(fresh, "reply", APPLICANT_ACTOR, message)
-            await _file_documents(fresh, uploads, keys)
+            await _file_documents(fresh, uploads, placed)
             fresh.held_for_id = requester
             fresh.held_until = _now() + timedelta(hours=hold_hours) if requester else None
             await fresh.save(update_fields=["held_for_id", "held_until"])

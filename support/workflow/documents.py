@@ -1,7 +1,9 @@
 """Documents made safe before any reviewer sees them.
 
 Re-encoding a photo costs a full decode and encode, so it never runs in the submission
-request (bench B1 measures that path): the worker sanitises pending documents
+request (bench B1 measures that path), and neither does creating the document's file: an
+upload held in memory waits in the spool (``spool``) and its file is written here, once,
+as the safe copy. The worker sanitises pending documents
 (``sanitised_at`` is null) for about a second of each tick, and the reviewer's document
 route sanitises one the worker has not reached yet before serving it. Both may meet the
 same document (two workers, a worker and a reviewer): the work is idempotent and the row
@@ -25,6 +27,7 @@ from support.config import Settings
 from support.models import Document, Event
 from support.notify import pacing
 from support.refusals import DESCRIPTIONS, Refused
+from support.spool import Place
 from support.storage import UNSAFE, DocumentStore, one_large_file, sanitise
 
 log = logging.getLogger("support.documents")
@@ -44,13 +47,10 @@ async def sanitise_document(settings: Settings, document: Document) -> bool:
     fault and is tried again later."""
     if document.sanitised_at is not None:
         return not is_unsafe(document)
-    store = DocumentStore(settings.documents_dir)
-    path = store.path(document.storage_key)
+    store = DocumentStore.of(settings)
     try:
         async with one_large_file():
-            size = await asyncio.to_thread(
-                sanitise, path, document.content_type, settings.max_image_pixels
-            )
+            size = await asyncio.to_thread(_sanitise, store, document, settings.max_image_pixels)
     except Refused as refusal:
         await _mark_unsafe(document, DESCRIPTIONS[refusal.reason])
         store.delete(document.storage_key)
@@ -64,16 +64,38 @@ async def sanitise_document(settings: Settings, document: Document) -> bool:
         raise
     except Exception:  # noqa: BLE001 - our failure, not the file's: marked, the file kept
         log.exception("document %s could not be made safe", document.id)
+        await asyncio.to_thread(_keep_as_uploaded, store, document)
         await _mark_unsafe(document, "an error on our side")
         return False
     now = datetime.now(UTC)
     marked = await Document.filter(id=document.id, sanitised_at=None).update(
-        sanitised_at=now, size=size
+        sanitised_at=now, size=size, spooled=None
     )
     if not marked and not await Document.exists(id=document.id):
         store.delete(document.storage_key)  # the row went (expired, erased) while we worked
-    document.sanitised_at, document.size = now, size
+    document.sanitised_at, document.size, document.spooled = now, size, None
     return True
+
+
+def _sanitise(store: DocumentStore, document: Document, max_pixels: int) -> int:
+    """In a thread: the upload read (from the spool, or its file) and made safe at its key."""
+    source = store.source(document.storage_key, document.spooled)
+    target = store.path(document.storage_key)
+    target.parent.mkdir(parents=True, exist_ok=True)  # made by ``prepare``; one stat if so
+    return sanitise(source, target, document.content_type, max_pixels)
+
+
+def _keep_as_uploaded(store: DocumentStore, document: Document) -> None:
+    """Our code failed on this upload: an operator looks at it under its key, as it came."""
+    if document.spooled is None:
+        return
+    try:
+        data = store.spool.read(Place.parse(document.spooled))
+        target = store.path(document.storage_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    except OSError:
+        log.warning("document %s could not be kept for an operator", document.id)
 
 
 async def _mark_unsafe(document: Document, why: str) -> None:
@@ -81,7 +103,7 @@ async def _mark_unsafe(document: Document, why: str) -> None:
     marked_type = f"{UNSAFE}:{document.content_type}"
     async with in_transaction():
         marked = await Document.filter(id=document.id, sanitised_at=None).update(
-            sanitised_at=now, content_type=marked_type
+            sanitised_at=now, content_type=marked_type, spooled=None
         )
         if marked:
             await Event.create(
@@ -91,7 +113,16 @@ async def _mark_unsafe(document: Document, why: str) -> None:
                         f"could not be made safe to open ({why}), so it is "
                         "not shown. Ask the applicant for another copy if it is needed.",
             )
-    document.sanitised_at, document.content_type = now, marked_type
+    document.sanitised_at, document.content_type, document.spooled = now, marked_type, None
+
+
+async def sweep_spool(settings: Settings) -> int:
+    """Delete the spool files no document waits in (``spool.Spool.sweep``); the worker
+    runs it with the clock's actions, every minute."""
+    waiting = await Document.filter(sanitised_at=None, spooled__not_isnull=True).values_list(
+        "spooled", flat=True)
+    segments = {Place.parse(str(place)).segment for place in waiting}
+    return await asyncio.to_thread(DocumentStore.of(settings).spool.sweep, segments)
 
 
 async def sanitise_pending(

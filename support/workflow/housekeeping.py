@@ -15,7 +15,7 @@ from support.config import Settings
 from support.models import Application, Document, Status, Verification
 from support.notify.outbox import notify_applicant
 from support.storage import DocumentStore
-from support.workflow import erasure, retention
+from support.workflow import documents, erasure, retention
 from support.workflow.machine import SYSTEM_ACTOR, locked, move
 
 log = logging.getLogger("support.workflow")
@@ -28,7 +28,7 @@ async def expire_unverified(settings: Settings, now: datetime | None = None) -> 
     """Applications never confirmed within the limit expire; their documents go too."""
     cutoff = (now or datetime.now(UTC)) - timedelta(hours=settings.unverified_ttl_hours)
     stale = await Application.filter(status=Status.SUBMITTED, created_at__lt=cutoff)
-    store = DocumentStore(settings.documents_dir)
+    store = DocumentStore.of(settings)
     for application in stale:
         async with in_transaction():
             fresh = await locked(application.reference)
@@ -84,6 +84,7 @@ async def run_all(settings: Settings) -> None:
     await expire_unanswered()
     await release_stale_claims()
     await erasure.carry_out_requested(settings)
+    await documents.sweep_spool(settings)
     try:  # a failed purge is retried within the hour (DailyPurge); the rest goes on
         await retention.run_daily(settings)
     except Exception:

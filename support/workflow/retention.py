@@ -201,7 +201,7 @@ async def drop_documents(ids: list[int], now: datetime, why: str) -> list[str]:
 
 
 def delete_files(settings: Settings, keys: list[str]) -> None:
-    store = DocumentStore(settings.documents_dir)
+    store = DocumentStore.of(settings)
     for key in keys:
         store.delete(key)
 
