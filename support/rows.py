@@ -14,9 +14,10 @@ submission is one round trip in all, where it was a ``BEGIN``, a ``SELECT``, the
 The rows are ordinary Tortoise model instances, and their values go through each field's
 own ``to_db_value`` (defaults, ``auto_now_add``, enums, JSON), so what is stored is what
 ``Model.save`` would store. SQLite has no data-modifying ``WITH``, and its statements cost
-no round trip (``sqlite_client``): there the rows are saved one table at a time, in a
-savepoint of the next group commit (``sqlite_client.GroupCommit``), whose ``COMMIT`` is
-what costs there.
+no round trip (``sqlite_client``): there each row is its own ``INSERT``, the guard folded
+into the parent's the same way, in a savepoint of the next group commit
+(``sqlite_client.GroupCommit``), whose ``COMMIT`` is what costs there. On both, each
+text is built once per shape of rows.
 """
 
 from __future__ import annotations

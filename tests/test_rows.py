@@ -166,3 +166,19 @@ def test_each_shape_of_statement_gets_its_own_text() -> None:
     for sql, params in ((guarded, guarded_params), (plain, plain_params),
                         (fewer, fewer_params)):
         assert f"${len(params)}" in sql and f"${len(params) + 1}" not in sql
+
+
+def test_sqlite_texts_are_one_per_shape_whatever_the_guards_list_holds() -> None:
+    """SQLite gets a statement a row; a list in the guard is one JSON parameter, so two
+    lists of different lengths share a text, and every text has a ? for each value."""
+    texts = []
+    for number, statuses in ((12, ["submitted"]), (13, ["submitted", "queued", "in_review"])):
+        shaped = rows._shaped(_application(number), _children("x" * 32),
+                              {"account_id": "1", "status": statuses})
+        parent, children = rows._sqlite_texts(shaped.parent, shaped.guard, shaped.children)
+        texts.append((parent, children))
+        assert parent.count("?") == len(shaped.values) + len(shaped.guard_values)
+        assert "json_each(?)" in parent and parent.endswith('RETURNING "id"')
+        assert [text.count("?") for text in children] == [
+            len(values) + 1 for values in shaped.child_values]  # the parent's id first
+    assert texts[0] == texts[1]
