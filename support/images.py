@@ -174,8 +174,9 @@ def _save_options(source: Image.Image, content_type: str) -> dict[str, Any]:
     return {} if transparency is None else {"transparency": transparency}
 
 
-def reencode(data: bytes, target: Path, content_type: str) -> int:
-    """Write at ``target`` a copy of the image in ``data`` made from its pixels alone,
+def reencode(source: bytes | Path, target: Path, content_type: str) -> int:
+    """Write at ``target`` a copy of the image in ``source`` (its bytes, or its file: then
+    usually ``target`` itself) made from its pixels alone,
     turned upright first (the EXIF orientation is applied, as a phone shows the photo),
     and return its size.
 
@@ -186,21 +187,22 @@ def reencode(data: bytes, target: Path, content_type: str) -> int:
     moved there (``replace_atomically``)."""
     expected = [FORMATS[content_type]]
     try:
-        source = Image.open(io.BytesIO(data), formats=expected)
+        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source,
+                           formats=expected)
     except PILLOW_ERRORS as error:
         raise _damaged(type(error).__name__) from None
     try:
         try:
-            source.load()
-            options = _save_options(source, content_type)
+            image.load()
+            options = _save_options(image, content_type)
             # In place: a second copy of the pixels was 37 MB for a 12 MP photo (B4).
-            ImageOps.exif_transpose(source, in_place=True)
+            ImageOps.exif_transpose(image, in_place=True)
         except PILLOW_ERRORS as error:
             raise _damaged(type(error).__name__) from None
-        source.info = {}  # Pillow's savers read comments, ICC profiles and more from here
-        replace_atomically(target, lambda out: _save(source, out, expected[0], options))
+        image.info = {}  # Pillow's savers read comments, ICC profiles and more from here
+        replace_atomically(target, lambda out: _save(image, out, expected[0], options))
     finally:
-        source.close()
+        image.close()
         memory.give_back()
     return target.stat().st_size
 

@@ -204,12 +204,14 @@ def sanitise(source: bytes | Path, target: Path, content_type: str, max_pixels: 
     if content_type == "application/pdf":
         _check_content(data, content_type, max_pixels)
         if isinstance(source, bytes):
-            images.replace_atomically(target, lambda out: out.write(data))
+            spooled = source
+            images.replace_atomically(target, lambda out: out.write(spooled))
         return len(data)
     if content_type not in images.FORMATS:
         raise Refused(Reason.DAMAGED, f"not a document type: {content_type}")
     images.check_pixels(images.layout(data, content_type), max_pixels)
-    return images.reencode(data, target, content_type)
+    del data  # a large file is decoded from its file, not held beside its pixels (B4)
+    return images.reencode(source, target, content_type)
 
 
 KEY_ALPHABET = string.ascii_letters + string.digits + "-_"  # secrets.token_urlsafe's
