@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from support import tokens, workflow
 from support.models import AccessToken, Application, Event, Notification, Status, Verification
 from support.workflow.documents import sanitise_pending
@@ -215,3 +217,15 @@ async def test_risk_flags_are_set_when_the_application_reaches_the_queue(applica
 
     flags = {flag.code: flag for flag in await RiskFlag.filter(application=application)}
     assert flags["same_imei"].related == [first]
+
+
+@pytest.mark.parametrize("typed", ["", "12 34", "1" * 50])
+async def test_a_confirmed_application_answers_any_code_with_its_page(applicant, outbox, typed):
+    """Whatever is typed after the confirmation (a code cut short, nothing at all), the
+    answer says the application is confirmed, not that the code is malformed."""
+    verify_path = await _submitted(applicant)
+    assert (await applicant.post_form(verify_path, {"code": await outbox.last_code()})
+            ).status_code == 303
+    again = await applicant.post_form(verify_path, {"code": typed})
+    assert again.status_code == 409
+    assert "already confirmed" in again.text and 'class="error"' not in again.text
