@@ -45,13 +45,16 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _link(child: Model, parent: Model) -> str:
-    """The name of the child's field that points to the parent's model."""
+@functools.cache
+def _link(child: type[Model], parent: type[Model]) -> tuple[str, str]:
+    """The child's field that points to the parent's model, and its column: the same for
+    every row of the two models, so worked out once."""
     for name in child._meta.fk_fields | child._meta.o2o_fields:
         field = child._meta.fields_map[name]
-        if isinstance(field, ForeignKeyFieldInstance) and field.related_model is type(parent):
-            return name
-    raise TypeError(f"{type(child).__name__} has no foreign key to {type(parent).__name__}")
+        if isinstance(field, ForeignKeyFieldInstance) and field.related_model is parent:
+            assert field.source_field is not None
+            return name, field.source_field
+    raise TypeError(f"{child.__name__} has no foreign key to {parent.__name__}")
 
 
 @functools.cache
@@ -151,22 +154,12 @@ def _shaped(parent: Model, children: Sequence[Model], unless: Guard | None) -> _
         guard = _Guard(meta.db_table, tuple(terms))
     shapes, child_values = [], []
     for child in children:
-        link_column = _link_column(type(child), type(parent))
+        _, link_column = _link(type(child), type(parent))
         child_columns, row = _values(child, skip=link_column)
         shapes.append(_Table(child._meta.db_table, link_column, child_columns))
         child_values.append(row)
     return _Shaped(_Table(meta.db_table, meta.db_pk_column, columns), values, guard,
                    guard_values, tuple(shapes), child_values)
-
-
-@functools.cache
-def _link_column(child: type[Model], parent: type[Model]) -> str:
-    for name in child._meta.fk_fields | child._meta.o2o_fields:
-        field = child._meta.fields_map[name]
-        if isinstance(field, ForeignKeyFieldInstance) and field.related_model is parent:
-            assert field.source_field is not None
-            return field.source_field
-    raise TypeError(f"{child.__name__} has no foreign key to {parent.__name__}")
 
 
 def statement(
@@ -260,4 +253,4 @@ def _adopt(parent: Model, children: Sequence[Model], pk: object) -> None:
     parent.pk = pk
     parent._saved_in_db = True
     for child in children:
-        setattr(child, _link(child, parent), parent)
+        setattr(child, _link(type(child), type(parent))[0], parent)
