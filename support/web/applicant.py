@@ -148,10 +148,9 @@ async def verify_submit(request: Request) -> Response:
     if application is None:
         return render(request, "errors/404.html", status_code=404)
     form = await read_small_form(request)
-    if application.status is not Status.SUBMITTED:
-        # Confirmed or expired already: no code is asked for, so none is checked (a
-        # malformed one drew a 422 whose page showed no error: tests/test_fuzz_http.py).
-        return await _verify_page(request, application, status_code=409)
+    # Confirmed or expired already: refused as the workflow refuses any code (409), before
+    # a malformed one could draw a 422 whose page shows no error (tests/test_fuzz_http.py).
+    workflow.ensure_unconfirmed(application)
     code = "".join(ch for ch in form.get("code") if ch.isdigit())
     if len(code) != 6:
         error = FieldError("Enter the 6-digit code we sent you.")

@@ -301,7 +301,8 @@ def _new_application(
     )
 
 
-def _ensure_unconfirmed(application: Application) -> None:
+def ensure_unconfirmed(application: Application) -> None:
+    """Raise DomainError unless the application still waits for its code."""
     if application.status is Status.SUBMITTED:
         return
     if application.verified_at is not None:
@@ -319,7 +320,7 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
     refusal: CodeRejected | None = None
     async with in_transaction():
         application = await locked(reference)
-        _ensure_unconfirmed(application)
+        ensure_unconfirmed(application)
         verification = await Verification.get(application=application)
         if verification.attempts >= settings.code_attempts:
             raise CodeRejected("Too many wrong codes. Ask for a new code below.")
@@ -360,7 +361,7 @@ async def _confirm(settings: Settings, application: Application) -> str:
 async def resend_code(settings: Settings, reference: str) -> None:
     async with in_transaction():
         application = await locked(reference)
-        _ensure_unconfirmed(application)
+        ensure_unconfirmed(application)
         verification = await Verification.get(application=application)
         if verification.sends > settings.code_max_resends:
             raise DomainError("We have sent the code too many times. Please apply again.")
