@@ -62,7 +62,7 @@ lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check support tests bench
 	$(BIN)/mypy
 
-# After changing support/models.py: writes the next migration under support/migrations/.
+# After changing support/data/models.py: writes the next migration under support/data/migrations/.
 migrations: $(VENV)/.stamp-run
 	SUPPORT_DATA_DIR=$$(mktemp -d) $(BIN)/tortoise makemigrations
 
@@ -80,7 +80,7 @@ bench: $(VENV)/.stamp-test pg-up
 
 # Extracts every applicant-facing string into the template and merges it into each
 # language's catalogue; translate the new or fuzzy entries, then run the tests.
-I18N_DIR := support/translations
+I18N_DIR := support/platform/translations
 I18N_LANGS := hi mr ru
 i18n: $(VENV)/.stamp-run
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k FieldError -k DomainError \

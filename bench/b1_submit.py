@@ -43,7 +43,7 @@ from bench.harness import (  # noqa: E402
     wait_for,
 )
 from bench.machine import describe, record  # noqa: E402
-from support import tokens  # noqa: E402
+from support.platform import tokens  # noqa: E402
 
 
 def receipt_jpeg(path: Path, target: int = 200 * 1024) -> int:

@@ -56,9 +56,10 @@ def postgres_cpu() -> float:
 async def fill_outbox(url: str, count: int) -> None:
     """``count`` messages as a burst of submissions leaves them: half the code by email,
     half by SMS, each with its application's reference and a request id."""
-    from support import db, tokens
-    from support.models import Application, Channel, Notification
+    from support.data import db
+    from support.data.models import Application, Channel, Notification
     from support.notify.outbox import applicant_messages
+    from support.platform import tokens
 
     await db.init(url)
     try:

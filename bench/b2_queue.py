@@ -51,11 +51,12 @@ from bench.harness import (  # noqa: E402
     postgres_url,
 )
 from bench.machine import describe, record  # noqa: E402
-from support import db, queue  # noqa: E402
-from support.catalogue import Device, devices  # noqa: E402
 from support.config import Settings  # noqa: E402
-from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS  # noqa: E402
-from support.tokens import REFERENCE_ALPHABET  # noqa: E402
+from support.data import db  # noqa: E402
+from support.platform.tokens import REFERENCE_ALPHABET  # noqa: E402
+from support.reads import queue  # noqa: E402
+from support.rules.catalogue import Device, devices  # noqa: E402
+from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS  # noqa: E402
 
 BASE = "http://testserver"
 PLANS = BENCH / "plans"
@@ -620,8 +621,8 @@ async def keyset_cursors(conn: asyncpg.Connection) -> tuple[int, dict[str, list[
 
 
 async def sign_in(app: Any, name: str) -> httpx2.AsyncClient:
-    from support import auth
-    from support.models import Reviewer
+    from support.accounts import auth
+    from support.data.models import Reviewer
 
     reviewer = await Reviewer.get(name=name)
     token = await auth.start_session(reviewer)

@@ -55,8 +55,8 @@ from bench.harness import (  # noqa: E402
     wait_for,
 )
 from bench.machine import describe, record  # noqa: E402
-from support import tokens  # noqa: E402
-from support.kinds import KINDS  # noqa: E402
+from support.platform import tokens  # noqa: E402
+from support.rules.kinds import KINDS  # noqa: E402
 
 MIB = 1024 * 1024
 

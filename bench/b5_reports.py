@@ -64,8 +64,8 @@ from bench.harness import (  # noqa: E402
     wait_for,
 )
 from bench.machine import describe, record  # noqa: E402
-from support import db  # noqa: E402
 from support.config import Settings  # noqa: E402
+from support.data import db  # noqa: E402
 
 TARGET_MS = 200
 
@@ -114,8 +114,8 @@ class Rollups:
 
 async def rollups(settings: Settings, samples: int) -> Rollups:
     """The first run on an empty rollup table, then the per-minute run, timed."""
-    from support import reports
-    from support.models import ReportDay, ReportDuration
+    from support.data.models import ReportDay, ReportDuration
+    from support.reads import reports
 
     await db.init(settings.database_url)
     try:
@@ -184,8 +184,8 @@ class Export:
 
 
 async def session_token(url: str, name: str) -> str:
-    from support import auth
-    from support.models import Reviewer
+    from support.accounts import auth
+    from support.data.models import Reviewer
 
     await db.init(url)
     try:

@@ -49,7 +49,7 @@ async def submit(request: Request) -> Response:
 def _connection(url: str) -> dict[str, Any]:
     """Tortoise's own clients, with the one setting of support's connections that changes
     what a query costs, so the bare app is not measured at a disadvantage: PostgreSQL
-    connections go back to the pool without a reset round trip (support/db.py,
+    connections go back to the pool without a reset round trip (support/data/db.py,
     ``_keep_session``). Both apps commit with SQLite's default durability
     (``synchronous=FULL``) and PostgreSQL's."""
     connection = expand_db_url(url)
@@ -59,7 +59,7 @@ def _connection(url: str) -> dict[str, Any]:
 
 
 async def _keep_session(connection: object) -> None:
-    """Nothing to undo: see support/db.py."""
+    """Nothing to undo: see support/data/db.py."""
 
 
 @asynccontextmanager

@@ -14,10 +14,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from support import db, spool
+from support.clock import worker
 from support.config import Settings
-from support.notify import worker
-from support.ratelimit import Limiter
+from support.data import db
+from support.documents import spool
+from support.notify import delivery
+from support.platform import logs, memory
+from support.platform.ratelimit import Limiter
 from support.web import admin, applicant, audit, auth, deliveries, errors, health, review, status
 from support.web import exports as web_exports
 from support.web import metrics as web_metrics
@@ -80,7 +83,7 @@ def create_app(settings: Settings) -> Starlette:
         stop = asyncio.Event()
         app.state.worker_task = None
         if settings.inprocess_worker:
-            backends = worker.Backends.from_settings(settings)
+            backends = delivery.Backends.from_settings(settings)
             app.state.worker_task = asyncio.create_task(worker.run(settings, backends, stop))
         try:
             yield
@@ -112,8 +115,6 @@ def to_serve(settings: Settings) -> Starlette:
     """The app as a serving process runs it: built, then what building it made frozen out
     of the collector's walks (``memory.freeze_what_startup_made``). Tests build many apps
     in one process and use ``create_app``."""
-    from support import memory
-
     app = create_app(settings)
     memory.freeze_what_startup_made()
     return app
@@ -121,8 +122,6 @@ def to_serve(settings: Settings) -> Starlette:
 
 def from_env() -> Starlette:
     """The app as ``support serve --workers N`` starts it in each forked process."""
-    from support import logs, memory
-
     memory.keep_large_blocks_apart()
     settings = Settings.from_env()
     logs.configure(settings.log_format)

@@ -95,7 +95,7 @@ class Settings:
     inprocess_worker: bool = True
     worker_interval: float = 1.0
     # In a burst the worker sends one batch a tick while the cores are contended, unless
-    # a due message has waited this long (support/notify/pacing.py); 0: never give way.
+    # a due message has waited this long (support/clock/pacing.py); 0: never give way.
     worker_yield_seconds: int = 30
     # Promises made to applicants: hours from confirmation to a decision.
     sla_hours: dict[str, int] = field(default_factory=lambda: {"unlock": 72, "recovery": 168})
@@ -107,7 +107,7 @@ class Settings:
     # width x height x 3 bytes (~190 MB at 64 MP, twice that while it is turned upright).
     # Kept under Pillow's own 89 MP warning, so Pillow's process-wide guard never decides.
     max_image_pixels: int = 64_000_000
-    # Logs and metrics (support/logs.py, support/web/metrics.py, docs/deploy.md).
+    # Logs and metrics (support/platform/logs.py, support/web/metrics.py, docs/deploy.md).
     log_format: str = "auto"  # json | text | auto: text at a terminal, JSON otherwise
     metrics_token: str = ""  # empty: /metrics answers this machine's clients only
     metrics_dir: Path | None = None  # multiprocess counters; default <data_dir>/metrics
@@ -132,7 +132,7 @@ class Settings:
     delivery_lease_seconds: int = 300
     sms_http_token: str = ""
     sms_http_fields: tuple[str, str, str] = ("to", "text", "id")
-    # Abuse limits (support/ratelimit.py), moving windows in the notation of `limits`.
+    # Abuse limits (support/platform/ratelimit.py), moving windows in the notation of `limits`.
     # In memory per process unless redis_url is set: with N web processes and no Redis,
     # each one counts alone and the real ceiling is N times the figure.
     rate_limits: bool = True

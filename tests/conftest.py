@@ -29,10 +29,10 @@ from PIL import Image
 from starlette.applications import Starlette
 from tortoise.contrib.test import truncate_all_models
 
-from support import db
 from support.app import create_app
 from support.config import Settings
-from support.notify import worker
+from support.data import db
+from support.notify import delivery
 
 DB_KIND = os.environ.get("SUPPORT_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("SUPPORT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -120,7 +120,7 @@ class Outbox:
     settings: Settings
 
     async def deliver(self) -> int:
-        return await worker.deliver_due(self.settings, worker.Backends.from_settings(self.settings))
+        return await delivery.deliver_due(self.settings, delivery.Backends.from_settings(self.settings))
 
     def sms(self) -> list[dict[str, Any]]:
         if not self.settings.sms_log.exists():
@@ -274,8 +274,8 @@ class Desk:
         self, name: str = "", role: str = "reviewer", kinds: list[str] | None = None,
         countries: list[str] | None = None,
     ) -> Signed:
-        from support import auth
-        from support.models import Reviewer
+        from support.accounts import auth
+        from support.data.models import Reviewer
 
         self.count += 1
         name = name or f"Reviewer {self.count}"

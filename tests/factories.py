@@ -7,11 +7,11 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from support import tokens
 from support.config import Settings
-from support.kinds import KINDS
-from support.models import Application, Document, Status
-from support.storage import DocumentStore
+from support.data.models import Application, Document, Status
+from support.documents.storage import DocumentStore
+from support.platform import tokens
+from support.rules.kinds import KINDS
 
 _numbers = itertools.count(1)
 

@@ -15,7 +15,7 @@ import phonenumbers
 from babel.messages.pofile import read_po
 from hypothesis import HealthCheck, Phase, settings
 
-from support import catalogue, countries
+from support.rules import catalogue, countries
 
 POT = Path(__file__).resolve().parent.parent / "support" / "translations" / "messages.pot"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from support.models import CannedResponse, Reviewer, ReviewerSession
+from support.data.models import CannedResponse, Reviewer, ReviewerSession
 
 
 async def test_admin_creates_and_deactivates_a_reviewer(desk, client):
@@ -64,7 +64,7 @@ async def test_admins_edit_canned_responses_and_reviewers_start_from_them(
 
     await applicant.apply_and_verify(outbox)
     await admin.post("/review/next")
-    from support.models import Application
+    from support.data.models import Application
 
     application = await Application.get()
     detail = await admin.get(f"/review/applications/{application.reference}")

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from support import tokens
-from support.models import Application, Channel, Document, Event, Notification
-from support.storage import SPOOL_BYTES, DocumentStore
-from support.workflow.documents import sanitise_pending
+from support.data.models import Application, Channel, Document, Event, Notification
+from support.documents.filing import sanitise_pending
+from support.documents.storage import SPOOL_BYTES, DocumentStore
+from support.platform import tokens
 from tests.conftest import PDF_BYTES, RECOVERY, UNLOCK, hidden_fields, jpeg_bytes, png_bytes
 from tests.factories import uploaded
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from support.db import statements_sent
-from support.models import Application, Event, Status
+from support.data.db import statements_sent
+from support.data.models import Application, Event, Status
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
 from tests.test_authz_matrix import attach

@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from support import auth, tokens
+from support.accounts import auth, roles
 from support.app import create_app
-from support.models import Reviewer, ReviewerSession
+from support.data.models import Reviewer, ReviewerSession
+from support.platform import tokens
 from support.web.auth import requires
 from support.web.templating import render
 from tests.conftest import BASE, hidden_fields
@@ -335,11 +336,11 @@ def test_roles_include_the_ones_below():
     def who(role: str) -> Reviewer:
         return Reviewer(role=role)
 
-    assert auth.has_role(who("admin"), "lead") and auth.has_role(who("admin"), "reviewer")
-    assert auth.has_role(who("lead"), "reviewer") and not auth.has_role(who("lead"), "admin")
-    assert auth.has_role(who("reviewer"), "reviewer")
-    assert not auth.has_role(who("reviewer"), "lead")
-    assert not auth.has_role(who("intern"), "reviewer")
+    assert roles.has_role(who("admin"), "lead") and roles.has_role(who("admin"), "reviewer")
+    assert roles.has_role(who("lead"), "reviewer") and not roles.has_role(who("lead"), "admin")
+    assert roles.has_role(who("reviewer"), "reviewer")
+    assert not roles.has_role(who("reviewer"), "lead")
+    assert not roles.has_role(who("intern"), "reviewer")
     with pytest.raises(ValueError):
         requires("boss")
 

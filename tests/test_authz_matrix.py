@@ -36,9 +36,8 @@ import httpx2
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
-from support import tokens
 from support.app import routes
-from support.models import (
+from support.data.models import (
     AccessToken,
     Application,
     CannedResponse,
@@ -50,7 +49,8 @@ from support.models import (
     Status,
     Verification,
 )
-from support.storage import DocumentStore
+from support.documents.storage import DocumentStore
+from support.platform import tokens
 from tests.conftest import BASE, UNLOCK, hidden_fields, jpeg_bytes
 from tests.factories import make_application
 

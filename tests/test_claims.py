@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from support import workflow
-from support.models import Application, Event, Reviewer, Status
+from support.data.models import Application, Event, Reviewer, Status
 from support.workflow import DomainError
 from tests.factories import make_application
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from support import auth
-from support.models import Reviewer
+from support.accounts import auth
+from support.data.models import Reviewer
 
 PASSWORD = "correct horse battery"
 

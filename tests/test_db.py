@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from tortoise.backends.asyncpg import AsyncpgDBClient
 
-from support import db
+from support.data import db
 from tests.conftest import PG_ADMIN_URL
 
 

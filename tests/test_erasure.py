@@ -13,9 +13,10 @@ import pytest
 from aiosmtpd.smtp import SMTP
 
 from support import workflow
-from support.models import Application, Channel, Document, Event, Notification, Status
-from support.storage import DocumentStore
-from support.workflow import retention
+from support.clock import jobs
+from support.data.models import Application, Channel, Document, Event, Notification, Status
+from support.documents.storage import DocumentStore
+from support.workflow import purging
 from tests.conftest import Outbox
 from tests.test_smtp import Handler, SmtpServer
 
@@ -50,9 +51,9 @@ async def mail(settings) -> AsyncIterator[Mail]:
 @pytest.fixture(autouse=True)
 def _daily():
     """run_all purges once a day per process: each test starts with a fresh memory."""
-    retention.DAILY.last_run = None
+    purging.DAILY.last_run = None
     yield
-    retention.DAILY.last_run = None
+    purging.DAILY.last_run = None
 
 
 async def _decide(desk, application: Application, action: str = "approve"):
@@ -195,14 +196,14 @@ async def test_asked_during_review_the_erasure_follows_the_decision(
     assert "+919876543210" in review.text  # the reviewer still has what they decide on
     assert "asked on" in review.text and "to be erased" in review.text
 
-    await workflow.run_all(settings)  # the worker's minute: nothing while under review
+    await jobs.run_all(settings)  # the worker's minute: nothing while under review
     assert (await Application.get()).redacted_at is None
 
     decided = await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "approve", "message": "Approved: use the unlock tool within 14 days.",
     })
     assert decided.status_code == 303
-    await workflow.run_all(settings)
+    await jobs.run_all(settings)
 
     erased = await Application.get()
     assert erased.redacted_at is not None and erased.status is Status.APPROVED
@@ -227,7 +228,7 @@ async def test_withdrawing_after_asking_erases_without_waiting_for_a_decision(
     await applicant.post_form(status_path + "/erase", {})
     await applicant.post_form(status_path + "/withdraw", {})
 
-    await workflow.run_all(settings)
+    await jobs.run_all(settings)
 
     erased = await Application.get()
     assert erased.status is Status.WITHDRAWN and erased.redacted_at is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support.models import Reviewer
+from support.data.models import Reviewer
 from tests.factories import make_application
 
 

@@ -26,7 +26,7 @@ from tortoise.contrib.test import truncate_all_models
 from support import workflow
 from support.app import create_app
 from support.config import Settings
-from support.models import (
+from support.data.models import (
     Application,
     Channel,
     DeliveryStatus,
@@ -35,8 +35,8 @@ from support.models import (
     Notification,
     Status,
 )
-from support.notify import worker
-from support.spool import Place, Spool
+from support.documents.spool import Place, Spool
+from support.notify import delivery
 from tests.conftest import BASE, RECOVERY, UNLOCK, Applicant, hidden_fields, jpeg_bytes
 from tests.factories import make_application, uploaded
 from tests.faults_disk import files_under, fill, small_filesystem
@@ -331,11 +331,11 @@ async def test_smtp_server_that_never_answers(applicant: Applicant, settings: Se
     silent = SilentSmtp(greeting)
     await silent.start()
     smtp = settings.with_(email_backend="smtp", smtp_port=silent.port, smtp_timeout=3)
-    backends = worker.Backends.from_settings(smtp)
+    backends = delivery.Backends.from_settings(smtp)
     references = [await _submit(applicant, n) for n in range(3)]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    delivering = asyncio.create_task(worker.deliver_due(smtp, backends))
+    delivering = asyncio.create_task(delivery.deliver_due(smtp, backends))
 
     # While the worker waits on the silent server: the SMS go out, and the desk answers.
     while len(_code_sms(smtp)) < 3 and not delivering.done():
@@ -362,7 +362,7 @@ async def test_smtp_server_that_never_answers(applicant: Applicant, settings: Se
         assert now + timedelta(seconds=50) < row.next_attempt_at < now + timedelta(seconds=70)
 
     # The back-off holds: the next tick tries only the newer application's messages.
-    assert await worker.deliver_due(smtp, worker.Backends.from_settings(smtp)) == 1
+    assert await delivery.deliver_due(smtp, delivery.Backends.from_settings(smtp)) == 1
     for row in emails[:3]:
         await row.refresh_from_db()
         assert row.attempts == 1
@@ -374,7 +374,7 @@ async def test_smtp_server_that_never_answers(applicant: Applicant, settings: Se
     server, recorder = await real_smtp(silent.port)
     try:
         await Notification.filter(status=DeliveryStatus.PENDING).update(next_attempt_at=now)
-        while await worker.deliver_due(smtp, worker.Backends.from_settings(smtp)):
+        while await delivery.deliver_due(smtp, delivery.Backends.from_settings(smtp)):
             pass
     finally:
         server.close()
@@ -399,7 +399,7 @@ async def test_smtp_server_refusing_the_session_loses_nothing(applicant: Applica
         smtp = settings.with_(email_backend="smtp", smtp_port=refusing.port, smtp_timeout=1)
         for n in range(2):
             await _submit(applicant, n)
-        assert await worker.deliver_due(smtp, worker.Backends.from_settings(smtp)) == 2
+        assert await delivery.deliver_due(smtp, delivery.Backends.from_settings(smtp)) == 2
     finally:
         await refusing.stop()
     emails = await Notification.filter(channel=Channel.EMAIL)

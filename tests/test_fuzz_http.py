@@ -32,9 +32,9 @@ import httpx2
 import pytest
 from starlette.routing import Route
 
-from support import tokens
 from support.app import routes
-from support.models import Event, Status
+from support.data.models import Event, Status
+from support.platform import tokens
 from tests.conftest import PDF_BYTES, free_port, jpeg_bytes
 from tests.factories import make_application
 from tests.fuzz_http import (

@@ -17,11 +17,12 @@ import pytest
 from PIL import ExifTags, Image
 
 from support import workflow
+from support.clock import worker
 from support.config import Settings
-from support.models import Application, Document, Event, Status
-from support.notify import worker
-from support.storage import DocumentStore
-from support.workflow.documents import sanitise_document, sanitise_pending
+from support.data.models import Application, Document, Event, Status
+from support.documents.filing import sanitise_document, sanitise_pending
+from support.documents.storage import DocumentStore
+from support.notify import delivery
 from tests import hostile
 from tests.conftest import RECOVERY, UNLOCK, jpeg_bytes
 from tests.factories import make_application, uploaded
@@ -214,7 +215,7 @@ async def submit_documents(applicant: Any, outbox: Any, files: dict[str, Any]) -
 async def run_worker_until(settings: Settings, done: Any, timeout: float = 20) -> None:
     """The worker's real loop, stopped once ``done()`` holds; it must still be running."""
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(settings, worker.Backends.from_settings(settings), stop))
+    task = asyncio.create_task(worker.run(settings, delivery.Backends.from_settings(settings), stop))
     try:
         async with asyncio.timeout(timeout):
             while not await done():
@@ -392,7 +393,7 @@ def test_a_checked_pdf_is_let_go_when_the_check_ends(make: Any) -> None:
     import gc
     import sys
 
-    from support.storage import StagedFile, _refusal_of
+    from support.documents.storage import StagedFile, _refusal_of
 
     data = bytes(make())  # its own object, so its reference count is ours alone
     staged = StagedFile(field="receipt", original_name="r.pdf", size=len(data),

@@ -10,9 +10,9 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from support import i18n
-from support.models import Application
+from support.data.models import Application
 from support.notify.render import render_email
+from support.platform import i18n
 from tests.conftest import UNLOCK
 
 ROOT = Path(__file__).resolve().parent.parent

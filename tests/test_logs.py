@@ -16,8 +16,8 @@ import httpx2
 import pytest
 from starlette.routing import Route
 
-from support import logs
-from support.models import Application
+from support.data.models import Application
+from support.platform import logs
 from tests.conftest import BASE, RECOVERY, UNLOCK
 
 Lines = Callable[[], list[dict[str, Any]]]

@@ -10,7 +10,7 @@ import pytest
 
 PROGRAM = """
 import sys
-from support import memory
+from support.platform import memory
 
 def rss_mb():
     with open("/proc/self/status") as status:

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
 from support.app import create_app
-from support.models import Application, Channel, DeliveryStatus, Notification, Status
+from support.data.models import Application, Channel, DeliveryStatus, Notification, Status
 from tests.conftest import BASE, RECOVERY, UNLOCK, hidden_fields, jpeg_bytes
 from tests.factories import make_application
 
@@ -105,8 +105,8 @@ async def test_failed_and_dead_deliveries_and_the_oldest_due_message(settings, c
     assert 120 <= value(waiting, "support_outbox_oldest_due_seconds") < 180
 
     broken = settings.with_(sms_backend="http", sms_http_url="http://127.0.0.1:9/send")
-    from support.notify import worker
-    assert await worker.deliver_due(broken, worker.Backends.from_settings(broken)) == 0
+    from support.notify import delivery
+    assert await delivery.deliver_due(broken, delivery.Backends.from_settings(broken)) == 0
     after = await scrape(client)
     for outcome in ("failed", "dead"):
         assert value(after, "support_deliveries_total", channel="sms", outcome=outcome) \

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.migrations.autodetector import MigrationAutodetector
 
-from support.db import tortoise_config
+from support.data.db import tortoise_config
 
 
 async def test_models_and_migrations_agree(tmp_path):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from support.models import DeliveryStatus, Event, Notification
-from support.notify import worker
+from support.clock import worker
+from support.data.models import DeliveryStatus, Event, Notification
+from support.notify import delivery
 from support.notify.backends import DeliveryError
 from tests.conftest import UNLOCK
 
@@ -44,10 +45,10 @@ async def test_messages_are_written_in_the_same_transaction_and_sent_once(applic
 async def test_a_transient_failure_is_retried_later_and_sms_still_goes(applicant, outbox,
                                                                         settings):
     await _submit(applicant)
-    backends = worker.Backends.from_settings(settings)
+    backends = delivery.Backends.from_settings(settings)
     backends.email = FailingEmail()
     before = datetime.now(UTC)
-    assert await worker.deliver_due(settings, backends) == 1  # the SMS
+    assert await delivery.deliver_due(settings, backends) == 1  # the SMS
     row = await Notification.get(channel="email")
     assert row.status is DeliveryStatus.PENDING
     assert row.attempts == 1
@@ -55,7 +56,7 @@ async def test_a_transient_failure_is_retried_later_and_sms_still_goes(applicant
     delay = row.next_attempt_at - before
     assert timedelta(seconds=50) < delay < timedelta(seconds=70)
     # Not due yet: a second pass leaves it alone.
-    assert await worker.deliver_due(settings, backends) == 0
+    assert await delivery.deliver_due(settings, backends) == 0
     assert backends.email.calls == 1
     # Once due, a working backend delivers it.
     await Notification.filter(id=row.id).update(next_attempt_at=datetime.now(UTC))
@@ -66,17 +67,17 @@ async def test_a_transient_failure_is_retried_later_and_sms_still_goes(applicant
 async def test_backoff_grows_and_the_last_failure_is_dead_and_on_the_timeline(applicant,
                                                                               settings):
     await _submit(applicant)
-    backends = worker.Backends.from_settings(settings)
+    backends = delivery.Backends.from_settings(settings)
     backends.email = FailingEmail()
     delays = []
-    for _ in range(len(worker.BACKOFF) + 1):
+    for _ in range(len(delivery.BACKOFF) + 1):
         await Notification.filter(channel="email").update(next_attempt_at=datetime.now(UTC))
         start = datetime.now(UTC)
-        await worker.deliver_due(settings, backends)
+        await delivery.deliver_due(settings, backends)
         row = await Notification.get(channel="email")
         delays.append(row.next_attempt_at - start)
     assert row.status is DeliveryStatus.DEAD
-    assert row.attempts == len(worker.BACKOFF) + 1
+    assert row.attempts == len(delivery.BACKOFF) + 1
     assert delays[0] < delays[1] < delays[2] < delays[3] < delays[4]
     event = await Event.get(type="delivery_failed")
     assert event.internal and "email" in event.message
@@ -84,9 +85,9 @@ async def test_backoff_grows_and_the_last_failure_is_dead_and_on_the_timeline(ap
 
 async def test_a_permanent_failure_is_dead_at_once(applicant, settings):
     await _submit(applicant)
-    backends = worker.Backends.from_settings(settings)
+    backends = delivery.Backends.from_settings(settings)
     backends.email = FailingEmail(permanent=True)
-    await worker.deliver_due(settings, backends)
+    await delivery.deliver_due(settings, backends)
     row = await Notification.get(channel="email")
     assert row.status is DeliveryStatus.DEAD and row.attempts == 1
     assert "550" in row.last_error
@@ -96,7 +97,7 @@ async def test_the_worker_loop_delivers_by_itself_and_stops_on_request(applicant
                                                                        settings):
     stop = asyncio.Event()
     task = asyncio.create_task(
-        worker.run(settings.with_(worker_interval=0.05), worker.Backends.from_settings(settings),
+        worker.run(settings.with_(worker_interval=0.05), delivery.Backends.from_settings(settings),
                    stop)
     )
     await _submit(applicant)

@@ -1,5 +1,5 @@
 """The worker gives way to the front door while the cores are contended, but never holds
-work back longer than ``worker_yield_seconds`` (support/notify/pacing.py)."""
+work back longer than ``worker_yield_seconds`` (support/clock/pacing.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import email.policy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from support.models import DeliveryStatus, Document, Notification
-from support.notify import pacing, worker
+from support.clock import pacing, worker
+from support.data.models import DeliveryStatus, Document, Notification
+from support.documents.filing import sanitise_pending
+from support.notify import delivery
 from support.notify.backends import build_email
 from support.notify.outbox import applicant_messages
 from support.notify.render import EmailContent
-from support.workflow.documents import sanitise_pending
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
 from tests.test_hostile_documents import store_directly
@@ -115,7 +116,7 @@ async def _sent_in_first_tick(settings, monkeypatch, contended: bool) -> int:
     monkeypatch.setattr(pacing, "Contention", lambda: Always(contended))
     stop = asyncio.Event()
     slow = settings.with_(worker_interval=5.0)
-    task = asyncio.create_task(worker.run(slow, worker.Backends.from_settings(slow), stop))
+    task = asyncio.create_task(worker.run(slow, delivery.Backends.from_settings(slow), stop))
     try:
         sent, settled = 0, 0
         for _ in range(60):
@@ -141,20 +142,25 @@ async def test_under_contention_the_worker_sends_one_batch_a_tick(settings, app,
     assert await _sent_in_first_tick(settings, monkeypatch, contended=False) == 120
 
 
+def _pacing(settings, contended: bool):
+    """The clock's pacing as the worker hands it to the documents' filing."""
+    return lambda since: pacing.may_wait(settings, Always(contended), since)
+
+
 async def test_photos_wait_one_a_tick_under_contention_but_not_past_the_limit(settings, app):
     application = await make_application()
     for width in (64, 65, 66):
         await store_directly(settings, application, jpeg_bytes((width, 48)), "image/jpeg",
                              "photo.jpg")
-    assert await sanitise_pending(settings, contention=Always(True)) == 1
-    assert await sanitise_pending(settings, contention=Always(False)) == 2
+    assert await sanitise_pending(settings, may_wait=_pacing(settings, True)) == 1
+    assert await sanitise_pending(settings, may_wait=_pacing(settings, False)) == 2
 
     for width in (67, 68, 69):
         await store_directly(settings, application, jpeg_bytes((width, 48)), "image/jpeg",
                              "photo.jpg")
     await Document.filter(sanitised_at=None).update(
         created_at=datetime.now(UTC) - timedelta(minutes=5))
-    assert await sanitise_pending(settings, contention=Always(True)) == 3
+    assert await sanitise_pending(settings, may_wait=_pacing(settings, True)) == 3
 
 
 async def test_sent_messages_are_marked_in_groups_with_their_secrets_wiped(settings, app,

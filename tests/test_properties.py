@@ -20,12 +20,12 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from support import catalogue, countries
 from support.config import Settings
-from support.kinds import KINDS, Kind
-from support.models import Application
-from support.storage import StagedFile, check_document
-from support.validation import (
+from support.data.models import Application
+from support.documents.storage import StagedFile, check_document
+from support.rules import catalogue, countries
+from support.rules.kinds import KINDS, Kind
+from support.rules.validation import (
     FieldError,
     check_account_id,
     check_country,
@@ -652,8 +652,8 @@ def _scan_end_by_hand(data: bytes, pos: int) -> int | None:
 @given(st.lists(st.sampled_from([0xFF, 0x00, 0xD0, 0xD7, 0xD8, 0xD9, 0x41, 0xCF]),
                 max_size=16).map(bytes), st.integers(min_value=0, max_value=16))
 def test_a_scan_ends_at_the_first_marker_that_is_not_stuffing_or_a_restart(data, pos):
-    from support.images import _skip_scan
-    from support.refusals import Refused
+    from support.documents.images import _skip_scan
+    from support.documents.refusals import Refused
 
     pos = min(pos, len(data))
     try:

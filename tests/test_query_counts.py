@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from support import queue
-from support.db import statements_sent
-from support.models import Application, Document, Event, RiskFlag, Status
+from support.data.db import statements_sent
+from support.data.models import Application, Document, Event, RiskFlag, Status
+from support.reads import queue
 from tests.factories import make_application
 
 _imeis = itertools.count(1)

@@ -15,9 +15,10 @@ from urllib.parse import urlencode
 import httpx2
 import pytest
 
-from support import db, queue
-from support.db import statements_sent
-from support.models import Application, RiskFlag, Status
+from support.data import db
+from support.data.db import statements_sent
+from support.data.models import Application, RiskFlag, Status
+from support.reads import queue
 from tests.conftest import BASE
 from tests.factories import make_application
 

@@ -21,11 +21,12 @@ import httpx2
 import pytest
 from tortoise.contrib.test import truncate_all_models
 
-from support import i18n, workflow
+from support import workflow
+from support.accounts.auth import create_reviewer
 from support.app import create_app
-from support.auth import create_reviewer
 from support.config import Settings
-from support.models import Application
+from support.data.models import Application
+from support.platform import i18n
 from tests.conftest import BASE, UNLOCK, Applicant, free_port, hidden_fields
 from tests.factories import make_application
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from tortoise import connections
 
-from support import reports, workflow
-from support.db import statements_sent
-from support.models import (
+from support.clock import jobs
+from support.data.db import statements_sent
+from support.data.models import (
     Application,
     DeliveryStatus,
     Notification,
@@ -28,8 +28,9 @@ from support.models import (
     ReportDuration,
     Status,
 )
-from support.reports import histogram, rollup
-from support.reports.rollup import end_of, start_of
+from support.reads import reports
+from support.reads.reports import histogram, rollup
+from support.reads.reports.rollup import end_of, start_of
 from support.web.security import CSP
 from tests.conftest import DB_KIND
 from tests.factories import make_application
@@ -337,7 +338,7 @@ async def test_before_the_first_rollup_the_page_says_so(app, desk):
 
 async def test_the_worker_keeps_the_rollups(app, settings):
     await make_application(status=Status.QUEUED)
-    await workflow.run_all(settings)
+    await jobs.run_all(settings)
     today = datetime.now(UTC).date()
     row = await ReportDay.get(day=today, dimension="kind", key="unlock")
     assert row.backlog == 1

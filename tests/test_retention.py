@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from support import risk, workflow
+from support import workflow
+from support.clock import jobs
 from support.config import ConfigError, Settings
-from support.formatting import format_when
-from support.models import (
+from support.data.models import (
     AccessToken,
     Application,
     Channel,
@@ -32,8 +32,9 @@ from support.models import (
     Status,
     Verification,
 )
-from support.storage import DocumentStore
-from support.workflow import retention
+from support.documents.storage import DocumentStore
+from support.platform.formatting import format_when
+from support.workflow import purging, retention, risk
 from tests.conftest import UNLOCK, jpeg_bytes
 from tests.factories import make_application
 
@@ -66,9 +67,9 @@ async def _decided(days_ago: float, status: Status = Status.APPROVED, **values) 
 @pytest.fixture
 def daily():
     """The worker's memory of its last purge, forgotten around each test that uses it."""
-    retention.DAILY.last_run = None
-    yield retention.DAILY
-    retention.DAILY.last_run = None
+    purging.DAILY.last_run = None
+    yield purging.DAILY
+    purging.DAILY.last_run = None
 
 
 async def test_documents_go_90_days_after_the_decision_and_younger_ones_stay(app, settings):
@@ -324,12 +325,12 @@ async def test_sent_messages_lose_their_recipient_but_pending_ones_keep_it(app, 
 async def test_the_worker_purges_once_a_day(app, settings, daily):
     first = await _decided(100)
     first_file = await _document(settings, first)
-    await workflow.run_all(settings)  # the worker's one-minute housekeeping
+    await jobs.run_all(settings)  # the worker's one-minute housekeeping
     assert not first_file.exists()
 
     second = await _decided(100)
     second_file = await _document(settings, second)
-    await workflow.run_all(settings)
+    await jobs.run_all(settings)
     assert await workflow.run_daily(settings, now=_now() + timedelta(hours=23)) is None
     assert second_file.exists()
 

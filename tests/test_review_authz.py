@@ -14,9 +14,9 @@ import pytest
 from starlette.staticfiles import StaticFiles
 
 from support.app import STATIC_DIR
-from support.models import Application, Document, Event
-from support.storage import DocumentStore, StagedFile
-from support.workflow.documents import sanitise_pending
+from support.data.models import Application, Document, Event
+from support.documents.filing import sanitise_pending
+from support.documents.storage import DocumentStore, StagedFile
 from tests.conftest import BASE, PDF_BYTES, UNLOCK, jpeg_bytes
 from tests.factories import make_application
 from tests.test_authz_matrix import attach, new_token, no_leak, route_table

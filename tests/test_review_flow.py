@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from support.models import Application, Document, Event, Notification, Status
+from support.data.models import Application, Document, Event, Notification, Status
 from tests.conftest import RECOVERY, UNLOCK, png_bytes
 
 
@@ -242,7 +242,7 @@ async def test_a_receipt_sent_in_a_reply_is_checked_against_other_applications(
         files={"receipt": ("r.png", png_bytes(), "image/png")},  # the same file as the other
     )
     assert answer.status_code == 303
-    from support.models import RiskFlag
+    from support.data.models import RiskFlag
 
     assert await RiskFlag.filter(application=application, code="same_receipt").exists()
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from support import risk
-from support.models import Application, Document, RiskFlag, Status
+from support.data.models import Application, Document, RiskFlag, Status
+from support.workflow import risk
 
 _numbers = itertools.count(1)
 NOW = datetime.now(UTC)

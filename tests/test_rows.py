@@ -10,8 +10,8 @@ import pytest
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from support import db, rows, tokens
-from support.models import (
+from support.data import db, rows
+from support.data.models import (
     Application,
     Channel,
     Document,
@@ -21,6 +21,7 @@ from support.models import (
     Status,
     Verification,
 )
+from support.platform import tokens
 from tests.factories import make_application
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

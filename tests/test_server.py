@@ -149,7 +149,7 @@ async def test_two_web_processes_and_a_worker_process(tmp_path: Path,
                 async with httpx2.AsyncClient(base_url=http.base_url, timeout=10) as one:
                     form = await one.get("/apply/unlock")
                     # Six applicants (their own account and phone: one phone may apply
-                    # three times a day, support/ratelimit.py).
+                    # three times a day, support/platform/ratelimit.py).
                     fields = {**hidden_fields(form.text), **UNLOCK, "account_id": f"61234000{n:02d}",
                               "phone": f"98765 432{n:02d}"}
                     files = {"receipt": ("receipt.jpg", jpeg_bytes(), "image/jpeg")}

@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from support.config import ConfigError, Settings
-from support.models import DeliveryStatus, Notification
-from support.notify import worker
+from support.data.models import DeliveryStatus, Notification
+from support.notify import delivery
 from tests.conftest import UNLOCK
 
 
@@ -63,7 +63,7 @@ def _http(settings, gateway):
 
 
 async def _deliver(settings):
-    return await worker.deliver_due(settings, worker.Backends.from_settings(settings))
+    return await delivery.deliver_due(settings, delivery.Backends.from_settings(settings))
 
 
 async def test_the_gateway_gets_the_configured_fields_and_token(applicant, settings, gateway):

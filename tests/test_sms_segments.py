@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from support import i18n
 from support.notify import segments
 from support.notify.render import TEMPLATES_DIR, render_sms
+from support.platform import i18n
 
 
 @pytest.mark.parametrize(("text", "expected"), [

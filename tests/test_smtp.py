@@ -12,8 +12,8 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from support.models import DeliveryStatus, Event, Notification
-from support.notify import worker
+from support.data.models import DeliveryStatus, Event, Notification
+from support.notify import delivery
 from tests.conftest import UNLOCK
 
 
@@ -76,7 +76,7 @@ async def test_messages_arrive_with_their_headers_over_one_connection(applicant,
                                                                       smtp_server):
     await _submit(applicant, 3)
     smtp = _smtp(settings, smtp_server.port)
-    sent = await worker.deliver_due(smtp, worker.Backends.from_settings(smtp))
+    sent = await delivery.deliver_due(smtp, delivery.Backends.from_settings(smtp))
     assert sent == 6  # 3 emails, 3 SMS
     messages = smtp_server.messages()
     assert len(messages) == 3
@@ -98,7 +98,7 @@ async def test_server_down_then_up_delivers_everything_once(applicant, settings)
         dead_port = probe.getsockname()[1]
     await _submit(applicant, 2)
     down = _smtp(settings, dead_port)
-    await worker.deliver_due(down, worker.Backends.from_settings(down))
+    await delivery.deliver_due(down, delivery.Backends.from_settings(down))
     rows = await Notification.filter(channel="email")
     assert all(row.status is DeliveryStatus.PENDING and row.attempts == 1 for row in rows)
     assert all("Connect" in row.last_error or "refused" in row.last_error.lower() for row in rows)
@@ -109,8 +109,8 @@ async def test_server_down_then_up_delivers_everything_once(applicant, settings)
     try:
         await Notification.filter(channel="email").update(next_attempt_at=datetime.now(UTC))
         up = _smtp(settings, dead_port)
-        await worker.deliver_due(up, worker.Backends.from_settings(up))
-        await worker.deliver_due(up, worker.Backends.from_settings(up))
+        await delivery.deliver_due(up, delivery.Backends.from_settings(up))
+        await delivery.deliver_due(up, delivery.Backends.from_settings(up))
     finally:
         server.close()
         await server.wait_closed()
@@ -122,11 +122,11 @@ async def test_451_is_retried_then_delivered(applicant, settings, smtp_server):
     await _submit(applicant)
     smtp_server.handler.script = ["451 4.7.1 Try again later"]
     smtp = _smtp(settings, smtp_server.port)
-    await worker.deliver_due(smtp, worker.Backends.from_settings(smtp))
+    await delivery.deliver_due(smtp, delivery.Backends.from_settings(smtp))
     row = await Notification.get(channel="email")
     assert row.status is DeliveryStatus.PENDING and "451" in row.last_error
     await Notification.filter(id=row.id).update(next_attempt_at=datetime.now(UTC))
-    await worker.deliver_due(smtp, worker.Backends.from_settings(smtp))
+    await delivery.deliver_due(smtp, delivery.Backends.from_settings(smtp))
     await row.refresh_from_db()
     assert row.status is DeliveryStatus.SENT and row.attempts == 2
     assert len(smtp_server.messages()) == 1
@@ -142,7 +142,7 @@ async def test_550_is_dead_at_once_and_everyone_sees_it(applicant, settings, smt
 
     smtp_server.handler.script = ["550 5.1.1 No such user"]
     smtp = _smtp(settings, smtp_server.port)
-    await worker.deliver_due(smtp, worker.Backends.from_settings(smtp))
+    await delivery.deliver_due(smtp, delivery.Backends.from_settings(smtp))
     row = await Notification.get(channel="email", template="received")
     assert row.status is DeliveryStatus.DEAD and row.attempts == 1
     event = await Event.get(type="delivery_failed")
@@ -163,7 +163,7 @@ async def test_leads_see_each_failed_attempt_and_can_retry(applicant, settings, 
     smtp = _smtp(settings, smtp_server.port)
     for _ in range(2):
         await Notification.filter(channel="email").update(next_attempt_at=datetime.now(UTC))
-        await worker.deliver_due(smtp, worker.Backends.from_settings(smtp))
+        await delivery.deliver_due(smtp, delivery.Backends.from_settings(smtp))
     row = await Notification.get(channel="email")
     assert row.status is DeliveryStatus.DEAD
     assert [entry["error"] for entry in row.attempt_log] == [
@@ -175,7 +175,7 @@ async def test_leads_see_each_failed_attempt_and_can_retry(applicant, settings, 
     assert "451 4.7.1 Greylisted" in page.text and "550 5.1.1 No such user" in page.text
     retried = await lead.post(f"/review/admin/deliveries/{row.id}/retry")
     assert retried.status_code == 303
-    await worker.deliver_due(smtp, worker.Backends.from_settings(smtp))  # the server accepts now
+    await delivery.deliver_due(smtp, delivery.Backends.from_settings(smtp))  # the server accepts now
     await row.refresh_from_db()
     assert row.status is DeliveryStatus.SENT
     assert len(smtp_server.messages()) == 1

@@ -1,5 +1,5 @@
 """The spool: uploads appended to one open file per process, read back by the worker, and
-their files deleted once nothing waits in them (support/spool.py)."""
+their files deleted once nothing waits in them (support/documents/spool.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from support import spool
-from support.models import Document
-from support.spool import KEEP_SECONDS, Place, Spool
-from support.storage import DocumentStore
+from support.data.models import Document
+from support.documents import spool
+from support.documents.filing import sanitise_pending, sweep_spool
+from support.documents.spool import KEEP_SECONDS, Place, Spool
+from support.documents.storage import DocumentStore
 from support.workflow import documents
-from support.workflow.documents import sanitise_pending, sweep_spool
 from tests.conftest import UNLOCK, jpeg_bytes
 from tests.faults_disk import fill, small_filesystem
 from tests.test_apply import post_apply, receipt

@@ -14,7 +14,7 @@ import pytest
 from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import IntegrityError, OperationalError
 
-from support.sqlite_client import ImmediateSqliteClient
+from support.data.sqlite_client import ImmediateSqliteClient
 
 
 async def _client(cls: type[SqliteClient], path: Path, name: str) -> SqliteClient:

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from tortoise.transactions import in_transaction
 
-from support import tokens, workflow
+from support import workflow
 from support.config import Settings
-from support.models import Application, Event, Reviewer, Status, Verification
-from support.storage import DocumentStore
+from support.data.models import Application, Event, Reviewer, Status, Verification
+from support.documents.storage import DocumentStore
+from support.platform import tokens
 from support.workflow import TRANSITIONS, DomainError
 from support.workflow.machine import SYSTEM_ACTOR, locked, move
 from tests.factories import make_application

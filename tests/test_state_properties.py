@@ -27,8 +27,7 @@ from tortoise.contrib.test import truncate_all_models
 
 from support import workflow
 from support.config import Settings
-from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
-from support.models import (
+from support.data.models import (
     AccessToken,
     Application,
     Event,
@@ -37,7 +36,8 @@ from support.models import (
     Status,
     Verification,
 )
-from support.storage import DocumentStore
+from support.documents.storage import DocumentStore
+from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.workflow import TRANSITIONS, DomainError
 from support.workflow.machine import ACTIVE, OPEN, Actor, reviewer_actor
 from tests.conftest import Desk, Signed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from support.models import AccessToken, Application, Event, Notification, Status
+from support.data.models import AccessToken, Application, Event, Notification, Status
 
 
 async def test_status_page_shows_state_next_step_and_timeline(applicant, outbox, client):

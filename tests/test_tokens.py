@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from support import tokens
-from support.tokens import REFERENCE_ALPHABET
+from support.platform import tokens
+from support.platform.tokens import REFERENCE_ALPHABET
 
 
 def test_references_have_the_shape_applicants_are_shown() -> None:

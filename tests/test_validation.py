@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from support import catalogue, countries
-from support.validation import (
+from support.rules import catalogue, countries
+from support.rules.validation import (
     FieldError,
     Firmware,
     check_account_id,
@@ -404,7 +404,7 @@ def test_every_message_is_one_literal_for_gettext_extraction() -> None:
     import ast
     import inspect
 
-    from support import validation
+    from support.rules import validation
 
     calls = [
         node

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from support import tokens, workflow
-from support.models import AccessToken, Application, Event, Notification, Status, Verification
-from support.workflow.documents import sanitise_pending
+from support import workflow
+from support.data.models import AccessToken, Application, Event, Notification, Status, Verification
+from support.documents.filing import sanitise_pending
+from support.platform import tokens
 from tests.conftest import RECOVERY, UNLOCK
 
 
@@ -202,7 +203,7 @@ async def test_recovery_promise_is_seven_days(applicant, outbox):
 async def test_risk_flags_are_set_when_the_application_reaches_the_queue(applicant, outbox):
     """Signals are computed on confirming, off the submit path: by the time a reviewer can
     filter the queue by flag, the application's flags are there."""
-    from support.models import RiskFlag
+    from support.data.models import RiskFlag
 
     first = (await _submitted(applicant, "recovery")).split("/")[2]
     second_fields = {**RECOVERY, "account_id": "6123400000", "phone": "98765 40000",

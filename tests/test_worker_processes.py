@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.models import Channel, DeliveryStatus, Notification
+from support.data.models import Channel, DeliveryStatus, Notification
 from tests.conftest import DB_KIND
 
 pytestmark = pytest.mark.slow

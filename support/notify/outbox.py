@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from support import logs
-from support.models import Application, Channel, DeliveryStatus, Notification
+from support.data.models import Application, Channel, DeliveryStatus, Notification
+from support.platform import logs
 
 # Context keys that carry something secret (a code, a private link). They are wiped from
 # the row once the message is delivered, so the outbox does not keep them in the clear.
 SECRET_KEYS = frozenset({"code", "status_url"})
+
+# A failed message is tried again after each of these steps (with jitter, at delivery);
+# one more failure after the last and it is dead.
+BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
+           timedelta(hours=2), timedelta(hours=12))
 
 
 def _row(
@@ -74,8 +79,6 @@ async def notify_applicant(
 async def retry_now(notification_id: int) -> bool:
     """A person asked for one more try now (after fixing an address or a relay). A dead
     row gets exactly one more attempt before it is dead again."""
-    from support.notify.worker import BACKOFF
-
     row = await Notification.get_or_none(id=notification_id)
     if row is None or row.status is DeliveryStatus.SENT:
         return False

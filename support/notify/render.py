@@ -15,8 +15,8 @@ from typing import Any
 from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from support import i18n
-from support.formatting import format_when
+from support.platform import i18n
+from support.platform.formatting import format_when
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 

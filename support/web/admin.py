@@ -8,9 +8,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from support import auth, responses
-from support.kinds import KINDS, REJECTION_REASONS
-from support.models import CannedResponse, Reviewer
+from support.accounts import auth, roles
+from support.data.models import CannedResponse, Reviewer
+from support.rules import responses
+from support.rules.kinds import KINDS, REJECTION_REASONS
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 
@@ -25,7 +26,7 @@ async def _reviewers_page(request: Request, error: str = "", values: dict[str, A
                           status: int = 200) -> Response:
     return render_review(request, "review/admin_reviewers.html", {
         "reviewers": await Reviewer.all().order_by("-active", "name"),
-        "kinds": KINDS, "roles": auth.ROLES, "error": error, "values": values or {},
+        "kinds": KINDS, "roles": roles.ROLES, "error": error, "values": values or {},
         "notice": request.query_params.get("notice", ""),
     }, status)
 

@@ -7,13 +7,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from support import catalogue, countries, ratelimit, tokens, workflow
+from support import workflow
 from support.config import Settings
-from support.i18n import N_
-from support.kinds import KINDS, Kind
-from support.models import Application, Status, Verification
-from support.storage import NOT_SAVED, DocumentStore, NotStored
-from support.validation import FieldError
+from support.data.models import Application, Status, Verification
+from support.documents.storage import NOT_SAVED, DocumentStore, NotStored
+from support.platform import ratelimit, tokens
+from support.platform.i18n import N_
+from support.rules import catalogue, countries
+from support.rules.kinds import KINDS, Kind
+from support.rules.validation import FieldError
 from support.web.apply_form import Checked, check_application
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from support import validation
-from support.catalogue import Device
 from support.config import Settings
-from support.kinds import Kind
-from support.storage import check_document
-from support.validation import FieldError
+from support.documents.storage import check_document
+from support.rules import validation
+from support.rules.catalogue import Device
+from support.rules.kinds import Kind
+from support.rules.validation import FieldError
 from support.web.forms import FormInput
 from support.workflow import ApplicationInput, Upload
 

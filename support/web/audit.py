@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from support import audit
+from support.reads import audit
 from support.web.auth import render_review, requires
 
 

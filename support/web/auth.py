@@ -1,6 +1,6 @@
 """Reviewer sign-in and sign-out, the current reviewer, and ``@requires(role)``.
 
-The session lives server-side (``support.auth``); the browser holds only a random token in
+The session lives server-side (``support.accounts.auth``); the browser holds only a random token in
 the ``support_session`` cookie: HttpOnly, SameSite=Lax, Path=/review, Secure over HTTPS.
 Every reviewer page answers ``Cache-Control: no-store``: a shared computer's back button or
 cache must not show an application after sign-out.
@@ -17,10 +17,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from support import auth, i18n, ratelimit
+from support.accounts import auth, roles
 from support.config import Settings
-from support.formatting import format_when
-from support.models import Reviewer
+from support.data.models import Reviewer
+from support.platform import i18n, ratelimit
+from support.platform.formatting import format_when
 from support.web.forms import read_small_form
 from support.web.templating import render
 
@@ -101,8 +102,8 @@ def requires(role: str = "reviewer") -> Callable[[Endpoint], Endpoint]:
     a readable 401 page (a form posted after the session ended must not be replayed by a
     redirect). Signed in with a role too low: a readable 403 page.
     """
-    if role not in auth.ROLES:
-        raise ValueError(f"unknown role {role!r}; expected one of {auth.ROLES}")
+    if role not in roles.ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {roles.ROLES}")
 
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
@@ -114,7 +115,7 @@ def requires(role: str = "reviewer") -> Callable[[Endpoint], Endpoint]:
                 return render_review(request, "review/forbidden.html", {
                     "signed_out": True, "login_url": _login_url_for(request),
                 }, 401)
-            if not auth.has_role(reviewer, role):
+            if not roles.has_role(reviewer, role):
                 return render_review(request, "review/forbidden.html", {
                     "signed_out": False, "needed_role": role,
                 }, 403)

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from support.models import Channel, DeliveryStatus, Notification
+from support.data.models import Channel, DeliveryStatus, Notification
 from support.notify.outbox import retry_now
 from support.web.auth import render_review, requires
 from support.web.forms import read_small_form

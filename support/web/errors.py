@@ -9,8 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from support import db
-from support.ratelimit import RateLimited
+from support.data import db
+from support.platform.ratelimit import RateLimited
 from support.web.forms import BadForm, BodyTooLarge
 from support.web.security import CsrfRejected
 from support.web.templating import render

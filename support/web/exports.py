@@ -9,7 +9,7 @@ Who may export what, and the audit trail:
 - the applicants' contact details (account ID, phone, email, IMEI) are personal data in
   bulk, so only leads and admins get them, and only when they ask (``contacts=1``);
 - report tables hold counts, no personal data; they are for leads and admins like the page;
-- every export is written to the ``support.audit`` log when it ends: who, what, which
+- every export is written to the ``support.reads.audit`` log when it ends: who, what, which
   filters (a search's text is left out: it may be a phone number or an email), with or
   without contacts, how many rows, and whether the download completed. Not as ``Event``
   rows: events are the timeline of one application, and an export touches thousands.
@@ -27,14 +27,15 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from support import auth, reports
-from support.exports import BOM, QueueExport, encode
-from support.models import Reviewer
-from support.queue import Filters
-from support.reports import tables as report_tables
+from support.accounts import roles
+from support.data.models import Reviewer
+from support.reads import reports
+from support.reads.exports import BOM, QueueExport, encode
+from support.reads.queue import Filters
+from support.reads.reports import tables as report_tables
 from support.web.auth import render_review, requires
 
-audit = logging.getLogger("support.audit")
+audit = logging.getLogger("support.reads.audit")
 
 
 def _reviewer(request: Request) -> Reviewer:
@@ -97,7 +98,7 @@ async def queue_csv(request: Request) -> Response:
     reviewer = _reviewer(request)
     filters = Filters.from_query(dict(request.query_params))
     contacts = request.query_params.get("contacts") == "1"
-    if contacts and not auth.has_role(reviewer, "lead"):
+    if contacts and not roles.has_role(reviewer, "lead"):
         return render_review(request, "review/forbidden.html", {
             "signed_out": False, "needed_role": "lead"}, 403)
     export = QueueExport(reviewer, filters, contacts)

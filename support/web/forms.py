@@ -23,7 +23,8 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import Request
 
-from support.storage import SPOOL_BYTES, StagedFile, sanitise_filename
+from support.documents.storage import SPOOL_BYTES, StagedFile, sanitise_filename
+from support.web.security import CSRF_FIELD, check_csrf
 
 log = logging.getLogger("support.web")
 
@@ -279,8 +280,6 @@ async def read_form(request: Request, *, tmp_dir: Path, max_file: int, max_body:
 
 async def read_small_form(request: Request, max_body: int = 256 * 1024) -> FormInput:
     """A form without files (every action button, sign-in, look-up), CSRF-checked."""
-    from support.web.security import CSRF_FIELD, check_csrf
-
     settings = request.app.state.settings
     form = await read_form(request, tmp_dir=settings.upload_tmp_dir, max_file=0,
                            max_body=max_body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from support import db
+from support.data import db
 
 
 async def healthz(request: Request) -> JSONResponse:

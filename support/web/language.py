@@ -6,7 +6,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from support import i18n
+from support.platform import i18n
 from support.web.security import cookie_header
 
 

@@ -31,11 +31,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from support import metrics
-from support.kinds import KINDS
-from support.metrics_dir import ENV
-from support.models import Application, DeliveryStatus, Notification, Status
-from support.queue import COUNT_CAP, capped_count
+from support.data.models import Application, DeliveryStatus, Notification, Status
+from support.platform import metrics
+from support.platform.metrics_dir import ENV
+from support.reads.queue import COUNT_CAP, capped_count
+from support.rules.kinds import KINDS
 
 PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 

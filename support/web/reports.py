@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from support import reports
-from support.reports import drawing, tables
+from support.reads import reports
+from support.reads.reports import drawing, tables
 from support.web.auth import render_review, requires
 
 

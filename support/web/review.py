@@ -8,15 +8,20 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
-from support import catalogue, countries, queue, responses, risk, tokens, workflow
+from support import workflow
+from support.accounts import roles
+from support.accounts.scope import in_scope, works_queue_of
 from support.config import Settings
-from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
-from support.models import Application, Document, Event, Reviewer, RiskFlag
-from support.storage import DocumentStore
+from support.data.models import Application, Document, Event, Reviewer, RiskFlag
+from support.documents.filing import sanitise_document
+from support.documents.storage import DocumentStore
+from support.platform import tokens
+from support.reads import queue
+from support.rules import catalogue, countries, responses
+from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
-from support.workflow.documents import sanitise_document
-from support.workflow.review import in_scope
+from support.workflow import risk
 
 
 def _settings(request: Request) -> Settings:
@@ -100,9 +105,9 @@ async def application_page(request: Request) -> Response:
         "reasons": REJECTION_REASONS,
         "info_items": INFO_ITEMS,
         "reviewers": [who for who in await Reviewer.filter(active=True).order_by("name")
-                      if workflow.review.works_queue_of(who, application)],
+                      if works_queue_of(who, application)],
         "notice": request.query_params.get("notice", ""),
-        "is_lead": reviewer.role in {"lead", "admin"},
+        "is_lead": roles.has_role(reviewer, roles.LEAD),
     })
 
 

@@ -8,15 +8,16 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from support import i18n, ratelimit, tokens, workflow
+from support import workflow
 from support.config import Settings
-from support.i18n import N_
-from support.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
-from support.models import Application, DeliveryStatus, Event, Notification
-from support.storage import NOT_SAVED, DocumentStore, NotStored, check_document
-from support.validation import FieldError
+from support.data.models import Application, DeliveryStatus, Event, Notification
+from support.documents.storage import NOT_SAVED, DocumentStore, NotStored, check_document
+from support.platform import i18n, ratelimit, tokens
+from support.platform.i18n import N_
+from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
+from support.rules.validation import FieldError
 from support.web.applicant import form_page
-from support.web.apply_form import check_application
+from support.web.apply_form import Checked, check_application
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
 from support.web.templating import render, request_language
@@ -179,8 +180,6 @@ async def appeal_form(request: Request) -> Response:
         return _erased(request, application)
     if not workflow.appealable(application):
         raise workflow.DomainError("Only a refused unlock application can be appealed.")
-    from support.web.apply_form import Checked
-
     prefilled = Checked(values={
         name: getattr(application, name) or "" for name in
         ("account_id", "country", "phone", "email", "model", "firmware")

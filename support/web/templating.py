@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from support import i18n
-from support.formatting import format_age, mask_email, mask_phone
 from support.notify.render import TEMPLATES_DIR, install_language
+from support.platform import i18n
+from support.platform.formatting import format_age, mask_email, mask_phone
 from support.web.security import CSRF_FIELD, csrf_token
 
 

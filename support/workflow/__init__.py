@@ -1,9 +1,13 @@
 """The workflow layer: every change of an application's state goes through here.
 
 ``machine`` holds the state machine as data; ``applicant``, ``review`` and
-``housekeeping`` hold the actions of each kind of actor; ``retention`` and ``erasure``
-what we stop keeping, by policy and on request. Endpoints call these functions
-and never change rows themselves.
+``housekeeping`` hold the actions of each kind of actor; ``risk`` the signals stored
+beside an application; ``retention``, ``erasure`` and ``purge`` what we stop keeping, by
+policy and on request. Endpoints and the clock call these functions and never change
+rows themselves.
+
+May import: ``rules``, ``documents``, ``notify`` (to write the outbox), ``accounts``,
+``data``, ``platform``, ``config``. Never ``web``, ``reads`` or ``clock``.
 """
 
 from support.workflow.applicant import (
@@ -27,7 +31,6 @@ from support.workflow.housekeeping import (
     expire_unanswered,
     expire_unverified,
     release_stale_claims,
-    run_all,
 )
 from support.workflow.machine import (
     ACTIONS,
@@ -38,7 +41,8 @@ from support.workflow.machine import (
     allowed,
     reviewer_actor,
 )
-from support.workflow.retention import PurgeReport, purge, run_daily
+from support.workflow.purging import purge, run_daily
+from support.workflow.retention import PurgeReport
 from support.workflow.review import Decision, add_note, claim, claim_next, decide, reassign, release
 
 __all__ = [
@@ -48,7 +52,7 @@ __all__ = [
     "application_for_token", "claim",
     "claim_next", "decide", "expire_unanswered", "expire_unverified",
     "ensure_unconfirmed", "new_status_link", "reassign", "release", "release_stale_claims", "reply",
-    "request_status_link", "resend_code", "reviewer_actor", "run_all", "submit", "verify",
+    "request_status_link", "resend_code", "reviewer_actor", "submit", "verify",
     "withdraw",
     "Erasure", "PurgeReport", "carry_out_requested", "erasure_state", "purge",
     "request_erasure", "run_daily",

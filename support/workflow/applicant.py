@@ -17,11 +17,9 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from support import db, metrics, risk, rows, tokens
 from support.config import Settings
-from support.i18n import N_
-from support.kinds import KINDS, Kind
-from support.models import (
+from support.data import db, rows
+from support.data.models import (
     AccessToken,
     Application,
     Channel,
@@ -31,8 +29,13 @@ from support.models import (
     Status,
     Verification,
 )
+from support.documents.storage import DocumentStore, Placed, StagedFile
 from support.notify.outbox import applicant_messages, notify_applicant
-from support.storage import DocumentStore, Placed, StagedFile
+from support.platform import metrics, tokens
+from support.platform.i18n import N_
+from support.rules.kinds import KINDS, Kind
+from support.rules.validation import FieldError, check_phone
+from support.workflow import risk
 from support.workflow.machine import (
     ACTIVE,
     APPLICANT,
@@ -399,8 +402,6 @@ async def request_status_link(settings: Settings, reference: str, contact: str) 
 
 
 def _matching_channel(application: Application, contact: str) -> Channel | None:
-    from support.validation import FieldError, check_phone
-
     contact = contact.strip()
     if "@" in contact:
         return Channel.EMAIL if contact.casefold() == application.email.casefold() else None

@@ -27,7 +27,7 @@ from enum import StrEnum
 from tortoise.transactions import in_transaction
 
 from support.config import Settings
-from support.models import Application, Document, Event, Status
+from support.data.models import Application, Document, Event, Status
 from support.workflow.machine import APPLICANT, locked
 from support.workflow.retention import (
     BATCH,

@@ -1,7 +1,5 @@
-"""The clock's actions, run by the worker every minute: nothing waits forever.
-
-Erasures asked for are carried out here too (within a minute of the decision), and the
-retention purge once a day (``retention.run_daily``)."""
+"""The system's own state changes, run by the clock every minute (``clock.jobs``):
+unconfirmed applications expire, unanswered requests expire, idle claims go back."""
 
 from __future__ import annotations
 
@@ -10,12 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from support import reports
 from support.config import Settings
-from support.models import Application, Document, Status, Verification
+from support.data.models import Application, Document, Status, Verification
+from support.documents.storage import DocumentStore
 from support.notify.outbox import notify_applicant
-from support.storage import DocumentStore
-from support.workflow import documents, erasure, retention
 from support.workflow.machine import SYSTEM_ACTOR, locked, move
 
 log = logging.getLogger("support.workflow")
@@ -77,21 +73,3 @@ async def release_stale_claims(now: datetime | None = None) -> int:
             fresh.claimed_at = None
             await fresh.save(update_fields=["assignee_id", "claimed_at"])
     return len(stale)
-
-
-async def run_all(settings: Settings) -> None:
-    await expire_unverified(settings)
-    await expire_unanswered()
-    await release_stale_claims()
-    await erasure.carry_out_requested(settings)
-    await documents.sweep_spool(settings)
-    try:  # a failed purge is retried within the hour (DailyPurge); the rest goes on
-        await retention.run_daily(settings)
-    except Exception:
-        log.exception("retention purge failed")
-    # Last and on its own: the reports page's daily figures (support/reports/rollup.py)
-    # never hold up the clock's actions, and a failure is retried at the next run.
-    try:
-        await reports.refresh()
-    except Exception:
-        log.exception("report rollups failed; the next run retries")

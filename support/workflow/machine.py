@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from support.i18n import N_
-from support.models import Application, Event, Reviewer, Status
+from support.accounts.roles import LEAD, REVIEWER, has_role
+from support.data.models import Application, Event, Reviewer, Status
+from support.platform.i18n import N_
 
 APPLICANT = "applicant"
 SYSTEM = "system"
-REVIEWER = "reviewer"
-LEAD = "lead"
 
 OPEN = frozenset({Status.SUBMITTED, Status.QUEUED, Status.IN_REVIEW, Status.NEEDS_INFO})
 # Open once the applicant has proved the contact: what counts against "one at a time".
@@ -67,7 +66,7 @@ class Actor:
     def roles(self) -> frozenset[str]:
         if self.reviewer is None:
             return frozenset({self.kind})
-        if self.reviewer.role in {"lead", "admin"}:
+        if has_role(self.reviewer, LEAD):
             return frozenset({REVIEWER, LEAD})
         return frozenset({REVIEWER})
 

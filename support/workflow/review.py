@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from support import metrics
-from support.kinds import INFO_ITEMS, REJECTION_REASONS
-from support.models import Application, Event, Reviewer, Status
+from support.accounts.roles import REVIEWER
+from support.accounts.scope import in_scope, works_queue_of
+from support.data.models import Application, Event, Reviewer, Status
 from support.notify.outbox import notify_applicant
+from support.platform import metrics
+from support.rules.kinds import INFO_ITEMS, REJECTION_REASONS
 from support.workflow.machine import (
-    REVIEWER,
     TRANSITIONS,
     Actor,
     DomainError,
@@ -35,17 +36,6 @@ PERMISSION_DAYS = 14
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def in_scope(reviewer: Reviewer) -> Q:
-    """The queues a reviewer works: their kinds and, if set, their countries. Leads and
-    admins see every queue."""
-    if reviewer.role in {"lead", "admin"}:
-        return Q()
-    scope = Q(kind__in=reviewer.kinds or ["__none__"])
-    if reviewer.countries:
-        scope &= Q(country__in=reviewer.countries)
-    return scope
 
 
 def claimable_by(reviewer: Reviewer, now: datetime) -> Q:
@@ -164,14 +154,6 @@ async def release(application: Application, actor: Actor) -> None:
         fresh.assignee_id = None
         fresh.claimed_at = None
         await fresh.save(update_fields=["assignee_id", "claimed_at"])
-
-
-def works_queue_of(reviewer: Reviewer, application: Application) -> bool:
-    """The same rule as ``in_scope``, for one application already in hand."""
-    if reviewer.role in {"lead", "admin"}:
-        return True
-    return application.kind in reviewer.kinds and (
-        not reviewer.countries or application.country in reviewer.countries)
 
 
 async def reassign(application: Application, actor: Actor, to: Reviewer) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from support.models import Application, Reviewer, Status
-from support.passwords import hash_password
+from support.accounts.passwords import hash_password
+from support.data.models import Application, Reviewer, Status
 from tests.browser.conftest import PHONE, Recorder
 from tests.conftest import UNLOCK, Outbox, jpeg_bytes
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.async_api import Page, expect
 
-from support import auth, i18n
-from support.models import Reviewer, Status
+from support.accounts import auth
+from support.data.models import Reviewer, Status
+from support.platform import i18n
 from support.workflow.applicant import new_status_link
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.factories import make_application

@@ -1,0 +1,6 @@
+"""Reviewer accounts: roles, passwords, lock-out and server-side sessions (``auth``,
+``passwords``), and which applications a reviewer may see (``scope``).
+
+May import: ``rules``, ``data``, ``platform``, ``config``. No Starlette: the web layer
+and the CLI both call these functions.
+"""

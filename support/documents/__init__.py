@@ -1,0 +1,11 @@
+"""An uploaded document from its first byte to the safe file a reviewer opens.
+
+``storage`` stages an upload under its limits, sniffs its type from content, checks it
+(``images``, ``pdfs``, ``polyglots``; ``refusals`` says why one is refused, in the
+applicant's words) and keeps it: ``spool`` holds small uploads until the worker writes
+their file; ``filing`` makes each document safe (re-encoded, checked again) before any
+reviewer sees it.
+
+May import: ``rules``, ``data``, ``platform``, ``config``. Never ``workflow``, ``notify``,
+``web`` or ``clock``: the clock passes its pacing in.
+"""

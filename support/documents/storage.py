@@ -1,0 +1,288 @@
+"""Documents: what a file really is, whether we accept it, and where it is kept.
+
+Files arrive from the form parser in memory when small (most receipts and screenshots)
+or, past ``SPOOL_BYTES``, already on disk in the data dir's ``tmp/`` folder (so a 10 MB
+photo never sits in memory). They are placed only when their application is about to be
+committed: a file in memory is appended to the process's spool (``spool``: no file of its
+own is created in the request); a spilled one is moved to its final key in
+``documents/``. At upload they are sniffed by content and checked (images: ``images``,
+PDFs: ``pdfs``, files that are two formats at once: ``polyglots``); before a reviewer sees
+one, it is sanitised, and a spooled one written to its key (``sanitise``; when:
+``workflow.documents``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import re
+import secrets
+import string
+import unicodedata
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from support.documents import images, pdfs, polyglots, spool
+from support.documents.refusals import Reason, Refused, field_error
+from support.platform import memory
+from support.platform.i18n import N_
+from support.rules.validation import FieldError
+
+if TYPE_CHECKING:
+    from support.config import Settings
+
+log = logging.getLogger("support.documents.storage")
+
+ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
+# 64 MP: 48 and 50 MP full-resolution phone photos pass, a decode stays near 200 MB
+# (Settings.max_image_pixels says why; the routes pass the setting).
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
+# A document that could not be made safe has "unsafe:" before its content type (the type
+# is kept for an operator); reviewers are told instead of being sent the file.
+UNSAFE = "unsafe"
+
+
+# A file part up to this size stays in memory. B1 found that creating a temporary file
+# cost about 0.75 ms of the event loop on a VM's disk, and moving it to a new folder as
+# much again; written once to its final key, a 200 KB receipt (a scan, a screenshot)
+# costs neither. Every upload holds this much before it spills, so the size
+# is small: B4's 50 concurrent 10 MB photos held 50 MB at 1 MB (Starlette's own limit),
+# 13 MB at this. A phone photo is larger and streams to ``tmp/``.
+SPOOL_BYTES = 256 * 1024
+
+NOT_SAVED = N_("We could not save this file on our side. Please try again later: "
+               "choose the file again and send the form.")
+
+
+@dataclass
+class StagedFile:
+    """A file part received in a request: its bytes in ``content`` or, if it was larger
+    than ``SPOOL_BYTES``, in a temporary file at ``path``."""
+
+    field: str
+    original_name: str
+    size: int
+    sha256: str
+    too_large: bool
+    head: bytes  # the first bytes, for sniffing without reading the file
+    unsaved: bool = False  # the disk refused it (full): nothing of it is kept
+    path: Path | None = None
+    content: bytes | None = None
+
+    def read(self) -> bytes:
+        if self.content is not None:
+            return self.content
+        return self.path.read_bytes() if self.path is not None else b""
+
+    def discard(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        self.content = None
+
+
+class NotStored(Exception):
+    """The disk refused a file (full, or failing) while it was being stored; nothing of it
+    is left. The applicant is told next to ``field`` and keeps what they typed."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def sniff(head: bytes) -> str | None:
+    """The type from the content's magic bytes; the name and the browser's claim are ignored."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+def sanitise_filename(name: str) -> str:
+    """Keep a readable name for reviewers, but never a path: ``../`` and folders go."""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] not in {"C", "Z"} or ch == " ")
+    name = re.sub(r"\s+", " ", name).strip(" .")
+    return name[:120] or "document"
+
+
+def _check_content(data: bytes, content_type: str, max_pixels: int) -> None:
+    """Every check on the bytes, cheapest and most specific first. The whole file is in
+    memory (it is at most ``max_file_bytes``): the checks walk structures, not streams."""
+    if content_type == "application/pdf":
+        polyglots.check_pdf_end(data)
+        polyglots.check_readers(data, content_type)
+        pdfs.check_pdf(data)
+        return
+    found = images.layout(data, content_type)
+    images.check_pixels(found, max_pixels)
+    polyglots.check_image_end(data, content_type, found.end)
+    polyglots.check_readers(data, content_type)
+    images.check_readable(data, content_type)
+
+
+async def check_document(
+    staged: StagedFile, max_bytes: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> str:
+    """Return the sniffed content type, or raise FieldError saying what to do instead.
+
+    A refused file is left where it is: the form's ``discard_files`` removes every staged
+    file of the request, this one and the others, whatever else was wrong."""
+    megabytes = max_bytes // (1024 * 1024)
+    if staged.unsaved:
+        raise FieldError(NOT_SAVED)
+    if staged.too_large:
+        raise FieldError("This file is larger than %(limit)s MB. Choose a smaller photo or PDF.",
+                         limit=megabytes)
+    if staged.size == 0:
+        raise FieldError("This file is empty. Choose the file again.")
+    content_type = sniff(staged.head)
+    if content_type is None:
+        raise FieldError("Only photos (JPEG or PNG) and PDF files are accepted.")
+    if staged.path is None and content_type != "application/pdf":
+        # A photo in memory (at most SPOOL_BYTES): its check walks the file's structure,
+        # about 0.2 ms of Python that a thread would not run any sooner (it needs the GIL)
+        # and whose hop costs as much again on the event loop (B1). A PDF's parser can take
+        # far longer, so it stays in a thread, where the GIL is handed back every 5 ms.
+        refused = _refusal_of(staged, content_type, max_pixels)
+    else:
+        # A file read from tmp/ is up to max_file_bytes: held whole, one at a time.
+        slot = one_large_file() if staged.path is not None else contextlib.nullcontext()
+        async with slot:
+            refused = await asyncio.to_thread(_refusal_of, staged, content_type, max_pixels)
+    if refused is not None:
+        raise field_error(refused, max_pixels)
+    return content_type
+
+
+# Checking a large upload holds it whole in memory (up to 10 MB, and a PDF's parser as much
+# again), re-encoding a photo holds its pixels (37 MB for 12 MP). B4 sent 50 large files
+# at once: six checks at a time in asyncio's thread pool, beside the worker's re-encoding,
+# took the server past 200 MB. So a process does one such thing at a time; small uploads,
+# already in memory, are not held back (B1).
+_large_file_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+    weakref.WeakKeyDictionary()
+
+
+def one_large_file() -> asyncio.Semaphore:
+    """The process's one slot for work that holds a large file or image in memory."""
+    loop = asyncio.get_running_loop()
+    if loop not in _large_file_slots:
+        _large_file_slots[loop] = asyncio.Semaphore(1)
+    return _large_file_slots[loop]
+
+
+def _refusal_of(staged: StagedFile, content_type: str, max_pixels: int) -> Refused | None:
+    """The refusal, if any, as a new exception: the one raised carries a traceback (and
+    pypdf's error, its own) whose frames hold the whole file, and the page that shows the
+    message would keep it alive until the response is sent (B4: 50 refused 10 MB PDFs
+    took the server to 560 MB)."""
+    try:
+        _check_content(staged.read(), content_type, max_pixels)
+    except Refused as refusal:
+        return Refused(refusal.reason, refusal.detail)
+    finally:
+        if staged.size > SPOOL_BYTES:
+            memory.give_back()  # a whole large file was read: see ``memory``
+    return None
+
+
+def sanitise(source: bytes | Path, target: Path, content_type: str, max_pixels: int) -> int:
+    """Make a document fit for a reviewer at ``target`` and return its size; raise
+    ``Refused`` if it cannot be. ``source`` is the upload: its bytes from the spool, or its
+    file (then ``target`` itself). An image is re-encoded from its pixels
+    (``images.reencode``), its size bounded first: the file may predate the checks above.
+    A PDF cannot be cleaned without risking what it shows, so it is checked again, as at
+    upload, and kept as it is."""
+    data = source if isinstance(source, bytes) else source.read_bytes()
+    if content_type == "application/pdf":
+        _check_content(data, content_type, max_pixels)
+        if isinstance(source, bytes):
+            spooled = source
+            images.replace_atomically(target, lambda out: out.write(spooled))
+        return len(data)
+    if content_type not in images.FORMATS:
+        raise Refused(Reason.DAMAGED, f"not a document type: {content_type}")
+    images.check_pixels(images.layout(data, content_type), max_pixels)
+    del data  # a large file is decoded from its file, not held beside its pixels (B4)
+    return images.reencode(source, target, content_type)
+
+
+KEY_ALPHABET = string.ascii_letters + string.digits + "-_"  # secrets.token_urlsafe's
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where ``DocumentStore.put`` put an upload: the key its document is kept under and,
+    until the worker writes that file, where its bytes wait in the spool."""
+
+    key: str
+    spooled: str | None = None
+
+
+class DocumentStore:
+    """Files on local disk under random keys, in 4,096 folders named by a key's first two
+    characters; the same interface can front a shared volume or object storage later.
+    The spool (``spool``) holds uploads until their file is written; it must be where
+    every web process and worker can read it, like the documents.
+
+    ``put`` runs on the event loop: a file in memory is at most ``SPOOL_BYTES`` and only
+    appended, a spilled one only renamed (why: ``workflow.applicant._Filing.put``).
+    ``prepare`` makes 4,096 folders: run it at start-up, not in a request."""
+
+    def __init__(self, root: Path, spooled: spool.Spool) -> None:
+        self.root = root
+        self.spool = spooled
+
+    @classmethod
+    def of(cls, settings: Settings) -> DocumentStore:
+        return cls(settings.documents_dir, spool.of(settings.spool_dir))
+
+    def path(self, key: str) -> Path:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{20,64}", key):
+            raise ValueError("not a storage key")
+        return self.root / key[:2] / key
+
+    def prepare(self) -> None:
+        """Make every folder a key can fall in. On a new desk nearly every upload would
+        otherwise make one (about 0.8 ms each on a VM's disk, B1); run at start-up, and
+        cheap once they exist. ``put`` still makes a missing one."""
+        for first, second in itertools.product(KEY_ALPHABET, repeat=2):
+            (self.root / (first + second)).mkdir(parents=True, exist_ok=True)
+
+    def put(self, staged: StagedFile) -> Placed:
+        """Give the file a new key: a file in memory is appended to the spool (the worker
+        writes it under its key), a spilled one is moved there (same filesystem, so
+        atomic). Raises ``NotStored`` if the disk refuses, leaving nothing behind."""
+        key = secrets.token_urlsafe(24)
+        try:
+            if staged.path is None:
+                return Placed(key, str(self.spool.append(staged.read())))
+            target = self.path(key)
+            try:
+                os.replace(staged.path, target)
+            except FileNotFoundError:  # its folder is new: see ``prepare``
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged.path, target)
+        except OSError as exc:
+            log.warning("a document could not be stored: %s",
+                        exc.strerror or type(exc).__name__)
+            raise NotStored(staged.field) from exc
+        return Placed(key)
+
+    def source(self, key: str, spooled: str | None) -> bytes | Path:
+        """What was uploaded: its bytes while it waits in the spool, else its file.
+        Raises ``FileNotFoundError`` if the spool file is gone."""
+        if spooled is None:
+            return self.path(key)
+        return self.spool.read(spool.Place.parse(spooled))
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)

@@ -1,0 +1,253 @@
+"""Reading the queue: tabs, filters, exact search, counts, keyset pagination.
+
+Pages are fetched by keyset, never by OFFSET, from indexes in the order the page shows
+(``application_queue_idx``: status, priority DESC, due_at, id; ``application_decided_idx``:
+decided_at, id; ``application_scope_idx`` for one kind in one country). A page's ids come
+from the index alone and only its 50 rows from the table, so no page sorts its tab, and a
+deep or filtered page skips index entries, not table rows.
+
+Tab counts stop at ``COUNT_CAP``: a tab of a million shows "10,000+" for the price of ten
+thousand index entries. A page runs a fixed number of queries whatever its length (rows,
+their flags, the tab counts).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import phonenumbers
+from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet, ValuesListQuery
+
+from support.accounts.scope import in_scope
+from support.data.models import Application, Reviewer, RiskFlag, Status
+from support.platform.tokens import parse_reference
+
+PAGE_SIZE = 50
+COUNT_CAP = 10_000
+TABS: dict[str, str] = {
+    "queued": "Queued",
+    "mine": "Mine",
+    "in_review": "In review",
+    "needs_info": "Needs information",
+    "decided": "Recently decided",
+}
+DECIDED = [Status.APPROVED, Status.REJECTED]
+
+
+@dataclass(frozen=True)
+class Filters:
+    tab: str = "queued"
+    kind: str = ""
+    country: str = ""
+    model: str = ""
+    flag: str = ""
+    assignee: str = ""
+    search: str = ""
+
+    @classmethod
+    def from_query(cls, params: dict[str, str]) -> Filters:
+        tab = params.get("tab", "queued")
+        return cls(
+            tab=tab if tab in TABS else "queued",
+            kind=params.get("kind", "")[:16],
+            country=params.get("country", "").upper()[:2],
+            model=params.get("model", "")[:64],
+            flag=params.get("flag", "")[:32],
+            assignee=params.get("assignee", "")[:12],
+            search=params.get("q", "").strip()[:64],
+        )
+
+    def query_string(self, **changes: str) -> str:
+        values = {"tab": self.tab, "kind": self.kind, "country": self.country,
+                  "model": self.model, "flag": self.flag, "assignee": self.assignee,
+                  "q": self.search, **changes}
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+@dataclass
+class QueuePage:
+    rows: list[Application]
+    flags: dict[int, list[str]]
+    counts: dict[str, int]
+    next_cursor: str | None
+    filters: Filters
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def count_label(self, tab: str) -> str:
+        """A tab's count as shown: "10,000+" past the cap, where counting stopped."""
+        count = self.counts.get(tab, 0)
+        return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
+
+
+def search_condition(text: str, default_country: str = "IN") -> Q | None:
+    """Exact, indexed matches for what reviewers paste: a reference, an IMEI, an account
+    ID, an email, or a phone number written any way (normalised to E.164)."""
+    text = text.strip()
+    if not text:
+        return None
+    if "@" in text:
+        return Q(email=text.lower()) | Q(email=text)
+    reference = parse_reference(text)
+    if reference is not None:
+        return Q(reference=reference)
+    digits = re.sub(r"[\s().-]", "", text)
+    conditions: list[Q] = []
+    if re.fullmatch(r"\d{15}", digits):
+        conditions.append(Q(imei=digits))
+    if re.fullmatch(r"\d{5,20}", digits):
+        conditions.append(Q(account_id=digits))
+    try:
+        region = None if digits.startswith("+") else default_country
+        number = phonenumbers.parse(digits, region)
+        if phonenumbers.is_possible_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            conditions.append(Q(phone=e164))
+    except phonenumbers.NumberParseException:
+        pass
+    if not conditions:
+        return Q(id=0)  # neither a reference nor a contact: nothing matches (ids start at 1)
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined |= condition
+    return combined
+
+
+def _tab_condition(tab: str, reviewer: Reviewer) -> Q:
+    if tab == "mine":
+        return Q(status=Status.IN_REVIEW, assignee_id=reviewer.id)
+    if tab == "decided":
+        return Q(status__in=DECIDED)
+    return Q(status=Status(tab))
+
+
+def _base(reviewer: Reviewer, filters: Filters) -> QuerySet[Application]:
+    query = Application.filter(in_scope(reviewer))
+    if filters.kind:
+        query = query.filter(kind=filters.kind)
+    if filters.country:
+        query = query.filter(country=filters.country)
+    if filters.model:
+        query = query.filter(model=filters.model)
+    if filters.assignee.isdigit():
+        query = query.filter(assignee_id=int(filters.assignee))
+    if filters.flag:
+        flagged = RiskFlag.filter(code=filters.flag).values("application_id")
+        query = query.filter(id__in=Subquery(flagged))
+    condition = search_condition(filters.search)
+    if condition is not None:
+        query = query.filter(condition)
+    return query
+
+
+def encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any] | None:
+    """The cursor's values, checked, or None: a tampered cursor reads as page one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != 3:
+            return None
+        priority, moment, ident = values
+        if type(priority) is not int or type(ident) is not int or not isinstance(moment, str):
+            return None
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None:
+            return None
+        return [priority, parsed, ident]
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+QUEUE_ORDER = ("-priority", "due_at", "id")
+DECIDED_ORDER = ("-decided_at", "-id")
+
+
+def _after(tab: str, cursor: list[Any]) -> Q:
+    """The rows after the cursor, written so the index can seek to it.
+
+    "Recently decided" runs one way (newest first), so ``decided_at <= d`` is a range of
+    ``application_decided_idx``. The queue's order mixes directions (priority down, due
+    date and id up), which no single range expresses: ``priority <= p`` seeks to the
+    cursor's priority level and the rest is checked on the index entries up to the cursor.
+    """
+    if tab == "decided":
+        moment, ident = cursor[1], cursor[2]
+        return Q(decided_at__lte=moment) & (Q(decided_at__lt=moment) | Q(id__lt=ident))
+    priority, due, ident = cursor
+    return Q(priority__lte=priority) & (
+        Q(priority__lt=priority) | Q(due_at__gt=due) | Q(due_at=due, id__gt=ident)
+    )
+
+
+async def _rows(query: QuerySet[Application], ordering: tuple[str, ...],
+                size: int) -> list[Application]:
+    """The page's rows in two steps of one statement: their ids, in order, from an index
+    that holds every column the tab, the reviewer's scope, the kind and country filters and
+    the order read (an index-only scan, however many entries it passes), then only those
+    rows from the table by primary key. Reading rows directly would fetch every row a
+    filter or a cursor passes over."""
+    page_ids = query.order_by(*ordering).limit(size + 1).values("id")
+    return await Application.filter(id__in=Subquery(page_ids)).order_by(
+        *ordering
+    ).select_related("assignee")
+
+
+async def capped_count(query: QuerySet[Application], cap: int = COUNT_CAP) -> int:
+    """How many rows match, counting no further than ``cap + 1``.
+
+    ``COUNT(*)`` over a subquery with a LIMIT: the database stops reading the index after
+    ``cap + 1`` entries, where a plain count reads every one of a million. Tortoise's
+    ``count()`` ignores a limit, hence the SQL around the query Tortoise builds. The limit
+    is written into the SQL, not bound: PostgreSQL reuses a generic plan for a prepared
+    statement, and a generic plan guessing at a bound LIMIT picked a sequential scan.
+    """
+    inner: ValuesListQuery[Any] = query.values_list("status", flat=True)
+    inner.sql()  # builds inner.query for this connection's dialect
+    sql, params = inner.query.get_parameterized_sql()
+    _, rows = await Application._meta.db.execute_query(
+        f"SELECT COUNT(*) AS n FROM ({sql} LIMIT {int(cap) + 1}) AS capped",  # noqa: S608
+        params,
+    )
+    return int(rows[0]["n"])
+
+
+async def page(reviewer: Reviewer, filters: Filters, cursor: str | None = None,
+               size: int = PAGE_SIZE) -> QueuePage:
+    """One page of a tab. On PostgreSQL each statement is planned for its own values
+    (``db.POSTGRES_SETTINGS``): the filters' selectivity varies too much for one plan."""
+    base = _base(reviewer, filters)
+    query = base.filter(_tab_condition(filters.tab, reviewer))
+    position = decode_cursor(cursor) if cursor else None
+    if position is not None:
+        query = query.filter(_after(filters.tab, position))
+    ordering = DECIDED_ORDER if filters.tab == "decided" else QUEUE_ORDER
+    rows = await _rows(query, ordering, size)
+    more = len(rows) > size
+    rows = rows[:size]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        key = [0, last.decided_at, last.id] if filters.tab == "decided" else [
+            last.priority, last.due_at, last.id]
+        next_cursor = encode_cursor(key)
+    flags: dict[int, list[str]] = {}
+    if rows:
+        for application_id, code in await RiskFlag.filter(
+            application_id__in=[row.id for row in rows]
+        ).values_list("application_id", "code"):
+            flags.setdefault(int(application_id), []).append(str(code))
+    counts = {tab: await capped_count(base.filter(_tab_condition(tab, reviewer)))
+              for tab in TABS}
+    return QueuePage(rows=rows, flags=flags, counts=counts, next_cursor=next_cursor,
+                     filters=filters)
