@@ -61,6 +61,7 @@ pg-up:
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check support tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # After changing support/data/models.py: writes the next migration under support/data/migrations/.
 migrations: $(VENV)/.stamp-run

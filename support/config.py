@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from limits import parse
+
 PREFIX = "SUPPORT_"
 
 
@@ -50,8 +52,6 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: set[str]) 
 def _rate(env: Mapping[str, str], name: str, default: str) -> str:
     """A limit in the ``limits`` library's notation ("10/hour", "3 per day"), checked here
     so a typo stops the start-up instead of every request."""
-    from limits import parse
-
     value = env.get(PREFIX + name) or default
     try:
         parse(value)

@@ -46,6 +46,6 @@ async def make_application(**overrides: Any) -> Application:
 
 def uploaded(settings: Settings, document: Document) -> bytes:
     """What the applicant sent as ``document``: its bytes in the spool until the worker
-    files it (``workflow.documents``), else its file."""
+    files it (``documents.filing``), else its file."""
     source = DocumentStore.of(settings).source(document.storage_key, document.spooled)
     return source if isinstance(source, bytes) else source.read_bytes()

@@ -215,10 +215,10 @@ async def test_statements_grow_with_batches_not_rows(desk, monkeypatch):
 async def test_every_export_is_logged_without_personal_data(desk, caplog):
     application = await make_application()
     lead = await desk.reviewer(role="lead")
-    with caplog.at_level(logging.INFO, logger="support.reads.audit"):
+    with caplog.at_level(logging.INFO, logger="support.audit"):
         await lead.get(f"/review/queue.csv?contacts=1&kind=unlock&q={application.phone}")
         await lead.get("/review/reports.csv?table=backlog")
-    lines = [r.getMessage() for r in caplog.records if r.name == "support.reads.audit"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "support.audit"]
     assert lines == [
         f"export queue (tab=queued, kind=unlock, search=yes, contacts=yes) by "
         f"reviewer:{lead.reviewer.id} (lead), rows: 1, complete",
@@ -267,10 +267,10 @@ async def test_a_download_abandoned_halfway_stops_reading_and_says_so(app, desk,
             first_rows.set()
             await asyncio.sleep(0.05)  # the next batch would be read now, were we still here
 
-    with caplog.at_level(logging.INFO, logger="support.reads.audit"):
+    with caplog.at_level(logging.INFO, logger="support.audit"):
         with statements_sent() as seen:
             await app(scope, receive, send)
-    lines = [r.getMessage() for r in caplog.records if r.name == "support.reads.audit"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "support.audit"]
     assert len(lines) == 1 and lines[0].endswith("interrupted"), lines
     rows = int(re.search(r"rows: (\d+)", lines[0]).group(1))  # type: ignore[union-attr]
     assert rows < 9

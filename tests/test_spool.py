@@ -12,11 +12,10 @@ import pytest
 from PIL import Image
 
 from support.data.models import Document
-from support.documents import spool
+from support.documents import filing, spool
 from support.documents.filing import sanitise_pending, sweep_spool
 from support.documents.spool import KEEP_SECONDS, Place, Spool
 from support.documents.storage import DocumentStore
-from support.workflow import documents
 from tests.conftest import UNLOCK, jpeg_bytes
 from tests.faults_disk import fill, small_filesystem
 from tests.test_apply import post_apply, receipt
@@ -152,7 +151,7 @@ async def test_a_document_our_code_fails_on_is_kept_as_sent_for_an_operator(
     def broken(*args: object) -> int:
         raise RuntimeError("a bug in our code, not the file")
 
-    monkeypatch.setattr(documents, "sanitise", broken)
+    monkeypatch.setattr(filing, "sanitise", broken)
     assert await sanitise_pending(settings) == 1
     document = await Document.get()
     assert document.content_type == "unsafe:image/jpeg" and document.spooled is None

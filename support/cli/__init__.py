@@ -1,6 +1,9 @@
 """`support <command>`: serve, worker, migrate, bootstrap, reviewer accounts
 (create-reviewer, list-reviewers, deactivate-reviewer, set-reviewer-password), purge and
-export (``export``)."""
+export (``export``).
+
+The top of the desk: may import every package. ``database`` connects a command to the
+database for one action; ``export`` is ``support export``."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from support.data.models import Reviewer
 from support.reads.exports import BOM, QueueExport, encode
 from support.reads.queue import TABS, Filters
 
-audit = logging.getLogger("support.reads.audit")
+audit = logging.getLogger("support.audit")
 
 
 def add_parser(commands: Any, command: Callable[..., argparse.ArgumentParser]) -> None:

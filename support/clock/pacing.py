@@ -11,7 +11,7 @@ So the worker looks at how long it waited for a CPU itself while it ran. If it w
 least as long as it ran (others want the cores), it sends one batch of messages a tick
 instead of taking the next at once, and re-encodes one photo a tick instead of spending
 up to a second on them
-(``workflow.documents.sanitise_pending``), unless the oldest of that work has waited
+(``documents.filing.sanitise_pending``), unless the oldest of that work has waited
 ``worker_yield_seconds``: load never holds anything back longer than that. Alone on its
 machine, or on a quiet one, it never waits.
 """

@@ -49,6 +49,11 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
 
 async def _deliver(settings: Settings, backends: Backends, stop: asyncio.Event,
                    contention: pacing.Contention) -> None:
+    """Codes and status links first, all of them, whatever the load: the applicant is
+    looking at the page that waits for one. Then the rest, paced."""
+    while not stop.is_set() and await deliver_due(settings, backends, stop=stop,
+                                                  urgent_only=True) > 0:
+        pass
     while not stop.is_set() and await deliver_due(settings, backends, stop=stop) > 0:
         if await pacing.give_way(settings, contention):
             break

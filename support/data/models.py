@@ -231,11 +231,15 @@ class Notification(Model):
     idempotency_key = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
+    # A code or a status link: the applicant is waiting on the page for it, so it is sent
+    # before any other message and never held back in a burst (clock.worker).
+    urgent = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "notification"
         indexes = [
             Index(fields=("status", "next_attempt_at"), name="notification_due_idx"),
+            Index(fields=("status", "urgent", "next_attempt_at"), name="notification_urgent_idx"),
             # Redaction and erasure find an application's outbox rows by it.
             Index(fields=("application_id",), name="notification_application_idx"),
             # The reports page counts dead messages by channel from this index alone.

@@ -147,7 +147,7 @@ def check_readable(data: bytes, content_type: str) -> None:
     scale found nothing more and cost 2 ms of CPU per submission, a third of the request's
     (bench/b1_submit.py). The worker decodes every photo anyway to re-encode it
     (``reencode``), before any reviewer sees it; a file that fails there is marked unsafe
-    and the reviewer is told (``workflow.documents``). Only called once ``check_pixels``
+    and the reviewer is told (``documents.filing``). Only called once ``check_pixels``
     has bounded the size."""
     try:
         with Image.open(io.BytesIO(data), formats=[FORMATS[content_type]]) as image:

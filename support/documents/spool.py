@@ -5,7 +5,7 @@ submission does on this machine's file system (ext4 without a journal): 70 µs o
 process's CPU when nothing was deleted lately, and up to 760 µs after many deletions,
 because such a file system skips every inode freed in the last minute (five while its
 block is unwritten) and reads that inode's table block to know it. Every document is
-filed again by the worker anyway (a photo is re-encoded, ``workflow.documents``), which
+filed again by the worker anyway (a photo is re-encoded, ``documents.filing``), which
 made the upload's own file a staging copy paid for twice: created in the request, then
 replaced, and so freed, by the worker. Now each web process appends its uploads to one
 open spool file and the worker writes each document's file once, when it makes it safe.

@@ -8,7 +8,7 @@ own is created in the request); a spilled one is moved to its final key in
 ``documents/``. At upload they are sniffed by content and checked (images: ``images``,
 PDFs: ``pdfs``, files that are two formats at once: ``polyglots``); before a reviewer sees
 one, it is sanitised, and a spooled one written to its key (``sanitise``; when:
-``workflow.documents``).
+``documents.filing``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from support.rules.validation import FieldError
 if TYPE_CHECKING:
     from support.config import Settings
 
-log = logging.getLogger("support.documents.storage")
+log = logging.getLogger("support.storage")
 
 ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
 # 64 MP: 48 and 50 MP full-resolution phone photos pass, a decode stays near 200 MB

@@ -71,10 +71,16 @@ def lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.delivery_lease_seconds)
 
 
-async def claim_batch(settings: Settings, limit: int) -> list[Notification]:
+async def claim_batch(
+    settings: Settings, limit: int, *, urgent_only: bool = False
+) -> list[Notification]:
+    """Due rows, oldest first, leased to this worker. ``urgent_only``: codes and status
+    links alone (on ``notification_urgent_idx``), which the loop drains before the rest."""
     now = datetime.now(UTC)
     async with in_transaction():
         query = Notification.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        if urgent_only:
+            query = query.filter(urgent=True)
         query = query.order_by("next_attempt_at", "id").limit(limit)
         if settings.is_postgres:
             query = query.select_for_update(skip_locked=True)
@@ -150,7 +156,8 @@ async def _mark_failed(row: Notification, error: Exception) -> None:
 
 
 async def deliver_due(
-    settings: Settings, backends: Backends, limit: int = 50, stop: asyncio.Event | None = None
+    settings: Settings, backends: Backends, limit: int = 50, stop: asyncio.Event | None = None,
+    *, urgent_only: bool = False,
 ) -> int:
     """Send what is due; return how many were sent. When ``stop`` is set mid-batch, the
     message in hand is finished and the rest of the batch is handed back at once.
@@ -158,7 +165,7 @@ async def deliver_due(
     Each channel's rows go out in a task of their own: a mail relay that accepts and
     then never answers holds each message for the whole SMTP timeout, and the codes by
     SMS must not queue behind it (tests/test_faults.py)."""
-    rows = await claim_batch(settings, limit)
+    rows = await claim_batch(settings, limit, urgent_only=urgent_only)
     if not rows:
         return 0
     begin = getattr(backends.email, "begin", None)

@@ -15,6 +15,10 @@ from support.platform import logs
 # the row once the message is delivered, so the outbox does not keep them in the clear.
 SECRET_KEYS = frozenset({"code", "status_url"})
 
+# Messages the applicant waits for on the page they are looking at: delivered first, never
+# held back behind bulk work (``Notification.urgent``).
+URGENT_TEMPLATES = frozenset({"verification_code", "status_link"})
+
 # A failed message is tried again after each of these steps (with jitter, at delivery);
 # one more failure after the last and it is dead.
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
@@ -38,6 +42,7 @@ def _row(
         locale=locale,
         next_attempt_at=datetime.now(UTC),
         idempotency_key=f"{secrets.token_hex(16)}.{channel.value}",
+        urgent=template in URGENT_TEMPLATES,
     )
 
 

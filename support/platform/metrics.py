@@ -40,6 +40,7 @@ def registered() -> Metrics:
     """The metrics, made on first use rather than on import: prometheus-client fixes each
     value's storage (memory, or the multiprocess files) when the value is made, and
     ``support.cli`` may import this module before it has chosen the directory."""
+    # Here, not at the top: see the docstring (the mode is fixed on import).
     from prometheus_client import Counter, Gauge, Histogram
 
     return Metrics(

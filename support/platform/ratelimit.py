@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import math
 import time
@@ -34,11 +33,10 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from starlette.requests import Request
 
 from support.config import Settings
 
-log = logging.getLogger("support.platform.ratelimit")
+log = logging.getLogger("support.ratelimit")
 
 # A Redis that hangs must not hang every request with it.
 REDIS_TIMEOUT_SECONDS = 1.0
@@ -194,26 +192,3 @@ class Limiter:
         pool = getattr(client, "connection_pool", None)
         if pool is not None:
             pool.disconnect()
-
-
-def limiter(request: Request) -> Limiter:
-    found: Limiter = request.app.state.limiter
-    return found
-
-
-def client_ip(request: Request) -> str:
-    """The address uvicorn reports: behind nginx, the one nginx saw (``--proxy-from``
-    makes uvicorn read X-Forwarded-For from nginx alone, so a client cannot pick its own).
-
-    An IPv6 client counts as its /64: one home or phone is given a whole /64 and could
-    otherwise take a fresh address, and a fresh allowance, for every request."""
-    host = request.client.host if request.client else "unknown"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)

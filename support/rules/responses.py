@@ -1,12 +1,9 @@
-"""Canned responses: the starting text of each decision, editable before sending.
-
-Defaults are seeded the first time anyone asks, so a new desk is usable at once; admins
-change them at /review/admin/responses.
+"""Canned responses' default texts: the starting text of each decision, editable before
+sending. ``workflow.responses`` seeds them the first time anyone asks, so a new desk is
+usable at once; admins change them at /review/admin/responses.
 """
 
 from __future__ import annotations
-
-from support.data.models import CannedResponse
 
 DEFAULTS: list[dict[str, str | None]] = [
     {"kind": "unlock", "action": "approve", "reason_code": None,
@@ -53,13 +50,3 @@ DEFAULTS: list[dict[str, str | None]] = [
      "body": "We looked again and cannot permit unlocking this phone. The reason is "
              "explained below."},
 ]
-
-
-async def ensure_defaults() -> None:
-    if not await CannedResponse.exists():
-        await CannedResponse.bulk_create([CannedResponse(**row) for row in DEFAULTS])
-
-
-async def for_kind(kind: str) -> list[CannedResponse]:
-    await ensure_defaults()
-    return await CannedResponse.filter(kind=kind, active=True).order_by("action", "title")

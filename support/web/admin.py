@@ -9,11 +9,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from support.accounts import auth, roles
-from support.data.models import CannedResponse, Reviewer
-from support.rules import responses
+from support.data.models import Reviewer
 from support.rules.kinds import KINDS, REJECTION_REASONS
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
+from support.workflow import responses
 
 DECISIONS = ("approve", "reject", "request_info")
 
@@ -65,8 +65,7 @@ async def deactivate_reviewer(request: Request) -> Response:
 
 
 async def _responses_page(request: Request, error: str = "", status: int = 200) -> Response:
-    await responses.ensure_defaults()
-    rows = await CannedResponse.all().order_by("kind", "action", "title")
+    rows = await responses.every_response()
     return render_review(request, "review/admin_responses.html", {
         "rows": rows, "kinds": KINDS, "decisions": DECISIONS, "reasons": REJECTION_REASONS,
         "error": error, "notice": request.query_params.get("notice", ""),
@@ -104,9 +103,7 @@ async def save_response(request: Request) -> Response:
     if isinstance(values, str):
         return await _responses_page(request, values, 422)
     response_id = request.path_params.get("response_id")
-    if response_id is None:
-        await CannedResponse.create(**values)
-    elif not await CannedResponse.filter(id=response_id).update(**values):
+    if not await responses.save(values, response_id):
         return render_review(request, "errors/404.html", {}, 404)
     return RedirectResponse("/review/admin/responses?notice=saved", 303)
 

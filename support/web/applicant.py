@@ -16,6 +16,7 @@ from support.platform.i18n import N_
 from support.rules import catalogue, countries
 from support.rules.kinds import KINDS, Kind
 from support.rules.validation import FieldError
+from support.web import abuse
 from support.web.apply_form import Checked, check_application
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
@@ -84,7 +85,7 @@ async def apply_submit(request: Request) -> Response:
     except LookupError:
         return render(request, "errors/404.html", status_code=404)
     settings = _settings(request)
-    limits, ip = ratelimit.limiter(request), ratelimit.client_ip(request)
+    limits, ip = abuse.limiter(request), abuse.client_ip(request)
     await limits.check(ratelimit.Rule.SUBMIT_IP, ip)  # before an upload is read
     form = await read_form(request, tmp_dir=settings.upload_tmp_dir,
                            max_file=settings.max_file_bytes, max_body=settings.max_body_bytes)
@@ -157,7 +158,7 @@ async def verify_submit(request: Request) -> Response:
     if len(code) != 6:
         error = FieldError("Enter the 6-digit code we sent you.")
         return await _verify_page(request, application, error, 422)
-    await ratelimit.limiter(request).hit(ratelimit.Rule.VERIFY_IP, ratelimit.client_ip(request))
+    await abuse.limiter(request).hit(ratelimit.Rule.VERIFY_IP, abuse.client_ip(request))
     try:
         link = await workflow.verify(settings, application.reference, code)
     except workflow.CodeRejected as refusal:
@@ -175,7 +176,7 @@ async def resend_code(request: Request) -> Response:
     await read_small_form(request)
     if application.status is not Status.SUBMITTED:
         return RedirectResponse(f"/applications/{application.reference}/verify", status_code=303)
-    await ratelimit.limiter(request).hit(ratelimit.Rule.RESEND_IP, ratelimit.client_ip(request))
+    await abuse.limiter(request).hit(ratelimit.Rule.RESEND_IP, abuse.client_ip(request))
     try:
         await workflow.resend_code(settings, application.reference)
     except workflow.DomainError as refusal:

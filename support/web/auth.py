@@ -22,6 +22,7 @@ from support.config import Settings
 from support.data.models import Reviewer
 from support.platform import i18n, ratelimit
 from support.platform.formatting import format_when
+from support.web import abuse
 from support.web.forms import read_small_form
 from support.web.templating import render
 
@@ -176,7 +177,7 @@ async def login_submit(request: Request) -> Response:
     email = form.get("email").strip()
     password = form.get("password")
     next_path = safe_next(form.get("next"))
-    limits, ip = ratelimit.limiter(request), ratelimit.client_ip(request)
+    limits, ip = abuse.limiter(request), abuse.client_ip(request)
     try:
         if not email or not password:
             raise auth.AuthError("Enter your email and your password.")

@@ -35,7 +35,7 @@ from support.reads.queue import Filters
 from support.reads.reports import tables as report_tables
 from support.web.auth import render_review, requires
 
-audit = logging.getLogger("support.reads.audit")
+audit = logging.getLogger("support.audit")
 
 
 def _reviewer(request: Request) -> Reviewer:

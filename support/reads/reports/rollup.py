@@ -43,7 +43,7 @@ from support.data.models import Application, ReportDay, ReportDuration, Status
 from support.reads.reports.histogram import Bucket, bucket_of
 from support.rules.kinds import KINDS
 
-log = logging.getLogger("support.reads.reports")
+log = logging.getLogger("support.reports")
 
 WINDOW_DAYS = 30
 SETTLE = timedelta(minutes=10)
