@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -181,6 +182,8 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
         rows = await count_rows(url, table)
         if helper is not None and not args.no_drain:
             drain = await drained(url, time.monotonic())
+        codes = (await code_latency(url, data_dir / "sms.log") if target == "support"
+                 else {})
     finally:
         for child in (process, helper):
             if child is not None:
@@ -206,7 +209,48 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
             "worker_cpu_ms": 1000 * wss.cpu_used / max(1, result["ok"]) if helper else None,
             "cpu_wait": rss.cpu_wait_share,
             "drain_s": drain,
+            "codes": codes,
             "complete": result["ok"] <= rows <= result["ok"] + args.connections}
+
+
+async def code_latency(url: str, sms_log: Path, limit: float = 120) -> dict[str, float]:
+    """What the applicant waits for: from the application's row (written as its 303 is
+    sent) to its code's line in ``sms.log``, for every application of the burst. Waits up
+    to ``limit`` s for the last codes; one still missing then counts as ``missing``."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and await count_rows(
+            url, "notification", "status = 'pending' AND urgent"):
+        await asyncio.sleep(0.5)
+    sent: dict[str, datetime] = {}
+    if sms_log.exists():
+        for line in sms_log.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            sent.setdefault(record["to"], datetime.fromisoformat(record["at"]))
+    created = await application_times(url)
+    waits = sorted((sent[phone] - at).total_seconds() for phone, at in created if phone in sent)
+    if not waits:
+        return {"missing": float(len(created))}
+    return {"p50": waits[len(waits) // 2], "p95": waits[int(len(waits) * 0.95)],
+            "max": waits[-1], "missing": float(len(created) - len(waits))}
+
+
+async def application_times(url: str) -> list[tuple[str, datetime]]:
+    sql = "SELECT phone, created_at FROM application"
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite://")) as conn:
+            return [(phone, _utc(datetime.fromisoformat(at)))
+                    for phone, at in conn.execute(sql).fetchall()]
+    conn = await asyncpg.connect(url)
+    try:
+        return [(row["phone"], row["created_at"]) for row in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def drained(url: str, started: float, limit: float = 300) -> float | None:
@@ -233,8 +277,8 @@ def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
     lines = [f"### B1 submission, {args.connections} connections, {args.duration} s, "
              f"{args.receipt_kb} KB receipt, {where}{web}", "",
              "| target | db | round | ok/s | p50 ms | p99 ms | max ms | non-303 | rows / 303s "
-             "| peak RSS MB | CPU ms/ok | waited for a CPU | drain s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| peak RSS MB | CPU ms/ok | waited for a CPU | drain s | code s p50/p95/max |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(
             f"| {r['target']} | {r['db']} | {r['round']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | "
@@ -244,7 +288,8 @@ def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
             + f" | {r['cpu_ms']:.1f}"
             + (f" [{r['worker_cpu_ms']:.1f}]" if r.get("worker_cpu_ms") else "")
             + f" | {float(str(r.get('cpu_wait', 0))):.0%}"
-            + f" | {'' if r.get('drain_s') is None else r['drain_s']} |")
+            + f" | {'' if r.get('drain_s') is None else r['drain_s']}"
+            + f" | {_codes(r.get('codes'))} |")
     rates: dict[tuple[str, int], dict[str, float]] = {}
     for r in results:
         key = (str(r["db"]), int(str(r["round"])))
@@ -260,9 +305,21 @@ def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
                          "target ≥ 50%).")
     lines.append("- rows / 303s: every 303 wrk saw has its row; up to one request per "
                  "connection was still in flight when wrk stopped and landed after.")
+    lines.append("- code s: from an application's row (its 303) to its code's line in sms.log, "
+                 "over every application of the run (target p95 ≤ 5 s with the worker in "
+                 "process); missing: codes not sent within 2 minutes after the burst.")
     lines.append("- waited for a CPU: the share of the run the web process's event loop was "
                  "ready to run but another process had the cores (Linux schedstat).")
     return "\n".join(lines)
+
+
+def _codes(codes: object) -> str:
+    if not isinstance(codes, dict) or not codes:
+        return ""
+    if "p50" not in codes:
+        return f"none sent ({codes['missing']:.0f} missing)"
+    text = f"{codes['p50']:.2f} / {codes['p95']:.2f} / {codes['max']:.2f}"
+    return text + (f" ({codes['missing']:.0f} missing)" if codes["missing"] else "")
 
 
 async def main() -> None:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from support.rules import catalogue, countries
 
-POT = Path(__file__).resolve().parent.parent / "support" / "translations" / "messages.pot"
+POT = Path(__file__).resolve().parent.parent / "support" / "platform" / "translations" / "messages.pot"
 
 # One profile for every Hypothesis test: the same examples on every run and machine (CI
 # must not find a different bug than the developer did), no example database written into
