@@ -254,3 +254,32 @@ def _adopt(parent: Model, children: Sequence[Model], pk: object) -> None:
     parent._saved_in_db = True
     for child in children:
         setattr(child, _link(type(child), type(parent))[0], parent)
+
+
+@functools.cache
+def _update_text(model: type[Model], names: tuple[str, ...], dialect: str) -> str:
+    """``UPDATE`` of these fields by primary key, one text per model, fields and database."""
+    meta = model._meta
+    columns = [meta.fields_db_projection[name] for name in names]
+    def mark(number: int) -> str:
+        return f"${number}" if dialect == "postgres" else "?"
+
+    sets = ", ".join(f"{_quoted(column)} = {mark(n)}" for n, column in enumerate(columns, 1))
+    key = _quoted(meta.db_pk_column)
+    return f"UPDATE {_quoted(meta.db_table)} SET {sets} WHERE {key} = {mark(len(columns) + 1)}"  # noqa: S608
+
+
+async def update_each(rows: Sequence[Model], names: tuple[str, ...]) -> None:
+    """Each row's ``names`` written, with one statement text run for every row
+    (``executemany``). Tortoise's ``bulk_update`` builds a ``CASE`` per field per row
+    through pypika on every call: marking a batch of sent messages that way was a third of
+    the delivery worker's CPU."""
+    if not rows:
+        return
+    model = type(rows[0])
+    client = model._meta.db
+    fields = [model._meta.fields_map[name] for name in names]
+    text = _update_text(model, names, client.capabilities.dialect)
+    values = [[field.to_db_value(getattr(row, name), row)
+               for name, field in zip(names, fields, strict=True)] + [row.pk] for row in rows]
+    await client.execute_many(text, values)

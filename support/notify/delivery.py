@@ -23,6 +23,7 @@ from tortoise.transactions import in_transaction
 
 from support.config import Settings
 from support.data.models import Channel, DeliveryStatus, Event, Notification
+from support.data.rows import update_each
 from support.notify.backends import (
     DeliveryError,
     EmailBackend,
@@ -130,10 +131,7 @@ def _sent(row: Notification) -> None:
 
 
 async def _mark_sent(rows: list[Notification]) -> None:
-    if rows:
-        await Notification.bulk_update(
-            rows, fields=["status", "sent_at", "attempts", "context", "last_error"]
-        )
+    await update_each(rows, ("status", "sent_at", "attempts", "context", "last_error"))
 
 
 async def _mark_failed(row: Notification, error: Exception) -> None:
