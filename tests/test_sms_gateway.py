@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from support.config import ConfigError, Settings
 from support.data.models import DeliveryStatus, Notification
 from support.notify import delivery
 from tests.conftest import UNLOCK
+from tests.test_logs import json_lines  # noqa: F401 - a fixture
 
 
 @dataclass
@@ -114,3 +116,17 @@ async def test_an_unreachable_gateway_is_transient(applicant, settings):
 def test_the_http_backend_needs_a_url(tmp_path):
     with pytest.raises(ConfigError, match="SMS_HTTP_URL"):
         Settings.from_env({"SUPPORT_DATA_DIR": str(tmp_path), "SUPPORT_SMS_BACKEND": "http"})
+
+
+async def test_a_gateway_call_logs_no_line_with_its_url_even_at_debug(applicant, settings,
+                                                                     gateway, json_lines):
+    """Some gateways take their key in the URL: neither httpx2's request line nor
+    httpcore2's connection traces may reach the log, even with the root at DEBUG."""
+    logging.getLogger().setLevel(logging.DEBUG)
+    assert (await applicant.submit("unlock", UNLOCK)).status_code == 303
+    assert await _deliver(_http(settings, gateway)) == 2
+    lines = json_lines()
+    assert any(line["logger"] == "support.worker" for line in lines)  # the log was written
+    assert not [line for line in lines if line["logger"].startswith(("httpx2", "httpcore2"))]
+    ours = [line for line in lines if not line["logger"].startswith("uvicorn")]  # the gateway's
+    assert not [line for line in ours if "/send" in line["message"]]

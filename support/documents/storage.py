@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("support.storage")
 
-ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
 # 64 MP: 48 and 50 MP full-resolution phone photos pass, a decode stays near 200 MB
 # (Settings.max_image_pixels says why; the routes pass the setting).
 DEFAULT_MAX_IMAGE_PIXELS = 64_000_000

@@ -174,6 +174,9 @@ def resolve_format(log_format: str, stream: TextIO) -> str:
     return "text" if isatty is not None and isatty() else "json"
 
 
+QUIETED = ("httpx2", "httpcore2")
+
+
 def configure(log_format: str = "auto", stream: TextIO | None = None,
               level: int = logging.INFO) -> logging.Handler:
     """Install the one handler on the root logger (again: replacing the previous one).
@@ -191,7 +194,8 @@ def configure(log_format: str = "auto", stream: TextIO | None = None,
     root.setLevel(level)
     _installed = handler
     # One line per SMS gateway call, with its URL (some gateways want the key in it): no.
-    for noisy in ("httpx2", "httpx", "httpcore"):
+    # httpx2's requests log as "httpx2", its connections as "httpcore2.*".
+    for noisy in QUIETED:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # uvicorn's own dictConfig (any uvicorn started in this process without
     # log_config=None) gives its loggers their own handlers and stops them propagating:
