@@ -56,7 +56,12 @@ from support.data import db  # noqa: E402
 from support.platform.tokens import REFERENCE_ALPHABET  # noqa: E402
 from support.reads import queue  # noqa: E402
 from support.rules.catalogue import Device, devices  # noqa: E402
-from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS  # noqa: E402
+from support.rules.kinds import (  # noqa: E402
+    INFO_ITEMS,
+    KINDS,
+    REJECTION_REASONS,
+    promised_hours,
+)
 
 BASE = "http://testserver"
 PLANS = BENCH / "plans"
@@ -78,7 +83,6 @@ STATUS_BY_AGE: list[tuple[float, dict[str, int]]] = [
           "withdrawn": 3, "expired": 4}),
     (10_000, {"approved": 58, "rejected": 30, "expired": 7, "withdrawn": 5}),
 ]
-SLA_HOURS = {"unlock": 72, "recovery": 168}
 REASONS = [
     "I develop a custom kernel for this phone and need to flash my test builds.",
     "I maintain a LineageOS port for this model and test every nightly build on it.",
@@ -295,7 +299,7 @@ class Population:
         verified = None if status == "submitted" else created + rng.uniform(30, 900)
         if status == "expired" and rng.random() < 0.5:
             verified = None  # never confirmed
-        due = None if verified is None else verified + 3600 * SLA_HOURS[spec.sla]
+        due = None if verified is None else verified + 3600 * promised_hours(spec, {})
         decided = decided_by = assignee = claimed = held_for = held_until = None
         info_request = info_at = permission = code = text = last_activity = None
         if status in {"approved", "rejected"}:

@@ -56,7 +56,7 @@ from bench.harness import (  # noqa: E402
 )
 from bench.machine import describe, record  # noqa: E402
 from support.platform import tokens  # noqa: E402
-from support.rules.kinds import KINDS  # noqa: E402
+from support.rules.kinds import KINDS, promised_hours  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -93,7 +93,7 @@ def application_rows(count: int, seed: int) -> list[tuple[Any, ...]]:
             reference = tokens.new_reference(kind.prefix)
         references.add(reference)
         verified = now - timedelta(seconds=rng.randrange(3 * 86400))
-        sla = 72 if kind.sla == "unlock" else 168
+        sla = promised_hours(kind, {})
         rows.append((
             reference, kind.code, "queued", f"8{seed:02d}{n:07d}", "IN",
             f"+9197{seed:02d}{n:06d}", f"b3-{seed}-{n}@example.com", "Redmi Note 10 Pro",

@@ -7,6 +7,7 @@ several differently configured apps in one process without touching ``os.environ
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -69,6 +70,23 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+SLA_VARIABLE = re.compile(re.escape(PREFIX) + r"SLA_([A-Z0-9_]+)_HOURS")
+
+
+def _sla_hours(env: Mapping[str, str]) -> dict[str, int]:
+    """``SUPPORT_SLA_<KIND>_HOURS`` for any kind: settings know no kinds (they are below
+    the rules), so every such variable is read and the kind's code is its lower case."""
+    found = {}
+    for name in env:
+        match = SLA_VARIABLE.fullmatch(name)
+        if match and env[name] != "":
+            hours = _int(env, name.removeprefix(PREFIX), 0)
+            if hours < 1:
+                raise ConfigError(f"{name} must be at least 1 (hours), not {hours}")
+            found[match.group(1).lower()] = hours
+    return found
+
+
 def load_or_create_secret(data_dir: Path) -> str:
     """Keep a generated key in the data dir so sessions and tokens survive restarts
     without asking a first-time user to invent a secret."""
@@ -97,8 +115,9 @@ class Settings:
     # In a burst the worker sends one batch a tick while the cores are contended, unless
     # a due message has waited this long (support/clock/pacing.py); 0: never give way.
     worker_yield_seconds: int = 30
-    # Promises made to applicants: hours from confirmation to a decision.
-    sla_hours: dict[str, int] = field(default_factory=lambda: {"unlock": 72, "recovery": 168})
+    # Promises made to applicants, hours from confirmation to a decision, by kind code:
+    # only where they differ from what the kind declares (rules/kinds.py).
+    sla_hours: dict[str, int] = field(default_factory=dict)
     max_file_bytes: int = 10 * 1024 * 1024
     max_body_bytes: int = 32 * 1024 * 1024
     # Decompression bombs: an image declaring more pixels is refused from its header. 64 MP
@@ -230,10 +249,7 @@ class Settings:
             ),
             email_from=env.get(PREFIX + "EMAIL_FROM") or cls.email_from,
             inprocess_worker=_bool(env, "INPROCESS_WORKER", True),
-            sla_hours={
-                "unlock": _int(env, "SLA_UNLOCK_HOURS", 72),
-                "recovery": _int(env, "SLA_RECOVERY_HOURS", 168),
-            },
+            sla_hours=_sla_hours(env),
             document_retention_days=_days(env, "DOCUMENT_RETENTION_DAYS", 90),
             pii_retention_days=_days(env, "PII_RETENTION_DAYS", 365),
             max_file_bytes=_int(env, "MAX_FILE_BYTES", 10 * 1024 * 1024),

@@ -118,8 +118,8 @@ def test_the_http_backend_needs_a_url(tmp_path):
         Settings.from_env({"SUPPORT_DATA_DIR": str(tmp_path), "SUPPORT_SMS_BACKEND": "http"})
 
 
-async def test_a_gateway_call_logs_no_line_with_its_url_even_at_debug(applicant, settings,
-                                                                     gateway, json_lines):
+async def test_a_gateway_call_logs_no_line_with_its_url_even_at_debug(
+        applicant, settings, gateway, json_lines):  # noqa: F811 - the fixture imported above
     """Some gateways take their key in the URL: neither httpx2's request line nor
     httpcore2's connection traces may reach the log, even with the root at DEBUG."""
     logging.getLogger().setLevel(logging.DEBUG)

@@ -30,8 +30,8 @@ from support.accounts.roles import ROLES
 from support.data.models import Reviewer, ReviewerSession
 from support.platform import tokens
 from support.rules.countries import country_codes
+from support.rules.kinds import queues
 
-KINDS = ("unlock", "recovery", "appeal")  # the queues a reviewer can work
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # Argon2 takes any length; this only stops absurd inputs
 MAX_FAILED_LOGINS = 5
@@ -82,13 +82,14 @@ def _check_password(password: str) -> None:
 
 
 def _check_kinds(kinds: Iterable[str]) -> list[str]:
+    """The queues chosen (``Reviewer.kinds``), in the kinds' order."""
     chosen = [kind.strip().lower() for kind in kinds if kind.strip()]
-    unknown = sorted(set(chosen) - set(KINDS))
+    unknown = sorted(set(chosen) - set(queues()))
     if unknown:
         raise AuthError(
-            f"Unknown queue {', '.join(unknown)}: choose among {', '.join(KINDS)}."
+            f"Unknown queue {', '.join(unknown)}: choose among {', '.join(queues())}."
         )
-    return [kind for kind in KINDS if kind in chosen]
+    return [queue for queue in queues() if queue in chosen]
 
 
 def _check_countries(countries: Iterable[str]) -> list[str]:
@@ -137,7 +138,7 @@ async def create_reviewer(
     if role not in ROLES:
         raise AuthError(f"Unknown role {role!r}: choose among {', '.join(ROLES)}.")
     _check_password(password)
-    chosen_kinds = _check_kinds(KINDS if kinds is None else kinds)
+    chosen_kinds = _check_kinds(queues() if kinds is None else kinds)
     chosen_countries = _check_countries(countries or ())
     if await Reviewer.filter(email=address).exists():
         raise AuthError(f"A reviewer with the email {address} already exists.")

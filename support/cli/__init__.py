@@ -20,7 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from support.accounts import auth
-from support.accounts.auth import KINDS, AuthError
+from support.accounts.auth import AuthError
 from support.accounts.passwords import generate_password
 from support.accounts.roles import ROLES
 from support.cli import export as export_command
@@ -33,6 +33,7 @@ from support.documents.storage import DocumentStore
 from support.notify import delivery
 from support.platform import logs, memory, metrics_dir
 from support.platform.formatting import format_when
+from support.rules.kinds import queues
 from support.workflow import purging
 from support.workflow.retention import ERASED_LINK_DAYS
 
@@ -306,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="(required) reviewer decides applications; lead also manages "
                         "the queues; admin also manages reviewers")
     create.add_argument("--kinds", metavar="LIST",
-                        help=f"comma-separated queues to work (default: all, {','.join(KINDS)})")
+                        help=f"comma-separated queues to work (default: all, {','.join(queues())})")
     create.add_argument("--countries", metavar="LIST",
                         help="comma-separated ISO country codes, e.g. IN,RU (default: all)")
     create.set_defaults(func=cmd_create_reviewer)

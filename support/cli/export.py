@@ -21,6 +21,7 @@ from support.config import Settings
 from support.data.models import Reviewer
 from support.reads.exports import BOM, QueueExport, encode
 from support.reads.queue import TABS, Filters
+from support.rules.kinds import KINDS
 
 audit = logging.getLogger("support.audit")
 
@@ -42,7 +43,7 @@ def add_parser(commands: Any, command: Callable[..., argparse.ArgumentParser]) -
                         help="the reviewer whose queues are exported (their scope applies)")
     export.add_argument("--tab", choices=TABS, default="queued",
                         help="which tab of the queue (default: queued)")
-    export.add_argument("--kind", default="", help="only this kind (unlock, recovery, appeal)")
+    export.add_argument("--kind", default="", help=f"only this kind ({', '.join(KINDS)})")
     export.add_argument("--country", default="",
                         help="only this country (two-letter ISO code, e.g. IN)")
     export.add_argument("--model", default="", help="only this phone model, as stored")

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from support.platform import i18n
 from support.platform.formatting import format_when
+from support.rules.kinds import KINDS
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 
@@ -58,6 +59,7 @@ def environment(lang: str = i18n.DEFAULT) -> Environment:
         lstrip_blocks=True,
     )
     install_language(env, i18n.supported(lang) or i18n.DEFAULT)
+    env.globals["kinds"] = KINDS  # each message names its kind: its wording and its days
     return env
 
 

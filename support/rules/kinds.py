@@ -1,15 +1,28 @@
 """The application kinds as data.
 
-A kind says which facts and documents it needs, how its reason is labelled, which rules of
-its own apply (unlock needs a developer build and an English reason) and where its
-reference starts. Adding a kind is one more entry here plus its templates.
+A kind declares everything about itself: the facts and documents it asks for, how its
+reason is labelled, which rules of its own apply (unlock needs a developer build and an
+English reason), where its reference starts, the promise made to its applicants, the queue
+reviewers work it in, which kind appeals its refusals, what an approval grants and for how
+long, and how long an applicant has to answer a question. Code asks the kind, never its
+code, so adding a kind is one more entry in ``KINDS``: the pages and messages are shared.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from support.platform.i18n import N_
+
+# The facts an application row holds. Every kind asks for all but the IMEI: the row's
+# columns need them, and the contact is how the applicant hears back.
+FIELDS = ("account_id", "country", "phone", "email", "model", "firmware", "imei", "reason")
+OPTIONAL_FIELDS = frozenset({"imei"})
+BASE_FIELDS = tuple(name for name in FIELDS if name not in OPTIONAL_FIELDS)
+PREFIX_SHAPE = re.compile(r"[A-Z]{2}")  # what tokens.parse_reference reads back
+CODE_LENGTH = 16  # Application.kind's column
 
 
 @dataclass(frozen=True)
@@ -21,6 +34,16 @@ class DocumentSlot:
 
 
 @dataclass(frozen=True)
+class Permission:
+    """What an approval grants the applicant, and for how long."""
+
+    days: int
+    valid_until: str  # for the status page and the email; takes %(when)s
+    valid_until_sms: str  # the same, short enough for an SMS
+    unlocks: bool = False  # a bootloader unlock: the risk signals look back on these
+
+
+@dataclass(frozen=True)
 class Kind:
     code: str
     prefix: str
@@ -28,23 +51,45 @@ class Kind:
     summary: str
     reason_label: str
     reason_hint: str
-    needs_imei: bool
+    fields: tuple[str, ...]  # in the order of FIELDS
     unlock_rules: bool  # developer firmware, English reason, model must offer unlocking
     documents: tuple[DocumentSlot, ...]
+    # Hours promised from confirmation to a decision (SUPPORT_SLA_<CODE>_HOURS overrides);
+    # None for an appeal, which is promised what the kind it appeals is.
+    sla_hours: int | None
     public: bool = True  # offered on the start page; appeals start from a status page
     priority: int = 0  # higher is served first
-    sla_kind: str = ""  # whose promise applies; defaults to the kind itself
+    queue: str = ""  # the reviewers' queue it is worked in; its own code if not said
+    appeals: str = ""  # the kind whose refusals this kind appeals; empty: not an appeal
+    permission: Permission | None = None  # None: an approval grants nothing that ends
+    info_reply_days: int = 14  # to answer a request for information, or it expires
     # An English sample reason, shown untranslated where the reason must be in English.
     reason_example: str = ""
 
-    @property
-    def sla(self) -> str:
-        return self.sla_kind or self.code
+    def __post_init__(self) -> None:
+        if not self.queue:
+            object.__setattr__(self, "queue", self.code)
+        problems = [
+            problem for problem, wrong in (
+                (f"a code of at most {CODE_LENGTH} characters", len(self.code) > CODE_LENGTH),
+                ("a prefix of two capital letters", not PREFIX_SHAPE.fullmatch(self.prefix)),
+                (f"fields drawn from {FIELDS} in that order, all but the optional ones",
+                 self.fields != tuple(f for f in FIELDS
+                                      if f in self.fields or f not in OPTIONAL_FIELDS)),
+                ("a promise in hours, or the kind it appeals",
+                 self.sla_hours is None and not self.appeals),
+            ) if wrong
+        ]
+        if problems:
+            raise ValueError(f"kind {self.code!r} needs " + "; ".join(problems))
 
     @property
-    def fields(self) -> tuple[str, ...]:
-        base = ("account_id", "country", "phone", "email", "model", "firmware")
-        return (*base, "imei", "reason") if self.needs_imei else (*base, "reason")
+    def needs_imei(self) -> bool:
+        return "imei" in self.fields
+
+    @property
+    def grants_unlock(self) -> bool:
+        return self.permission is not None and self.permission.unlocks
 
 
 RECEIPT = DocumentSlot(
@@ -52,6 +97,14 @@ RECEIPT = DocumentSlot(
     N_("Purchase receipt"),
     N_("A photo or PDF of the receipt for this phone. JPEG, PNG or PDF, at most 10 MB."),
     required=True,
+)
+
+# What an approved unlock, or an approved appeal against a refused one, grants.
+UNLOCK_PERMISSION = Permission(
+    days=14,
+    valid_until=N_("Your unlock permission is valid until %(when)s."),
+    valid_until_sms=N_("Unlock allowed until %(when)s."),
+    unlocks=True,
 )
 
 KINDS: dict[str, Kind] = {
@@ -68,9 +121,11 @@ KINDS: dict[str, Kind] = {
         reason_example=(
             "I develop a custom kernel for this model and need to flash test builds."
         ),
-        needs_imei=False,
+        fields=BASE_FIELDS,
         unlock_rules=True,
         documents=(RECEIPT,),
+        sla_hours=72,
+        permission=UNLOCK_PERMISSION,
     ),
     "recovery": Kind(
         code="recovery",
@@ -80,7 +135,7 @@ KINDS: dict[str, Kind] = {
         "linked phone number and email."),
         reason_label=N_("What happened?"),
         reason_hint=N_("Tell us how you lost access, in any language, 30 to 2000 characters."),
-        needs_imei=True,
+        fields=FIELDS,
         unlock_rules=False,
         documents=(
             RECEIPT,
@@ -97,6 +152,7 @@ KINDS: dict[str, Kind] = {
                 required=False,
             ),
         ),
+        sla_hours=168,
     ),
     "appeal": Kind(
         code="appeal",
@@ -111,12 +167,14 @@ KINDS: dict[str, Kind] = {
         reason_example=(
             "I now run the developer build and maintain a LineageOS port for this model."
         ),
-        needs_imei=False,
+        fields=BASE_FIELDS,
         unlock_rules=True,
         documents=(),
+        sla_hours=None,
         public=False,
         priority=10,
-        sla_kind="unlock",
+        appeals="unlock",
+        permission=UNLOCK_PERMISSION,
     ),
 }
 
@@ -144,6 +202,59 @@ INFO_ITEMS: dict[str, str] = {
 }
 
 
-def kind_for_reference(reference: str) -> Kind | None:
-    prefix = reference.split("-", 1)[0]
-    return next((kind for kind in KINDS.values() if kind.prefix == prefix), None)
+def appeal_kind(kind: Kind) -> Kind | None:
+    """The kind that appeals a refusal of this one; None: its refusals are final."""
+    return next((other for other in KINDS.values() if other.appeals == kind.code), None)
+
+
+def promised_hours(kind: Kind, overrides: Mapping[str, int]) -> int:
+    """Hours from confirmation to a decision: the setting for the kind if there is one
+    (``Settings.sla_hours``), else its declaration; an appeal is promised what the kind it
+    appeals is."""
+    if kind.code in overrides:
+        return overrides[kind.code]
+    if kind.sla_hours is None:
+        return promised_hours(KINDS[kind.appeals], overrides)
+    return kind.sla_hours
+
+
+def queues() -> tuple[str, ...]:
+    """The queues a reviewer can work, in the order of the kinds."""
+    return tuple(dict.fromkeys(kind.queue for kind in KINDS.values()))
+
+
+def queue_titles() -> dict[str, str]:
+    """Each queue, named by the kinds worked in it."""
+    return {queue: " / ".join(kind.title for kind in KINDS.values() if kind.queue == queue)
+            for queue in queues()}
+
+
+def kinds_in(chosen: Iterable[str]) -> list[str]:
+    """The codes of the kinds worked in these queues."""
+    wanted = set(chosen)
+    return [kind.code for kind in KINDS.values() if kind.queue in wanted]
+
+
+def unlock_kinds() -> list[str]:
+    """The kinds whose approval is a bootloader unlock."""
+    return [kind.code for kind in KINDS.values() if kind.grants_unlock]
+
+
+def check(kinds: Mapping[str, Kind]) -> None:
+    """What no single kind can check about itself: each is filed under its code, no two
+    share a reference prefix, and an appeal names a kind there is, at most one per kind."""
+    problems = [f"{key!r} holds kind {kind.code!r}" for key, kind in kinds.items()
+                if key != kind.code]
+    prefixes = [kind.prefix for kind in kinds.values()]
+    problems += [f"prefix {p} is used twice" for p in sorted(set(prefixes))
+                 if prefixes.count(p) > 1]
+    appealed = [kind.appeals for kind in kinds.values() if kind.appeals]
+    problems += [f"{code!r} is appealed but is no kind" for code in appealed
+                 if code not in kinds]
+    problems += [f"{code!r} has two appeal kinds" for code in sorted(set(appealed))
+                 if appealed.count(code) > 1]
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+check(KINDS)

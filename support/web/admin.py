@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from support.accounts import auth, roles
 from support.data.models import Reviewer
-from support.rules.kinds import KINDS, REJECTION_REASONS
+from support.rules.kinds import KINDS, REJECTION_REASONS, queue_titles
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 from support.workflow import responses
@@ -26,7 +26,7 @@ async def _reviewers_page(request: Request, error: str = "", values: dict[str, A
                           status: int = 200) -> Response:
     return render_review(request, "review/admin_reviewers.html", {
         "reviewers": await Reviewer.all().order_by("-active", "name"),
-        "kinds": KINDS, "roles": roles.ROLES, "error": error, "values": values or {},
+        "queues": queue_titles(), "roles": roles.ROLES, "error": error, "values": values or {},
         "notice": request.query_params.get("notice", ""),
     }, status)
 

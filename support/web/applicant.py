@@ -129,6 +129,7 @@ async def _verify_page(
         "notice": notice,
         "verification": verification,
         "resend_after": settings.code_resend_after_seconds,
+        "code_hours": settings.unverified_ttl_hours,
     }
     return render(request, "applicant/verify.html", context, status_code)
 

@@ -17,11 +17,11 @@ from support.documents.filing import sanitise_document
 from support.documents.storage import DocumentStore
 from support.platform import tokens
 from support.reads import queue
-from support.rules import catalogue, countries, responses
+from support.rules import catalogue, countries
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
-from support.workflow import risk
+from support.workflow import responses, risk
 
 
 def _settings(request: Request) -> Settings:
@@ -178,7 +178,7 @@ async def decide(request: Request) -> Response:
 @requires("reviewer")
 async def document(request: Request) -> Response:
     """Documents only through here: in the reviewer's queues, never cached by the browser
-    for others, never sniffed into HTML, and only once sanitised (workflow.documents)."""
+    for others, never sniffed into HTML, and only once sanitised (documents.filing)."""
     doc_id = request.path_params["document_id"]
     found = await Document.get_or_none(id=doc_id).prefetch_related("application")
     reviewer = _reviewer(request)

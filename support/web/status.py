@@ -14,8 +14,9 @@ from support.data.models import Application, DeliveryStatus, Event, Notification
 from support.documents.storage import NOT_SAVED, DocumentStore, NotStored, check_document
 from support.platform import i18n, ratelimit, tokens
 from support.platform.i18n import N_
-from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
+from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS, Kind, appeal_kind
 from support.rules.validation import FieldError
+from support.web import abuse
 from support.web.applicant import form_page
 from support.web.apply_form import Checked, check_application
 from support.web.forms import read_form, read_small_form
@@ -117,6 +118,7 @@ async def _status(
         "values": values or {},
         "unreachable": unreachable,
         "erasure": workflow.erasure_state(application).value,
+        "code_hours": _settings(request).unverified_ttl_hours,
     }, status_code)
     response.headers.update(NO_STORE)
     return response
@@ -178,15 +180,19 @@ async def appeal_form(request: Request) -> Response:
         return render(request, "errors/status_unknown.html", status_code=404)
     if application.redacted_at is not None:  # nothing left to prefill, and no appeal
         return _erased(request, application)
-    if not workflow.appealable(application):
-        raise workflow.DomainError("Only a refused unlock application can be appealed.")
-    prefilled = Checked(values={
-        name: getattr(application, name) or "" for name in
-        ("account_id", "country", "phone", "email", "model", "firmware")
-    })
-    prefilled.values["reason"] = application.reason
-    return form_page(request, KINDS["appeal"], prefilled,
+    kind = _appeal_kind(application)
+    # The original's facts, editable; only those the appeal asks for.
+    prefilled = Checked(values={name: getattr(application, name) or "" for name in kind.fields})
+    return form_page(request, kind, prefilled,
                      action=f"/status/{request.path_params['token']}/appeal")
+
+
+def _appeal_kind(application: Application) -> Kind:
+    """The kind of an appeal against this application; DomainError if it has none now."""
+    kind = appeal_kind(KINDS[application.kind])
+    if kind is None or not workflow.appealable(application):
+        raise workflow.DomainError("Only a refused unlock application can be appealed.")
+    return kind
 
 
 async def appeal_submit(request: Request) -> Response:
@@ -198,10 +204,10 @@ async def appeal_submit(request: Request) -> Response:
     if application.redacted_at is not None:
         return _erased(request, application)
     form = await read_small_form(request)
-    checked = await check_application(KINDS["appeal"], form, settings, request_language(request))
+    kind = _appeal_kind(application)
+    checked = await check_application(kind, form, settings, request_language(request))
     if checked.data is None:
-        return form_page(request, KINDS["appeal"], checked, 422,
-                         action=f"/status/{token}/appeal")
+        return form_page(request, kind, checked, 422, action=f"/status/{token}/appeal")
     link = await workflow.appeal(settings, application, checked.data)
     return RedirectResponse(link.removeprefix(settings.base_url) + "?welcome=1", 303)
 
@@ -216,7 +222,6 @@ async def withdraw_confirm(request: Request) -> Response:
 
 
 async def withdraw(request: Request) -> Response:
-    _settings(request)
     token = request.path_params["token"]
     application = await workflow.application_for_token(token)
     if application is None:
@@ -241,7 +246,7 @@ async def lookup_submit(request: Request) -> Response:
         errors["contact"] = N_("Enter the phone number or email you gave in the application.")
     if errors:
         return render(request, "applicant/lookup.html", {"values": values, "errors": errors}, 422)
-    await ratelimit.limiter(request).hit(ratelimit.Rule.LOOKUP_IP, ratelimit.client_ip(request))
+    await abuse.limiter(request).hit(ratelimit.Rule.LOOKUP_IP, abuse.client_ip(request))
     reference = tokens.parse_reference(values["reference"])
     # The same page whether or not anything matched: references are not to be probed.
     if reference is not None:

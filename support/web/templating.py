@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from support.accounts.roles import has_role
 from support.notify.render import TEMPLATES_DIR, install_language
 from support.platform import i18n
 from support.platform.formatting import format_age, mask_email, mask_phone
@@ -36,6 +37,7 @@ def _environment(lang: str) -> Environment:
     env.filters["mask_phone"] = mask_phone
     env.filters["mask_email"] = mask_email
     env.filters["age"] = format_age
+    env.globals["has_role"] = has_role  # pages check roles the one way the code does
     return env
 
 

@@ -33,7 +33,7 @@ from support.documents.storage import DocumentStore, Placed, StagedFile
 from support.notify.outbox import applicant_messages, notify_applicant
 from support.platform import metrics, tokens
 from support.platform.i18n import N_
-from support.rules.kinds import KINDS, Kind
+from support.rules.kinds import KINDS, Kind, appeal_kind, promised_hours
 from support.rules.validation import FieldError, check_phone
 from support.workflow import risk
 from support.workflow.machine import (
@@ -353,7 +353,8 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
 async def _confirm(settings: Settings, application: Application) -> str:
     now = _now()
     application.verified_at = now
-    application.due_at = now + timedelta(hours=settings.sla_hours[KINDS[application.kind].sla])
+    application.due_at = now + timedelta(
+        hours=promised_hours(KINDS[application.kind], settings.sla_hours))
     await move(application, "verify", APPLICANT_ACTOR, "Contact confirmed; waiting for review.")
     await Verification.filter(application=application).delete()
     link = await new_status_link(settings, application)
@@ -459,8 +460,10 @@ async def reply(
 
 
 def appealable(application: Application) -> bool:
-    """Only a refused unlock application can be appealed (once: checked in ``appeal``)."""
-    return application.status is Status.REJECTED and application.kind == "unlock"
+    """A refusal can be appealed if its kind has an appeal kind (once: checked in
+    ``appeal``)."""
+    return application.status is Status.REJECTED and \
+        appeal_kind(KINDS[application.kind]) is not None
 
 
 async def appeal(settings: Settings, original: Application, data: ApplicationInput) -> str:
@@ -468,7 +471,7 @@ async def appeal(settings: Settings, original: Application, data: ApplicationInp
     reviewer who refused the original. Returns the appeal's private status link."""
     async with in_transaction():
         fresh = await locked(original.reference)
-        if not appealable(fresh):
+        if not appealable(fresh) or data.kind.appeals != fresh.kind:
             raise DomainError("Only a refused unlock application can be appealed.")
         if await Application.exists(appeal_of=fresh):
             raise DomainError("This refusal has already been appealed. Follow the appeal "
@@ -480,7 +483,7 @@ async def appeal(settings: Settings, original: Application, data: ApplicationInp
         now = _now()
         appeal_row.status = Status.QUEUED
         appeal_row.verified_at = now
-        appeal_row.due_at = now + timedelta(hours=settings.sla_hours[data.kind.sla])
+        appeal_row.due_at = now + timedelta(hours=promised_hours(data.kind, settings.sla_hours))
         await appeal_row.save()
         await Event.bulk_create([
             Event(application=appeal_row, actor=APPLICANT, type="submitted",

@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 
 from support.config import Settings
 from support.data.models import Application, Document, Event, Status
+from support.rules.kinds import KINDS, appeal_kind
 from support.workflow.machine import APPLICANT, locked
 from support.workflow.retention import (
     BATCH,
@@ -63,9 +64,10 @@ def erasure_state(application: Application) -> Erasure:
 
 def loses_appeal(application: Application, appealed: bool) -> bool:
     """Whether erasing would take away an appeal the applicant could still make: a
-    refused unlock not yet appealed, or an unlock application not yet decided (an appeal
-    needs the data, and the erasure follows the decision at once)."""
-    if application.kind != "unlock" or appealed or application.redacted_at is not None:
+    refusal of an appealable kind not yet appealed, or such an application not yet decided
+    (an appeal needs the data, and the erasure follows the decision at once)."""
+    if appeal_kind(KINDS[application.kind]) is None or appealed \
+            or application.redacted_at is not None:
         return False
     return application.status not in CLOSED or application.status is Status.REJECTED
 

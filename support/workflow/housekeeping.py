@@ -6,18 +6,19 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from support.config import Settings
 from support.data.models import Application, Document, Status, Verification
 from support.documents.storage import DocumentStore
 from support.notify.outbox import notify_applicant
+from support.rules.kinds import KINDS
 from support.workflow.machine import SYSTEM_ACTOR, locked, move
 
 log = logging.getLogger("support.workflow")
 
 CLAIM_LEASE = timedelta(minutes=30)
-INFO_REPLY_DAYS = 14
 
 
 async def expire_unverified(settings: Settings, now: datetime | None = None) -> int:
@@ -30,7 +31,8 @@ async def expire_unverified(settings: Settings, now: datetime | None = None) -> 
             fresh = await locked(application.reference)
             if fresh.status is not Status.SUBMITTED:
                 continue
-            await move(fresh, "expire", SYSTEM_ACTOR, "Not confirmed within 24 hours.")
+            await move(fresh, "expire", SYSTEM_ACTOR,
+                       f"Not confirmed within {settings.unverified_ttl_hours} hours.")
             await Verification.filter(application=fresh).delete()
             keys = await Document.filter(application=fresh).values_list("storage_key", flat=True)
             await Document.filter(application=fresh).delete()
@@ -40,18 +42,25 @@ async def expire_unverified(settings: Settings, now: datetime | None = None) -> 
 
 
 async def expire_unanswered(now: datetime | None = None) -> int:
-    """No answer to a request for information within 14 days: the application expires,
-    and the applicant is told they may apply again."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=INFO_REPLY_DAYS)
-    stale = await Application.filter(status=Status.NEEDS_INFO, info_requested_at__lt=cutoff)
+    """No answer to a request for information within the days its kind allows
+    (``Kind.info_reply_days``): the application expires, and the applicant is told they may
+    apply again."""
+    now = now or datetime.now(UTC)
+    kinds_by_days: dict[int, list[str]] = {}
+    for kind in KINDS.values():
+        kinds_by_days.setdefault(kind.info_reply_days, []).append(kind.code)
+    late = Q(*(Q(kind__in=codes, info_requested_at__lt=now - timedelta(days=days))
+               for days, codes in kinds_by_days.items()), join_type=Q.OR)
+    stale = await Application.filter(late, status=Status.NEEDS_INFO)
     for application in stale:
+        days = KINDS[application.kind].info_reply_days
         async with in_transaction():
             fresh = await locked(application.reference)
             if fresh.status is not Status.NEEDS_INFO:
                 continue
             await move(fresh, "expire", SYSTEM_ACTOR,
-                       "No answer to our request for information within 14 days.")
-            await notify_applicant(fresh, "expired_no_reply", {})
+                       f"No answer to our request for information within {days} days.")
+            await notify_applicant(fresh, "expired_no_reply", {})  # days: from its kind
     return len(stale)
 
 

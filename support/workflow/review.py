@@ -18,7 +18,7 @@ from support.accounts.scope import in_scope, works_queue_of
 from support.data.models import Application, Event, Reviewer, Status
 from support.notify.outbox import notify_applicant
 from support.platform import metrics
-from support.rules.kinds import INFO_ITEMS, REJECTION_REASONS
+from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.workflow.machine import (
     TRANSITIONS,
     Actor,
@@ -30,8 +30,6 @@ from support.workflow.machine import (
 )
 
 log = logging.getLogger("support.workflow")
-
-PERMISSION_DAYS = 14
 
 
 def _now() -> datetime:
@@ -212,6 +210,7 @@ async def decide(application: Application, actor: Actor, decision: Decision) -> 
                               "must decide this appeal.")
         text = decision.text.strip()
         await move(fresh, decision.action, actor, text)
+        kind = KINDS[fresh.kind]
         now = _now()
         context: dict[str, object] = {"message": text}
         if decision.action == "request_info":
@@ -220,15 +219,15 @@ async def decide(application: Application, actor: Actor, decision: Decision) -> 
             fresh.info_requested_at = now
             fresh.assignee_id = None
             context["items"] = [INFO_ITEMS[item] for item in decision.items]
-            context["reply_days"] = 14
+            context["reply_days"] = kind.info_reply_days
             template = "info_requested"
         else:
             fresh.decided_at = now
             fresh.decided_by_id = actor.reviewer.id
             fresh.decision_text = text
             fresh.decision_code = decision.reason_code if decision.action == "reject" else None
-            if decision.action == "approve" and fresh.kind in {"unlock", "appeal"}:
-                fresh.permission_expires_at = now + timedelta(days=PERMISSION_DAYS)
+            if decision.action == "approve" and kind.permission is not None:
+                fresh.permission_expires_at = now + timedelta(days=kind.permission.days)
                 context["expires_at"] = fresh.permission_expires_at.isoformat()
             template = "approved" if decision.action == "approve" else "rejected"
         await fresh.save()

@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 
 from support.data.models import Application, Document, RiskFlag, Status
 from support.rules.catalogue import find_device
+from support.rules.kinds import KINDS, unlock_kinds
 
 CODES: dict[str, str] = {
     "same_imei": "Same IMEI, other account",
@@ -31,7 +32,6 @@ CODES: dict[str, str] = {
 }
 
 RELATED_LIMIT = 20
-UNLOCK_KINDS = ("unlock", "appeal")
 RECENT_UNLOCK_DAYS = 30
 SHARED_PHONE_DAYS = 90
 SHARED_PHONE_MAX_ACCOUNTS = 3  # more accounts than this on one phone raises the flag
@@ -112,7 +112,7 @@ async def _recent_unlock(application: Application, now: datetime) -> Signal | No
     since = now - timedelta(days=RECENT_UNLOCK_DAYS)
     approved = Application.filter(
         account_id=application.account_id,
-        kind__in=UNLOCK_KINDS,
+        kind__in=unlock_kinds(),
         status=Status.APPROVED,
         decided_at__gte=since,
         decided_at__lte=now,
@@ -159,7 +159,8 @@ async def _shared_phone(application: Application, now: datetime) -> Signal | Non
 
 
 def _unlock_not_offered(application: Application) -> Signal | None:
-    if application.kind not in UNLOCK_KINDS:
+    kind = KINDS.get(application.kind)
+    if kind is None or not kind.unlock_rules:  # only unlocking needs the model to offer it
         return None
     device = find_device(application.model)
     if device is None or device.unlock_offered:
