@@ -213,3 +213,34 @@ def test_an_email_reads_back_as_written_in_any_language():
     assert parsed.get_content_type() == "multipart/alternative"
     assert parsed.get_body(("plain",)).get_content() == content.text
     assert parsed.get_body(("html",)).get_content().strip() == content.html
+
+
+async def test_a_code_arriving_during_a_bulk_backlog_goes_before_the_rest(settings, app):
+    """300 bulk messages are being sent on a quiet machine when a code arrives: it goes
+    out with the next batch, not after the backlog."""
+    await _queue(300)
+    backends = delivery.Backends.from_settings(settings)
+    arrived: list[bool] = []
+    send_many = backends.sms.send_many
+
+    async def code_arrives_during_the_first_batch(messages):
+        if not arrived:
+            arrived.append(True)
+            await _queue(2, urgent=True)
+        return await send_many(messages)
+
+    backends.sms.send_many = code_arrives_during_the_first_batch
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(settings.with_(worker_interval=5.0), backends, stop))
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if not await Notification.filter(status=DeliveryStatus.PENDING).exists():
+                break
+    finally:
+        stop.set()
+        await task
+    codes = await Notification.filter(urgent=True).order_by("sent_at")
+    assert codes and all(code.status is DeliveryStatus.SENT for code in codes)
+    later = await Notification.filter(urgent=False, sent_at__gt=codes[-1].sent_at).count()
+    assert later >= 200  # sent in the second batch at the latest: most of the backlog after

@@ -1,8 +1,13 @@
-"""The worker's loop: messages first, then the minute's jobs, then documents to file.
+"""The worker: two loops side by side, messages in one, upkeep in the other.
+
+A code never waits behind bulk work: the messages loop sends codes and status links first,
+all of them, whatever the load, then the rest of the outbox, and sleeps only when nothing
+is due. The upkeep loop runs the clock's jobs once a minute and files documents (a photo's
+re-encoding takes up to a second), at its own pace, so neither holds the other up.
 
 It runs inside the web process by default (``SUPPORT_INPROCESS_WORKER``) or as
 ``support worker`` processes, any number of them: every step claims its rows, so two
-loops never do the same thing twice.
+workers never do the same thing twice.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from support.clock import jobs, pacing
 from support.config import Settings
@@ -23,26 +29,38 @@ JOBS_EVERY = 60.0  # seconds between runs of the clock's jobs (``jobs.run_all``)
 
 
 async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> None:
-    """Deliver, run the periodic jobs once a minute, file documents, then sleep until the
-    next tick. In a burst at the front door it sends one batch of bulk messages a tick
-    (``pacing.give_way``); codes and status links are never held back (``urgent``)."""
-    last_jobs = 0.0
-    loop = asyncio.get_running_loop()
+    """Until ``stop`` is set: the messages loop and the upkeep loop, each ticking every
+    ``worker_interval`` seconds when it has nothing to do."""
     contention = pacing.Contention()
+
+    async def messages() -> None:
+        await _deliver(settings, backends, stop, contention)
+        metrics.worker_ticked()
+
+    last_jobs: list[float] = []
+
+    async def upkeep() -> None:
+        now = asyncio.get_running_loop().time()
+        if not last_jobs or now - last_jobs[0] > JOBS_EVERY:
+            await jobs.run_all(settings)
+            last_jobs[:] = [now]
+        # before any reviewer sees them
+        await sanitise_pending(settings, stop=stop, may_wait=lambda since: pacing.may_wait(
+            settings, contention, since))
+
+    await asyncio.gather(_every_tick(settings, stop, "messages", messages),
+                         _every_tick(settings, stop, "upkeep", upkeep))
+
+
+async def _every_tick(settings: Settings, stop: asyncio.Event, name: str,
+                      tick: Callable[[], Awaitable[None]]) -> None:
+    """``tick``, then a sleep of ``worker_interval`` (cut short by ``stop``), until stopped.
+    A failure is logged and the loop goes on at the next tick."""
     while not stop.is_set():
         try:
-            await _deliver(settings, backends, stop, contention)
-            if loop.time() - last_jobs > JOBS_EVERY:
-                await jobs.run_all(settings)
-                last_jobs = loop.time()
-            # before any reviewer sees them
-            await sanitise_pending(settings, stop=stop,
-                                   may_wait=lambda since: pacing.may_wait(
-                                       settings, contention, since))
+            await tick()
         except Exception:
-            log.exception("worker tick failed; retrying")
-        else:
-            metrics.worker_ticked()
+            log.exception("worker %s tick failed; retrying", name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.worker_interval)
 
@@ -50,10 +68,14 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
 async def _deliver(settings: Settings, backends: Backends, stop: asyncio.Event,
                    contention: pacing.Contention) -> None:
     """Codes and status links first, all of them, whatever the load: the applicant is
-    looking at the page that waits for one. Then the rest, paced."""
-    while not stop.is_set() and await deliver_due(settings, backends, stop=stop,
-                                                  urgent_only=True) > 0:
-        pass
-    while not stop.is_set() and await deliver_due(settings, backends, stop=stop) > 0:
+    looking at the page that waits for one; and again before every batch of the rest, so
+    a backlog of bulk messages never stands in front of a new code. The rest is paced
+    (``pacing.give_way``)."""
+    while not stop.is_set():
+        while not stop.is_set() and await deliver_due(settings, backends, stop=stop,
+                                                      urgent_only=True) > 0:
+            pass
+        if stop.is_set() or await deliver_due(settings, backends, stop=stop) == 0:
+            return
         if await pacing.give_way(settings, contention):
-            break
+            return
