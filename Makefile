@@ -78,6 +78,7 @@ bench: $(VENV)/.stamp-test pg-up
 	$(BIN)/python bench/b3_claim.py
 	$(BIN)/python bench/b4_uploads.py
 	$(BIN)/python bench/b5_reports.py
+	$(BIN)/python bench/b6_sqlite_export.py
 
 # Extracts every applicant-facing string into the template and merges it into each
 # language's catalogue; translate the new or fuzzy entries, then run the tests.

@@ -27,16 +27,36 @@
    fsync serves all of the next group; no request is answered before its group's
    ``COMMIT`` has returned, so durability is unchanged.
 
+4. Long work is the exception to point 2 (``long_statements``). Statements run inline never
+   give the loop a turn, not even between one another: a job of many statements (the queue
+   export's keyset batches, the report rollup, a retention purge) held it from its first
+   statement to its last. B6 measured it at 200,000 queued applications: while
+   ``/review/queue.csv`` streamed the tab (13.6 s), the applicant's form waited for the
+   whole export; the rollup's first run held the loop 6.1 s, a purge of 5,000
+   applications 2.3 s. Inside a ``long_statements()`` block each statement goes to a
+   thread instead: a read outside a transaction on a second, read-only connection (WAL
+   lets it read while the main one writes, so submissions do not queue behind an export
+   for Tortoise's connection lock), anything else on the main connection (whose lock
+   Tortoise holds as always). Each statement then waits for its thread, so the loop
+   serves other requests during and between them; what still holds it is the Python
+   between two statements (Tortoise turning a batch's rows into values: 40-60 ms for
+   1,000 export rows); the form's p99 during the export fell to 36 ms. Submissions never
+   enter such a block: their short statements stay inline, where a thread hop would cost
+   more than the statement (B1).
+
 Selected by ``support.data.db.tortoise_config`` for every ``sqlite://`` URL. PostgreSQL is
-unaffected (asyncpg is already asynchronous, and each transaction has its own connection).
+unaffected (asyncpg is already asynchronous, and each transaction has its own connection):
+there ``long_statements()`` changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import (
@@ -54,6 +74,21 @@ from tortoise.exceptions import TransactionManagementError
 
 T = TypeVar("T")
 BUSY_TIMEOUT = 5.0  # seconds, as sqlite3.connect's default
+_LONG: ContextVar[bool] = ContextVar("support_sqlite_long_statements", default=False)
+
+
+@contextlib.contextmanager
+def long_statements() -> Iterator[None]:
+    """The statements sent in this block may be long: on SQLite each runs in a thread, and
+    a read outside a transaction on a read-only connection of its own (the module's
+    docstring, point 4). For background work and bulk reads, never for a request's short
+    statements, which a thread hop would only slow down (B1). On PostgreSQL, nothing
+    changes. In an async generator, keep the block between two ``yield``s."""
+    token = _LONG.set(True)
+    try:
+        yield
+    finally:
+        _LONG.reset(token)
 
 
 async def _patiently(action: Callable[[], T], *, in_thread: bool = False) -> T:
@@ -85,36 +120,42 @@ class _Cursor:
 
 
 class InlineConnection:
-    """The part of ``aiosqlite.Connection`` that Tortoise's client uses, run inline."""
+    """The part of ``aiosqlite.Connection`` that Tortoise's client uses, run inline (in a
+    thread inside ``long_statements``, or always if ``in_thread``)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, in_thread: bool = False) -> None:
         self._conn = conn
+        self._in_thread = in_thread
+
+    def _run(self, action: Callable[[], T]) -> Awaitable[T]:
+        return _patiently(action, in_thread=self._in_thread or _LONG.get())
 
     @property
     def total_changes(self) -> int:
         return self._conn.total_changes
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = ()) -> _Cursor:
-        return _Cursor(await _patiently(lambda: self._conn.execute(sql, tuple(parameters or ()))))
+        return _Cursor(await self._run(lambda: self._conn.execute(sql, tuple(parameters or ()))))
 
     async def execute_insert(self, sql: str, parameters: Iterable[Any] | None = ()) -> tuple[int]:
-        cursor = await _patiently(lambda: self._conn.execute(sql, tuple(parameters or ())))
+        cursor = await self._run(lambda: self._conn.execute(sql, tuple(parameters or ())))
         rowid = cursor.lastrowid
         cursor.close()
         return (int(rowid or 0),)
 
     async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | None = ()) -> list[Any]:
-        return await _patiently(lambda: self._conn.execute(sql, tuple(parameters or ())).fetchall())
+        return await self._run(lambda: self._conn.execute(sql, tuple(parameters or ())).fetchall())
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> None:
         rows = [tuple(row) for row in parameters]
-        await _patiently(lambda: self._conn.executemany(sql, rows))
+        await self._run(lambda: self._conn.executemany(sql, rows))
 
     async def executescript(self, script: str) -> None:
-        await _patiently(lambda: self._conn.executescript(script))
+        await self._run(lambda: self._conn.executescript(script))
 
     async def commit(self, *, in_thread: bool = False) -> None:
-        await _patiently(self._conn.commit, in_thread=in_thread)
+        await _patiently(self._conn.commit,
+                         in_thread=in_thread or self._in_thread or _LONG.get())
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -211,8 +252,29 @@ class GroupCommit:
                 future.set_result(value)
 
 
+class ReadOnlySqliteClient(SqliteClient):
+    """A second connection to the same file, for the reads of ``long_statements``, every
+    statement in a thread. ``query_only`` refuses a write sent here by mistake; it may wait
+    for a busy database inside SQLite, since it never blocks the loop."""
+
+    async def create_connection(self, with_db: bool) -> None:
+        if self._connection:
+            return
+        conn = sqlite3.connect(self.filename, isolation_level=None, timeout=BUSY_TIMEOUT,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA query_only = ON")
+        self._connection = InlineConnection(conn, in_thread=True)  # type: ignore[assignment]
+        await self._post_connect()
+
+
+def _is_read(query: str) -> bool:
+    return query.lstrip()[:6].upper() == "SELECT"
+
+
 class ImmediateSqliteClient(SqliteClient):
     _group: GroupCommit | None = None
+    _reads: ReadOnlySqliteClient | None = None
 
     def group_commit(self) -> GroupCommit:
         """This connection's group committer (made on first use, on the running loop)."""
@@ -234,6 +296,41 @@ class ImmediateSqliteClient(SqliteClient):
 
     def _in_transaction(self) -> TransactionContext:
         return SqliteTransactionContext(ImmediateTransactionWrapper(self), self._lock)
+
+    def _reader(self, query: str) -> ReadOnlySqliteClient | None:
+        """Where a statement outside a transaction goes if not to the main connection: a
+        read inside ``long_statements`` (transactions are the wrapper's and never get here),
+        unless the database is in memory, which a second connection would not see."""
+        if not (_LONG.get() and _is_read(query)) or self.filename == ":memory:":
+            return None
+        if self._reads is None:
+            self._reads = ReadOnlySqliteClient(file_path=self.filename,
+                                               connection_name=f"{self.connection_name}_reads")
+        return self._reads
+
+    async def execute_query(
+        self, query: str, values: list[Any] | None = None
+    ) -> tuple[int, Sequence[dict[str, Any]]]:
+        reader = self._reader(query)
+        result: tuple[int, Sequence[dict[str, Any]]] = await (
+            super().execute_query(query, values) if reader is None
+            else reader.execute_query(query, values))
+        return result
+
+    async def execute_query_dict(
+        self, query: str, values: list[Any] | None = None
+    ) -> list[dict[str, Any]]:
+        reader = self._reader(query)
+        rows: list[dict[str, Any]] = await (
+            super().execute_query_dict(query, values) if reader is None
+            else reader.execute_query_dict(query, values))
+        return rows
+
+    async def close(self) -> None:
+        if self._reads is not None:
+            await self._reads.close()
+            self._reads = None
+        await super().close()
 
 
 client_class = ImmediateSqliteClient

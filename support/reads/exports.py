@@ -8,7 +8,8 @@ The queue export reads the tab in the page's own order, ``BATCH`` rows at a time
 batch found from where the last one ended (the page's keyset, ``queue.py``), never by
 OFFSET: a million rows cost a thousand short reads and memory holds one batch. The same
 filters and the same scope as the queue page apply, so a reviewer exports exactly what
-their queue shows them.
+their queue shows them. On SQLite the batches are read in a thread, on a read-only
+connection (``long_statements``): inline, the whole export held the event loop (B6).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from tortoise.expressions import Subquery
 
 from support.data.models import Application, Reviewer, RiskFlag
+from support.data.sqlite_client import long_statements
 from support.reads import queue
 from support.reads.queue import DECIDED_ORDER, QUEUE_ORDER, Filters
 
@@ -88,14 +90,16 @@ class QueueExport:
         while True:
             query = base if cursor is None else base.filter(queue._after(tab, cursor))
             ids = query.order_by(*ordering).limit(size).values("id")
-            rows = await Application.filter(id__in=Subquery(ids)).order_by(
-                *ordering).values_list(*fields)
-            if not rows:
-                return
+            with long_statements():  # not across the yield: the consumer's own are short
+                rows = await Application.filter(id__in=Subquery(ids)).order_by(
+                    *ordering).values_list(*fields)
+                if not rows:
+                    return
+                flag_rows = await RiskFlag.filter(
+                    application_id__in=[row[0] for row in rows]
+                ).order_by("code").values_list("application_id", "code")
             flags: dict[int, list[str]] = {}
-            for application_id, code in await RiskFlag.filter(
-                application_id__in=[row[0] for row in rows]
-            ).order_by("code").values_list("application_id", "code"):
+            for application_id, code in flag_rows:
                 flags.setdefault(int(application_id), []).append(str(code))
             yield [self._cells(row, flags.get(int(row[0]), [])) for row in rows]
             if len(rows) < size:

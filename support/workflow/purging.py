@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from support.config import Settings
+from support.data.sqlite_client import long_statements
 from support.workflow import erasure, retention
 from support.workflow.retention import PurgeReport
 
@@ -20,15 +21,20 @@ async def purge(
 ) -> PurgeReport:
     """Every step of the policy, in the order that does the least work: erasures asked
     for, documents, then personal data (whose documents are mostly gone by then), then
-    the messages and links of what was redacted. Safe to run any number of times."""
+    the messages and links of what was redacted. Safe to run any number of times.
+
+    On SQLite every statement runs in a thread (``long_statements``): inline, a run held
+    the event loop from start to end, every request of the process waiting (B6: 2.3 s for
+    5,000 applications), and a batch's writes are hundreds of rows."""
     moment = now or datetime.now(UTC)
     report = PurgeReport()
     options: dict[str, Any] = {"dry_run": dry_run, "size": size, "progress": progress}
-    report.add(await erasure.carry_out_requested(settings, moment, **options))
-    report.add(await retention.purge_documents(settings, moment, **options))
-    report.add(await retention.redact_expired(settings, moment, **options))
-    report.add(await retention.redact_notifications(moment, **options))
-    report.add(await retention.delete_links(moment, **options))
+    with long_statements():
+        report.add(await erasure.carry_out_requested(settings, moment, **options))
+        report.add(await retention.purge_documents(settings, moment, **options))
+        report.add(await retention.redact_expired(settings, moment, **options))
+        report.add(await retention.redact_notifications(moment, **options))
+        report.add(await retention.delete_links(moment, **options))
     log.info("purge%s: %s", " (dry run, nothing changed)" if dry_run else "", report.summary())
     return report
 
