@@ -219,7 +219,7 @@ async def code_latency(url: str, sms_log: Path, limit: float = 120) -> dict[str,
     to ``limit`` s for the last codes; one still missing then counts as ``missing``."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and await count_rows(
-            url, "notification", "status = 'pending' AND urgent"):
+            url, "notification", "status = 'pending' AND template = 'verification_code'"):
         await asyncio.sleep(0.5)
     sent: dict[str, datetime] = {}
     if sms_log.exists():
