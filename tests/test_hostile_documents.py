@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import threading
 from typing import Any
 
 import pytest
@@ -20,7 +21,9 @@ from support import workflow
 from support.clock import worker
 from support.config import Settings
 from support.data.models import Application, Document, Event, Status
+from support.documents import pdfs
 from support.documents.filing import sanitise_document, sanitise_pending
+from support.documents.refusals import Reason, Refused
 from support.documents.storage import DocumentStore
 from support.notify import delivery
 from tests import hostile
@@ -70,6 +73,25 @@ REFUSED = [
     pytest.param("r.pdf", hostile.GOOD_PDF + hostile.jar(), HIDDEN, id="pdf+zip-appended"),
     pytest.param("r.pdf", hostile.pdf_with_zip_inside(), HIDDEN, id="pdf-with-zip-inside"),
     pytest.param("r.pdf", hostile.pdf_with_html_at_start(), HIDDEN, id="pdf-html-at-start"),
+    # issue 19: what runs by itself behind a harmless move to page 1
+    pytest.param("r.pdf", hostile.pdf_open_action_then(hostile.BEACON), SCRIPTS,
+                 id="pdf-openaction-goto-then-uri"),
+    pytest.param("r.pdf", hostile.pdf_open_action_then(hostile.SUBMIT), SCRIPTS,
+                 id="pdf-openaction-goto-then-submitform"),
+    pytest.param("r.pdf", hostile.pdf_open_action_then(hostile.REMOTE), SCRIPTS,
+                 id="pdf-openaction-goto-then-gotor"),
+    pytest.param("r.pdf", hostile.pdf_open_action_next_array(), SCRIPTS,
+                 id="pdf-openaction-next-array"),
+    pytest.param("r.pdf", hostile.pdf_open_action_indirect_chain(), SCRIPTS,
+                 id="pdf-openaction-indirect-chain"),
+    pytest.param("r.pdf", hostile.pdf_page_aa_chain(), SCRIPTS, id="pdf-page-aa-chain"),
+    pytest.param("r.pdf", hostile.pdf_annotation_aa_chain(), SCRIPTS,
+                 id="pdf-annotation-aa-chain"),
+    pytest.param("r.pdf", hostile.pdf_form_field_aa_chain(), SCRIPTS,
+                 id="pdf-form-field-kid-aa-chain"),
+    pytest.param("r.pdf", hostile.pdf_go_to_chain(pdfs.MAX_CHAIN + 1), SCRIPTS,
+                 id="pdf-goto-chain-beyond-the-bound"),
+    pytest.param("r.pdf", hostile.pdf_go_to_loop(), SCRIPTS, id="pdf-goto-loop"),
 ]
 
 
@@ -136,6 +158,10 @@ async def test_hostile_reply_is_refused_and_the_answer_kept(client, settings):
 ACCEPTED = [
     pytest.param("receipt.pdf", hostile.GOOD_PDF, id="pdf"),
     pytest.param("receipt.pdf", hostile.pdf_open_at_first_page(), id="pdf-opening-at-page-1"),
+    pytest.param("receipt.pdf", hostile.pdf_open_action_then(hostile.go_to()),
+                 id="pdf-goto-then-goto"),
+    pytest.param("receipt.pdf", hostile.pdf_go_to_chain(pdfs.MAX_CHAIN),
+                 id="pdf-goto-chain-at-the-bound"),
     pytest.param("receipt.pdf", hostile.pdf_encrypted(""), id="pdf-with-owner-password-only"),
     pytest.param("receipt.jpg", hostile.photo_with_gps(), id="phone-photo-with-gps"),
     pytest.param("receipt.png", hostile.png_with_text(), id="png-with-text-chunks"),
@@ -354,6 +380,50 @@ async def test_reviewer_route_checks_an_unchecked_pdf_first(settings, desk, app)
     assert served.headers["content-type"] == "application/pdf"
     await honest_pdf.refresh_from_db()
     assert honest_pdf.sanitised_at is not None
+
+
+async def test_a_chained_action_stored_before_the_check_is_never_served(settings, desk, app):
+    """A PDF accepted before chains were walked is checked again before a reviewer opens it."""
+    application = await make_application()
+    chained = await store_directly(settings, application,
+                                   hostile.pdf_open_action_then(hostile.BEACON),
+                                   "application/pdf", "bill.pdf")
+    reviewer = await desk.reviewer()
+
+    response = await reviewer.get(f"/review/documents/{chained.id}?download=1")
+
+    assert response.status_code == 409
+    assert b"tracker.example" not in response.content
+    await chained.refresh_from_db()
+    assert chained.content_type == "unsafe:application/pdf"
+
+
+def test_a_chain_that_loops_back_is_refused_without_hanging() -> None:
+    """An action whose ``/Next`` is itself is followed only as far as the bound."""
+    outcome: list[BaseException | None] = []
+
+    def check() -> None:
+        try:
+            pdfs.check_pdf(hostile.pdf_go_to_loop())
+            outcome.append(None)
+        except Refused as refusal:
+            outcome.append(refusal)
+
+    thread = threading.Thread(target=check, daemon=True)  # a hang must not hold the run
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the check went round the loop"
+    assert isinstance(outcome[0], Refused) and outcome[0].reason is Reason.SCRIPTS
+
+
+def test_many_short_chains_add_up_to_the_bound() -> None:
+    """No chain is too long, but a document's triggers together are bounded too."""
+    per_chain = pdfs.MAX_CHAIN - 1
+    triggers = pdfs.MAX_ACTIONS // per_chain + 1
+    with pytest.raises(Refused) as refused:
+        pdfs.check_pdf(hostile.pdf_many_open_actions(triggers, per_chain))
+    assert refused.value.reason is Reason.SCRIPTS
+    pdfs.check_pdf(hostile.pdf_many_open_actions(2, 3))  # a few short ones are harmless
 
 
 async def test_sanitising_twice_changes_nothing_more(settings, app):

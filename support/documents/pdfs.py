@@ -6,6 +6,13 @@ any file carried inside (embedded files, file attachment annotations, rich media
 refused, as is a PDF that cannot be parsed: what our parser cannot read, a viewer that
 repairs harder might, and we would not have checked what it finds there.
 
+An action that runs by itself (``/OpenAction``, each entry of an ``/AA``) may chain others
+through ``/Next`` (one action, or an array of them, each with its own ``/Next``), and the
+viewer runs them all: ``/GoTo`` first, then ``/URI`` to call home. So the whole chain is
+walked, and only ``/GoTo`` (a move inside the file) may run by itself. The walk is bounded:
+an honest file has one such action or none, and a chain that loops back would otherwise
+be followed for ever.
+
 Two nets, because they miss different things:
 
 - The parser (pypdf) reads every object the cross-reference table lists, those inside
@@ -43,6 +50,12 @@ ATTACHMENT_KEYS = frozenset({"/EmbeddedFiles", "/EF"})
 ATTACHMENT_TYPES = frozenset({"/EmbeddedFile"})
 ATTACHMENT_SUBTYPES = frozenset({"/FileAttachment"})
 SCRIPT_SUBTYPES = frozenset({"/RichMedia"})
+# The only action that may run by itself: it moves to a place in the file, nothing more.
+HARMLESS_BY_ITSELF = "/GoTo"
+# Actions one trigger sets off (a loop back counts each time round), and all the triggers
+# of a document together, so neither a long chain nor many short ones make a long walk.
+MAX_CHAIN = 16
+MAX_ACTIONS = 64
 
 # pypdf narrates what it repairs, quoting the file's bytes (on a bill: a name, an address).
 # That has no place in our log (no personal data in logs); the refusal says enough.
@@ -84,8 +97,9 @@ def check_pdf(data: bytes) -> None:
             root = reader.trailer["/Root"].get_object()
             if not isinstance(root, DictionaryObject) or len(reader.pages) == 0:
                 raise Refused(Reason.DAMAGED, "no pages")
+            walked = _Walked()
             for found in _objects(reader):
-                _check_object(found)
+                _check_object(found, walked)
     except Refused:
         raise
     except Exception as error:  # noqa: BLE001 - whatever the parser trips on, it is unreadable
@@ -102,13 +116,22 @@ def _objects(reader: PdfReader) -> Iterator[PdfObject | None]:
         yield reader.get_object(IndirectObject(number, generation, reader))
 
 
-def _check_object(top: PdfObject | None) -> None:
+class _Walked:
+    """How many automatic actions have been walked in one document (``MAX_ACTIONS``)."""
+
+    def __init__(self) -> None:
+        self.actions = 0
+
+
+def _check_object(top: PdfObject | None, walked: _Walked) -> None:
     """Every dictionary inside ``top``; references are not followed (each referenced
     object is listed by the table and checked on its own)."""
     stack = [top]
     while stack:
         item = stack.pop()
         if isinstance(item, DictionaryObject):  # stream objects too
+            for trigger in _triggers(item):
+                _check_automatic(trigger, walked)
             _check_dictionary(item)
             stack.extend(item.values())
         elif isinstance(item, ArrayObject):
@@ -132,13 +155,6 @@ def _check_dictionary(item: DictionaryObject) -> None:
     action_type = _name(item, "/S")
     if action_type in ACTIVE_ACTIONS:
         raise Refused(Reason.SCRIPTS, f"{action_type} action")
-    if "/OpenAction" in keys:
-        action = _resolved(item["/OpenAction"])
-        # A destination (an array: open at page 1, fit the width) is harmless; an action
-        # that runs by itself when the file opens (even a link: it tells someone the file
-        # was opened, and where) is not.
-        if isinstance(action, DictionaryObject) and _name(action, "/S") != "/GoTo":
-            raise Refused(Reason.SCRIPTS, "/OpenAction")
     if keys & ATTACHMENT_KEYS or _name(item, "/Type") in ATTACHMENT_TYPES:
         raise Refused(Reason.ATTACHMENTS, "embedded file")
     subtype = _name(item, "/Subtype")
@@ -146,3 +162,41 @@ def _check_dictionary(item: DictionaryObject) -> None:
         raise Refused(Reason.ATTACHMENTS, "file attachment annotation")
     if subtype in SCRIPT_SUBTYPES:
         raise Refused(Reason.SCRIPTS, "rich media")
+
+
+def _triggers(item: DictionaryObject) -> Iterator[PdfObject | None]:
+    """What ``item`` sets off by itself: its ``/OpenAction`` and every entry of its ``/AA``
+    (a page shown, a field touched, the file closed...). Looked for in every dictionary of
+    the file, not only where a viewer reads them: a catalogue, page, annotation or form
+    field (``/Kids`` too) is among them wherever it hangs, and so is one nothing reaches."""
+    if "/OpenAction" in item:
+        yield item["/OpenAction"]
+    additional = _resolved(item.get("/AA"))
+    if isinstance(additional, DictionaryObject):
+        yield from additional.values()
+
+
+def _check_automatic(trigger: PdfObject | None, walked: _Walked) -> None:
+    """Refuse unless every action ``trigger`` runs, ``/Next`` after ``/Next``, is a
+    ``/GoTo``: any other (even a link: it tells someone the file was opened, and where;
+    a form sent, another file opened) runs without the reviewer asking for it."""
+    first = _resolved(trigger)
+    if not isinstance(first, DictionaryObject):
+        return  # a destination (an array: open at page 1, fit the width) runs nothing
+    pending: list[PdfObject | None] = [first]
+    chained = 0
+    while pending:
+        action = _resolved(pending.pop())
+        if not isinstance(action, DictionaryObject):
+            continue  # not an action: a viewer runs nothing for it
+        chained += 1
+        walked.actions += 1
+        if chained > MAX_CHAIN or walked.actions > MAX_ACTIONS:
+            raise Refused(Reason.SCRIPTS, "too many actions that run by themselves")
+        kind = _name(action, "/S")
+        if kind != HARMLESS_BY_ITSELF:
+            raise Refused(Reason.SCRIPTS, f"{kind or 'untyped'} action runs by itself")
+        following = _resolved(action.get("/Next"))
+        # One action or an array of them, run in order (the stack takes them reversed).
+        pending.extend(reversed(following) if isinstance(following, ArrayObject)
+                       else [following])
