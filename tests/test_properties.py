@@ -81,6 +81,9 @@ def digits(low: int, high: int) -> st.SearchStrategy[str]:
 
 
 account_ids = digits(5, 20)
+# An account ID as the phone shows it: no zero in front (zeros typed there are dropped).
+canonical_account_ids = st.builds(lambda first, rest: first + rest,
+                                  st.sampled_from("123456789"), digits(4, 19))
 country_codes = st.sampled_from(CODES)
 examples = st.sampled_from(phone_examples())
 phones = st.builds(
@@ -234,10 +237,37 @@ def test_a_check_normalises_for_good_or_refuses_in_words(field: str, data: st.Da
 
 
 @settings(PROFILE, max_examples=100)
-@given(account_ids, scripts, padding, padding)
+@given(canonical_account_ids, scripts, padding, padding)
 def test_account_ids_are_accepted_in_any_digits(number: str, script: str, before: str,
                                                after: str) -> None:
     assert check_account_id(before + in_script(number, script) + after) == number
+
+
+@settings(PROFILE, max_examples=100)
+@given(canonical_account_ids, st.integers(1, 15), scripts)
+def test_zeros_in_front_of_an_account_id_are_dropped(number: str, zeros: int,
+                                                     script: str) -> None:
+    """One account, one value: "04018222164" is account 4018222164 (issue 19)."""
+    typed = "0" * zeros + number
+    if len(typed) > 20:  # the typed length is still checked: too long is refused
+        with pytest.raises(FieldError) as refused:
+            check_account_id(in_script(typed, script))
+        assert refused.value.params["count"] == len(typed)
+        return
+    assert check_account_id(in_script(typed, script)) == number
+
+
+@settings(PROFILE, max_examples=60)
+@given(digits(0, 4), st.integers(1, 16), scripts)
+def test_an_account_id_short_without_its_zeros_is_refused_with_that_count(
+    significant: str, zeros: int, script: str,
+) -> None:
+    number = significant.lstrip("0")
+    typed = "0" * max(zeros, 5 - len(number)) + number  # five digits or more as typed
+    with pytest.raises(FieldError) as refused:
+        check_account_id(in_script(typed, script))
+    assert refused.value.params["count"] == len(number)
+    assert "Zeros at the start" in assert_readable(refused.value)
 
 
 @settings(PROFILE, max_examples=60)

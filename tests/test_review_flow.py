@@ -115,8 +115,9 @@ async def test_reject_then_appeal_decided_by_another_reviewer(applicant, outbox,
     assert "Your reason does not say why" in status.text
     form = await client.get(status_path + "/appeal")
     assert form.status_code == 200
-    for fact in ("6123456789", "asha@example.com", "Redmi Note 10 Pro", "21.3.17"):
-        assert fact in form.text  # pre-filled from the original, editable
+    for fact in ("6123456789", "a•••@example.com", "Redmi Note 10 Pro", "21.3.17"):
+        assert fact in form.text  # the account and contacts shown, the rest pre-filled
+    assert 'name="account_id"' not in form.text  # an appeal keeps the original's
     appealed = await client.post(status_path + "/appeal", data={
         "csrf_token": client.cookies["support_csrf"], **UNLOCK,
         "reason": "I maintain the LineageOS port for this phone and test nightly builds.",

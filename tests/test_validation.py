@@ -47,6 +47,10 @@ def test_field_error_keeps_msgid_and_params_unformatted() -> None:
         ("  6173849201  ", "6173849201"),
         ("1" * 20, "1" * 20),
         ("६१७३८४९२०१", "6173849201"),  # typed on a Marathi/Hindi keyboard
+        # Zeros in front are dropped: one account, one value (issue 19).
+        ("04018222164", "4018222164"),
+        ("0000012345", "12345"),
+        ("०४०१८२२२१६४", "4018222164"),
     ],
 )
 def test_account_id_accepted(raw: str, expected: str) -> None:
@@ -63,6 +67,9 @@ def test_account_id_accepted(raw: str, expected: str) -> None:
         ("617 384 920", "digits only"),
         ("1234", "you typed 4"),
         ("1" * 21, "you typed 21"),
+        ("0" + "1" * 20, "you typed 21"),  # the typed length still counts
+        ("00123", "without them, yours has 3 digits"),
+        ("00000", "without them, yours has 0 digits"),
     ],
 )
 def test_account_id_refused(raw: str, idea: str) -> None:

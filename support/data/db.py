@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api.migrate import migrate as migrate_api
@@ -50,9 +52,10 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     trip for every transaction and every query outside one, 9% of the event loop's time in
     B1 on PostgreSQL. The app sets no session state to undo (its settings are given at
     connect, ``POSTGRES_SETTINGS``; no ``SET`` outside ``SET LOCAL``, no ``LISTEN``, no
-    cursors outside a transaction, no advisory locks); code that starts to must reset it
-    itself. A transaction left open is still rolled back: asyncpg does that before this
-    is called (tests/test_db.py)."""
+    cursors outside a transaction, no session-level advisory locks: ``serialise`` takes
+    transaction-level ones, which end with their transaction); code that starts to must
+    reset it itself. A transaction left open is still rolled back: asyncpg does that
+    before this is called (tests/test_db.py)."""
 
 
 def _connection(database_url: str, settings: dict[str, str]) -> str | dict[str, Any]:
@@ -195,6 +198,24 @@ async def when_back(action: Callable[[], Awaitable[T]], seconds: float = 5.0) ->
             if not unavailable(exc) or loop.time() >= deadline:
                 raise
         await asyncio.sleep(0.2)
+
+
+async def serialise(connection: BaseDBAsyncClient, *key: str) -> None:
+    """Hold, until the caller's transaction ends, a lock named by ``key``: a check and the
+    write it allows (say, "no open application of this account" then the confirmation)
+    then run one after the other for the same key, never side by side.
+
+    On PostgreSQL a transaction-level advisory lock, keyed by a 64-bit hash of the key
+    (a collision only makes two keys wait for each other). READ COMMITTED gives each
+    statement a fresh snapshot, so a check made after the lock is taken sees what the
+    previous holder committed. On SQLite nothing is needed: a write transaction starts
+    with ``BEGIN IMMEDIATE`` (``sqlite_client``), so it holds the one write lock from its
+    first statement, and no other writer, of any process, runs in between."""
+    if connection.capabilities.dialect != "postgres":
+        return
+    digest = hashlib.blake2b("\x1f".join(key).encode(), digest_size=8).digest()
+    await connection.execute_query("SELECT pg_advisory_xact_lock($1)",
+                                   [int.from_bytes(digest, "big", signed=True)])
 
 
 @contextlib.contextmanager

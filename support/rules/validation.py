@@ -59,7 +59,13 @@ def _digits_to_ascii(text: str) -> str:
 
 
 def check_account_id(raw: str) -> str:
-    """The account ID is numeric; a name or email here means the applicant mixed up fields."""
+    """The account ID is numeric; a name or email here means the applicant mixed up fields.
+
+    Zeros in front are dropped: "04018222164" is account 4018222164, and one account must
+    be one value wherever it is compared (one open application, the daily limit, the
+    "recent unlock" signal), or a zero typed in front makes a fresh account of it. The
+    length is checked as typed (the message counts what the applicant sees) and again
+    without the zeros, so what is returned is accepted again unchanged."""
     text = _digits_to_ascii(raw.strip())
     if not text:
         raise FieldError(
@@ -81,7 +87,23 @@ def check_account_id(raw: str) -> str:
             max=ACCOUNT_ID_MAX,
             count=len(text),
         )
-    return text
+    account = canonical_account_id(text)
+    if len(account) < ACCOUNT_ID_MIN:
+        raise FieldError(
+            "Zeros at the start of an account ID do not count: without them, yours has "
+            "%(count)s digits, and an account ID has %(min)s to %(max)s. You find it on the "
+            "phone in Settings → Mi Account (Xiaomi Account): it is the numeric ID shown "
+            "there.",
+            min=ACCOUNT_ID_MIN,
+            max=ACCOUNT_ID_MAX,
+            count=len(account),
+        )
+    return account
+
+
+def canonical_account_id(digits: str) -> str:
+    """The one form an account ID is stored and compared in: without zeros in front."""
+    return digits.lstrip("0")
 
 
 # --- country ----------------------------------------------------------------------------

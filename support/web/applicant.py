@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -54,14 +55,18 @@ async def home(request: Request) -> Response:
 
 def form_page(
     request: Request, kind: Kind, checked: Checked | None, status_code: int = 200,
-    notice: str = "", action: str = "",
+    notice: str = "", action: str = "", fixed: Mapping[str, str] | None = None,
 ) -> Response:
+    """The form; ``fixed`` facts (an appeal's account and contacts) are shown, not asked."""
     settings = _settings(request)
+    lang = request_language(request)
     context: dict[str, Any] = {
         "kind": kind,
         "values": checked.values if checked else {},
         "errors": checked.errors if checked else {},
-        "countries": countries.country_choices(request_language(request)),
+        "countries": countries.country_choices(lang),
+        "fixed": fixed or {},
+        "fixed_country": countries.country_name(fixed["country"], lang) if fixed else "",
         "devices": catalogue.devices(),
         "submission_token": tokens.new_submission_token(settings.secret_key),
         "notice": notice,
@@ -135,8 +140,19 @@ async def _verify_page(
 
 
 async def _application(request: Request) -> Application | None:
+    """The application the path names, or None. A 404 here tells whoever asks that a
+    reference does not exist (issue 19), so a reference that names nothing counts against
+    the status look-up's allowance (``Rule.LOOKUP_IP``, 10 an hour per address), checked
+    before the look-up so that a refusal says nothing either. The applicant's own
+    reference costs nothing: the page they are sent to after applying, reloaded or seen
+    in another language, must not use up the look-up they may need later."""
+    limits, ip = abuse.limiter(request), abuse.client_ip(request)
+    await limits.check(ratelimit.Rule.LOOKUP_IP, ip)
     reference = tokens.parse_reference(request.path_params["reference"])
-    return await Application.get_or_none(reference=reference) if reference else None
+    found = await Application.get_or_none(reference=reference) if reference else None
+    if found is None:
+        await limits.count(ratelimit.Rule.LOOKUP_IP, ip)
+    return found
 
 
 async def verify_form(request: Request) -> Response:

@@ -6,7 +6,7 @@ one go; the values typed are returned untouched for the page to show again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from support.config import Settings
@@ -38,18 +38,26 @@ def _check(errors: dict[str, FieldError], name: str, check: Callable[[], object]
 
 
 async def check_application(
-    kind: Kind, form: FormInput, settings: Settings, locale: str
+    kind: Kind, form: FormInput, settings: Settings, locale: str,
+    fixed: Mapping[str, str] | None = None,
 ) -> Checked:
-    values = {name: form.get(name) for name in TEXT_FIELDS}
+    """``fixed``: facts that are not the applicant's to give (an appeal's account and
+    contacts, the refused application's): taken as they are, whatever the form holds."""
+    given = dict(fixed or {})
+    values = {name: given.get(name, form.get(name)) for name in TEXT_FIELDS}
     result = Checked(values=values)
     errors = result.errors
     v = values
     unlock = kind.unlock_rules
-    account_id = _check(errors, "account_id", lambda: validation.check_account_id(v["account_id"]))
-    country = _check(errors, "country", lambda: validation.check_country(v["country"]))
+
+    def fact(name: str, check: Callable[[], object]) -> object:
+        return given[name] if name in given else _check(errors, name, check)
+
+    account_id = fact("account_id", lambda: validation.check_account_id(v["account_id"]))
+    country = fact("country", lambda: validation.check_country(v["country"]))
     chosen = country if isinstance(country, str) else None
-    phone = _check(errors, "phone", lambda: validation.check_phone(v["phone"], chosen))
-    email = _check(errors, "email", lambda: validation.check_email(v["email"]))
+    phone = fact("phone", lambda: validation.check_phone(v["phone"], chosen))
+    email = fact("email", lambda: validation.check_email(v["email"]))
     device = _check(errors, "model", lambda: validation.check_model(v["model"], for_unlock=unlock))
     firmware = _check(
         errors, "firmware", lambda: validation.check_firmware(v["firmware"], for_unlock=unlock)

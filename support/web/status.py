@@ -181,9 +181,12 @@ async def appeal_form(request: Request) -> Response:
     if application.redacted_at is not None:  # nothing left to prefill, and no appeal
         return _erased(request, application)
     kind = _appeal_kind(application)
-    # The original's facts, editable; only those the appeal asks for.
-    prefilled = Checked(values={name: getattr(application, name) or "" for name in kind.fields})
-    return form_page(request, kind, prefilled,
+    # The original's facts: the account and contacts shown as they are (an appeal keeps
+    # them, workflow.appeal_facts), the rest pre-filled to change.
+    fixed = workflow.appeal_facts(application)
+    prefilled = Checked(values={name: getattr(application, name) or "" for name in kind.fields
+                                if name not in fixed})
+    return form_page(request, kind, prefilled, fixed=fixed,
                      action=f"/status/{request.path_params['token']}/appeal")
 
 
@@ -205,10 +208,19 @@ async def appeal_submit(request: Request) -> Response:
         return _erased(request, application)
     form = await read_small_form(request)
     kind = _appeal_kind(application)
-    checked = await check_application(kind, form, settings, request_language(request))
+    # Whatever the form posts, the account and contacts are the refused application's.
+    fixed = workflow.appeal_facts(application)
+    checked = await check_application(kind, form, settings, request_language(request), fixed)
     if checked.data is None:
-        return form_page(request, kind, checked, 422, action=f"/status/{token}/appeal")
+        return form_page(request, kind, checked, 422, action=f"/status/{token}/appeal",
+                         fixed=fixed)
+    # The limits of any new application: an appeal reaches reviewers and sends messages.
+    limits, ip = abuse.limiter(request), abuse.client_ip(request)
+    nonce = workflow.appeal_key(application)
+    await limits.check(ratelimit.Rule.SUBMIT_IP, ip)
+    await limits.check_submission(fixed["phone"], fixed["account_id"], nonce)
     link = await workflow.appeal(settings, application, checked.data)
+    await limits.count_submission(ip, fixed["phone"], fixed["account_id"], nonce)
     return RedirectResponse(link.removeprefix(settings.base_url) + "?welcome=1", 303)
 
 

@@ -3,7 +3,8 @@
 ``machine`` holds the state machine as data; ``applicant``, ``review`` and
 ``housekeeping`` hold the actions of each kind of actor; ``risk`` the signals stored
 beside an application; ``retention``, ``erasure`` and ``purge`` what we stop keeping, by
-policy and on request. Endpoints and the clock call these functions and never change
+policy and on request; ``reviewers`` the admins' actions on accounts that send an email
+(an invitation, a new sign-in link). Endpoints and the clock call these functions and never change
 rows themselves.
 
 May import: ``rules``, ``documents``, ``notify`` (to write the outbox), ``accounts``,
@@ -14,6 +15,8 @@ from support.workflow.applicant import (
     ApplicationInput,
     Upload,
     appeal,
+    appeal_facts,
+    appeal_key,
     appealable,
     application_for_token,
     ensure_unconfirmed,
@@ -48,7 +51,8 @@ from support.workflow.review import Decision, add_note, claim, claim_next, decid
 __all__ = [
     "set_language",
     "ACTIONS", "TRANSITIONS", "Actor", "ApplicationInput", "CodeRejected", "Decision",
-    "DomainError", "Upload", "add_note", "allowed", "appeal", "appealable",
+    "DomainError", "Upload", "add_note", "allowed", "appeal", "appeal_facts",
+    "appeal_key", "appealable",
     "application_for_token", "claim",
     "claim_next", "decide", "expire_unanswered", "expire_unverified",
     "ensure_unconfirmed", "new_status_link", "reassign", "release", "release_stale_claims", "reply",

@@ -10,10 +10,11 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -34,7 +35,7 @@ from support.notify.outbox import applicant_messages, notify_applicant
 from support.platform import metrics, tokens
 from support.platform.i18n import N_
 from support.rules.kinds import KINDS, Kind, appeal_kind, promised_hours
-from support.rules.validation import FieldError, check_phone
+from support.rules.validation import FieldError, canonical_account_id, check_phone
 from support.workflow import risk
 from support.workflow.machine import (
     ACTIVE,
@@ -188,6 +189,35 @@ OPEN_ALREADY = N_(
 )
 
 
+# Where an application becomes open (confirmed, or an appeal filed) the rule is checked
+# again: at submission it counts only confirmed applications, so two unconfirmed ones of
+# one account could otherwise both be confirmed. Whoever confirms second may not be the
+# one who sent the first: they learn where it stands, never its reference or contacts.
+ONE_AT_A_TIME = N_(
+    "This account already has another application of this kind, and it is %(status)s. "
+    "We handle one at a time, so this one was not sent to reviewers. Follow the other one "
+    "with its private link, or try again once it is decided."
+)
+
+
+async def _ensure_none_open(
+    connection: BaseDBAsyncClient, kind: str, account_id: str, own_id: int | None = None,
+) -> None:
+    """Raise DomainError when the account has an open (confirmed) application of this kind.
+
+    Called inside the transaction that opens one, under a lock on (kind, account)
+    (``db.serialise``): two confirmations at once take turns, and the second one's check
+    sees the first one's commit. A check alone would not do: under READ COMMITTED both
+    could read "none open" before either wrote."""
+    await db.serialise(connection, "open-application", kind, account_id)
+    others = Application.filter(kind=kind, account_id=account_id, status__in=list(ACTIVE))
+    if own_id is not None:
+        others = others.exclude(id=own_id)
+    other = await others.using_db(connection).first()
+    if other is not None:
+        raise DomainError(ONE_AT_A_TIME, status=STATUS_WORDS[other.status])
+
+
 async def submit(
     settings: Settings, store: DocumentStore, data: ApplicationInput, uploads: list[Upload],
     submission_key: str,
@@ -321,7 +351,7 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
     the refusal is raised, or guessing would be free.
     """
     refusal: CodeRejected | None = None
-    async with in_transaction():
+    async with in_transaction() as connection:
         application = await locked(reference)
         ensure_unconfirmed(application)
         verification = await Verification.get(application=application)
@@ -331,6 +361,10 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
             raise CodeRejected("This code has expired. Ask for a new code below.")
         expected = tokens.code_hash(settings.secret_key, application.reference, code.strip())
         if tokens.hmac_equal(expected, verification.code_hash):
+            # Only now, with the contact proved: the status of another application is not
+            # for someone who cannot show the code.
+            await _ensure_none_open(connection, application.kind, application.account_id,
+                                    application.pk)
             link = await _confirm(settings, application)
         else:
             await Verification.filter(id=verification.id).update(
@@ -466,20 +500,44 @@ def appealable(application: Application) -> bool:
         appeal_kind(KINDS[application.kind]) is not None
 
 
+def appeal_facts(original: Application) -> dict[str, str]:
+    """What an appeal takes from the refused application and never from its form: the
+    account and the contacts confirmed for it. Another account would dodge that account's
+    limits and its one open application; another phone or email would get the appeal's
+    messages without ever being confirmed (an appeal is queued at once); another country
+    would pick the reviewers who see it."""
+    # An older row may still hold zeros in front (kept before issue 19), or zeros alone.
+    account = canonical_account_id(original.account_id) or original.account_id
+    return {"account_id": account, "country": original.country, "phone": original.phone,
+            "email": original.email}
+
+
+def appeal_key(original: Application) -> str:
+    """The appeal's submission key, one per refusal; the abuse limits count it once."""
+    return f"appeal-{original.id}"
+
+
 async def appeal(settings: Settings, original: Application, data: ApplicationInput) -> str:
     """A new application linked to the refused one, served first, never decided by the
-    reviewer who refused the original. Returns the appeal's private status link."""
-    async with in_transaction():
+    reviewer who refused the original. Returns the appeal's private status link.
+
+    Its account and contacts are the original's (``appeal_facts``), whatever ``data``
+    says; like any application it is refused while the account has an open one of its
+    kind."""
+    async with in_transaction() as connection:
         fresh = await locked(original.reference)
         if not appealable(fresh) or data.kind.appeals != fresh.kind:
             raise DomainError("Only a refused unlock application can be appealed.")
         if await Application.exists(appeal_of=fresh):
             raise DomainError("This refusal has already been appealed. Follow the appeal "
                               "with the link we sent you.")
-        key = f"appeal-{fresh.id}"
-        appeal_row = _new_application(data, key, await _free_reference(data.kind),
-                                      appeal_of=fresh)
-        # Queued from the start: the contact was confirmed for the original application.
+        facts = appeal_facts(fresh)
+        data = replace(data, account_id=facts["account_id"], country=facts["country"],
+                       phone=facts["phone"], email=facts["email"])
+        await _ensure_none_open(connection, data.kind.code, data.account_id)
+        appeal_row = _new_application(data, appeal_key(fresh),
+                                      await _free_reference(data.kind), appeal_of=fresh)
+        # Queued from the start: its contact is the original's, confirmed back then.
         now = _now()
         appeal_row.status = Status.QUEUED
         appeal_row.verified_at = now
