@@ -232,13 +232,23 @@ def check_email(raw: str) -> str:
         )
     if any(ch.isspace() for ch in text):
         raise FieldError("An email address cannot contain spaces. Check what you typed.")
+    if not text.split("@")[0].isascii():
+        # Only a relay that offers SMTPUTF8 could deliver there, and most applicants' mail
+        # goes through one that does not: the code would retry unseen, so say it now.
+        raise FieldError(
+            "Letters other than a to z before the @ sign cannot be delivered to by many "
+            "mail servers. Please give an address with only a to z, digits, dots or "
+            "dashes before the @ sign."
+        )
     try:
-        result = validate_email(text, check_deliverability=False)
+        result = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise FieldError(
             "This is not a valid email address. Type it in full, like name@example.com."
         ) from exc
-    return str(result.normalized)
+    # A domain in another script is kept as IDNA (xn--...): the form every mail server
+    # and header takes, and one form to compare with.
+    return str(result.ascii_email or result.normalized)
 
 
 # --- model ------------------------------------------------------------------------------

@@ -35,7 +35,12 @@ from support.notify.outbox import applicant_messages, notify_applicant
 from support.platform import metrics, tokens
 from support.platform.i18n import N_
 from support.rules.kinds import KINDS, Kind, appeal_kind, promised_hours
-from support.rules.validation import FieldError, canonical_account_id, check_phone
+from support.rules.validation import (
+    FieldError,
+    canonical_account_id,
+    check_email,
+    check_phone,
+)
 from support.workflow import risk
 from support.workflow.machine import (
     ACTIVE,
@@ -439,7 +444,11 @@ async def request_status_link(settings: Settings, reference: str, contact: str) 
 def _matching_channel(application: Application, contact: str) -> Channel | None:
     contact = contact.strip()
     if "@" in contact:
-        return Channel.EMAIL if contact.casefold() == application.email.casefold() else None
+        try:  # as the form stored it: a domain in another script as IDNA
+            email = check_email(contact)
+        except FieldError:
+            return None
+        return Channel.EMAIL if email.casefold() == application.email.casefold() else None
     try:
         phone = check_phone(contact, application.country)
     except FieldError:
