@@ -629,6 +629,9 @@ async def sign_in(app: Any, name: str) -> httpx2.AsyncClient:
     from support.data.models import Reviewer
 
     reviewer = await Reviewer.get(name=name)
+    # Leads must have a second factor, else every desk page sends them to set one up:
+    # a secret as if set up, the session as if its code was typed (both steps done).
+    await Reviewer.filter(id=reviewer.id).update(totp_secret="B" * 32)
     token = await auth.start_session(reviewer)
     client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=BASE)
     client.cookies.set("support_session", token)

@@ -189,7 +189,11 @@ async def session_token(url: str, name: str) -> str:
 
     await db.init(url)
     try:
-        return await auth.start_session(await Reviewer.get(name=name))
+        reviewer = await Reviewer.get(name=name)
+        # Leads must have a second factor, else every desk page sends them to set one up:
+        # a secret as if set up, the session as if its code was typed (both steps done).
+        await Reviewer.filter(id=reviewer.id).update(totp_secret="B" * 32)
+        return await auth.start_session(reviewer)
     finally:
         await db.close()
 

@@ -21,13 +21,24 @@ from support.documents import spool
 from support.notify import delivery
 from support.platform import logs, memory
 from support.platform.ratelimit import Limiter
-from support.web import admin, applicant, audit, auth, deliveries, errors, health, review, status
+from support.web import (
+    account,
+    admin,
+    applicant,
+    audit,
+    auth,
+    deliveries,
+    errors,
+    health,
+    review,
+    status,
+)
 from support.web import exports as web_exports
 from support.web import metrics as web_metrics
 from support.web import reports as web_reports
 from support.web.language import LanguageMiddleware
 from support.web.request_id import RequestIdMiddleware
-from support.web.security import SecurityMiddleware
+from support.web.security import SecurityMiddleware, StrictTransportSecurity
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -58,6 +69,7 @@ def routes() -> list[Route | Mount]:
         Route("/status/{token}/appeal", status.appeal_form, methods=["GET"], name="appeal"),
         Route("/status/{token}/appeal", status.appeal_submit, methods=["POST"]),
         *auth.routes(),
+        *account.routes(),
         *review.routes(),
         *admin.routes(),
         *deliveries.routes(),
@@ -70,10 +82,16 @@ def routes() -> list[Route | Mount]:
 
 class _App(Starlette):
     """Request ids and request metrics wrap even Starlette's error middleware, so a 500
-    is counted, carries X-Request-ID, and its log line has the id."""
+    is counted, carries X-Request-ID, and its log line has the id; over HTTPS,
+    Strict-Transport-Security wraps them all, so every answer has it."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestIdMiddleware(web_metrics.MetricsMiddleware(super().build_middleware_stack()))
+        stack: ASGIApp = RequestIdMiddleware(
+            web_metrics.MetricsMiddleware(super().build_middleware_stack()))
+        settings: Settings | None = getattr(self.state, "settings", None)
+        if settings is not None and settings.base_url.startswith("https://"):
+            stack = StrictTransportSecurity(stack)
+        return stack
 
 
 def create_app(settings: Settings) -> Starlette:

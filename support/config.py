@@ -177,6 +177,13 @@ class Settings:
     # accounts. Successful sign-ins are not counted, so a team behind one office address
     # signing in every morning never meets it.
     limit_login_ip: str = "10/15 minutes"
+    # Per account and address: 5 wrong passwords wait out 15 minutes, 20 a day (the delay
+    # grows); the account itself is never locked by passwords (issue 19).
+    limit_login_account_ip: str = "5/15 minutes"
+    limit_login_account_ip_day: str = "20/day"
+    # A second factor (TOTP) for every reviewer, not only leads and admins, who always need
+    # one (support/accounts/second_factor.py).
+    require_2fa: bool = False
 
     @property
     def documents_dir(self) -> Path:
@@ -269,4 +276,9 @@ class Settings:
             limit_resend_ip=_rate(env, "LIMIT_RESEND_IP", cls.limit_resend_ip),
             limit_lookup_ip=_rate(env, "LIMIT_LOOKUP_IP", cls.limit_lookup_ip),
             limit_login_ip=_rate(env, "LIMIT_LOGIN_IP", cls.limit_login_ip),
+            limit_login_account_ip=_rate(env, "LIMIT_LOGIN_ACCOUNT_IP",
+                                         cls.limit_login_account_ip),
+            limit_login_account_ip_day=_rate(env, "LIMIT_LOGIN_ACCOUNT_IP_DAY",
+                                             cls.limit_login_account_ip_day),
+            require_2fa=_bool(env, "REQUIRE_2FA", False),
         )

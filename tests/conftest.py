@@ -18,12 +18,14 @@ import secrets
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx2
+import pyotp
 import pytest
 from PIL import Image
 from starlette.applications import Starlette
@@ -245,12 +247,41 @@ def applicant(client: httpx2.AsyncClient) -> Applicant:
     return Applicant(client)
 
 
+async def fresh_code(reviewer: Any) -> str:
+    """A code from the reviewer's authenticator app that the desk has not seen yet: the
+    current one, or the next step's (accepted too, ±1 step) when the current one was
+    used. So a test can sign the same reviewer in twice within 30 seconds."""
+    from support.data.models import Reviewer
+
+    row = await Reviewer.get(id=reviewer.id)
+    assert row.totp_secret, "this reviewer has no second factor"
+    totp = pyotp.TOTP(row.totp_secret)
+    step = totp.timecode(datetime.now(UTC))
+    if row.totp_last_step is not None and row.totp_last_step >= step:
+        step = row.totp_last_step + 1
+    return totp.generate_otp(step)
+
+
+async def enrol(reviewer: Any) -> str:
+    """Give a reviewer a second factor as if they had set it up; returns its secret."""
+    from support.data.models import Reviewer
+
+    secret = pyotp.random_base32()
+    await Reviewer.filter(id=reviewer.id).update(totp_secret=secret,
+                                                 totp_enabled_at=datetime.now(UTC))
+    reviewer.totp_secret = secret
+    return secret
+
+
 class Signed:
     """A reviewer with their own browser (cookie jar), signed in."""
 
     def __init__(self, reviewer: Any, client: httpx2.AsyncClient) -> None:
         self.reviewer = reviewer
         self.client = client
+
+    async def code(self) -> str:
+        return await fresh_code(self.reviewer)
 
     async def get(self, path: str) -> httpx2.Response:
         return await self.client.get(path)
@@ -272,8 +303,11 @@ class Desk:
 
     async def reviewer(
         self, name: str = "", role: str = "reviewer", kinds: list[str] | None = None,
-        countries: list[str] | None = None,
+        countries: list[str] | None = None, *, enrolled: bool = True, pending: bool = False,
     ) -> Signed:
+        """Signed in with both steps done, and a second factor set up (leads and admins
+        must have one: without it every desk page sends them to set it up). ``pending``:
+        only the password given, the second step still to come."""
         from support.accounts import auth
         from support.data.models import Reviewer
 
@@ -284,7 +318,9 @@ class Desk:
             kinds=kinds if kinds is not None else ["unlock", "recovery", "appeal"],
             countries=countries or [],
         )
-        token = await auth.start_session(reviewer)
+        if enrolled:
+            await enrol(reviewer)
+        token = await auth.start_session(reviewer, pending=pending)
         client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.app), base_url=BASE)
         client.cookies.set("support_session", token)
         self.clients.append(client)

@@ -55,6 +55,9 @@ class Connection:
         self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        # Whether the last exchange's status line and headers arrived: a connection cut
+        # after them is an answer cut short (a stream aborted), not a closed keep-alive.
+        self.head_seen = False
 
     async def exchange(self, raw: bytes) -> Reply:
         """Send while reading: a server that answers before the body is all there (413,
@@ -81,7 +84,9 @@ class Connection:
 
     async def _read(self) -> Reply:
         assert self.reader is not None
+        self.head_seen = False
         head = await self.reader.readuntil(CRLF + CRLF)
+        self.head_seen = True
         status_line, *header_lines = head[:-4].split(CRLF)
         status = int(status_line.split(b" ")[1])
         headers: dict[str, str] = {}

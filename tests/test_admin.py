@@ -2,34 +2,43 @@
 
 from __future__ import annotations
 
-from support.data.models import CannedResponse, Reviewer, ReviewerSession
+import re
+
+from support.data.models import AccountEvent, CannedResponse, Reviewer, ReviewerSession
 
 
-async def test_admin_creates_and_deactivates_a_reviewer(desk, client):
+async def test_admin_adds_a_reviewer_who_chooses_their_password_and_is_deactivated(
+        desk, client, outbox):
     admin = await desk.reviewer("Ada", role="admin")
     page = await admin.get("/review/admin/reviewers")
     assert page.status_code == 200 and "Add a reviewer" in page.text
+    assert 'type="password"' not in page.text  # no password is handed over
 
-    short = await admin.post("/review/admin/reviewers", {
-        "email": "bo@example.com", "name": "Bo", "role": "reviewer", "kinds": ["unlock"],
-        "password": "short",
+    refused = await admin.post("/review/admin/reviewers", {
+        "email": "bo at example", "name": "Bo", "role": "reviewer", "kinds": ["unlock"],
     })
-    assert short.status_code == 422
-    assert "12" in short.text and 'value="bo@example.com"' in short.text
+    assert refused.status_code == 422
+    assert "not a valid email" in refused.text and 'value="bo at example"' in refused.text
 
     created = await admin.post("/review/admin/reviewers", {
         "email": "bo@example.com", "name": "Bo", "role": "reviewer", "kinds": ["unlock"],
-        "countries": "in, np", "password": "a long enough password",
+        "countries": "in, np",
     })
     assert created.status_code == 303
+    assert created.headers["location"] == "/review/admin/reviewers?notice=invited"
     bo = await Reviewer.get(email="bo@example.com")
     assert bo.kinds == ["unlock"] and bo.countries == ["IN", "NP"]
-    await client.get("/review/login")
-    login = await client.post("/review/login", data={
-        "csrf_token": client.cookies["support_csrf"], "email": "bo@example.com",
-        "password": "a long enough password",
+    await outbox.deliver()
+    [mail] = outbox.emails()
+    assert mail["To"] == "bo@example.com"
+    link = re.search(r"http://testserver(/review/invitation/[\w-]+)",
+                     mail.get_body(("plain",)).get_content()).group(1)
+    await client.get(link)
+    chosen = await client.post(link, data={
+        "csrf_token": client.cookies["support_csrf"], "password": "a long enough password",
+        "password_again": "a long enough password",
     })
-    assert login.status_code == 303
+    assert chosen.status_code == 303
     assert await ReviewerSession.filter(reviewer=bo).count() == 1
 
     gone = await admin.post(f"/review/admin/reviewers/{bo.id}/deactivate")
@@ -37,6 +46,8 @@ async def test_admin_creates_and_deactivates_a_reviewer(desk, client):
     await bo.refresh_from_db()
     assert not bo.active
     assert await ReviewerSession.filter(reviewer=bo).count() == 0
+    assert await AccountEvent.filter(reviewer=bo).order_by("id").values_list("type", flat=True) \
+        == ["invited", "password_set", "deactivated"]
 
 
 async def test_admins_edit_canned_responses_and_reviewers_start_from_them(

@@ -148,12 +148,25 @@ async def test_filters_by_reviewer_application_and_dates(desk):
     "reviewer=abc", "reviewer=-1", "reviewer=%C2%B2", "reviewer=99999999999999",
     "from=yesterday&to=2026-13-45", "after=not-a-cursor", "reference=%00%01",
     "reference=" + "x" * 500, "after=W10",
+    # Issue 19: the day after 9999-12-31 is past what a date holds (a 500); ids past int4.
+    "to=9999-12-31", "from=0001-01-01&to=9999-12-31", f"reviewer={2**31}",
+    "reviewer=" + "9" * 30, "reference=UL-%00", "to=9999-12-31%00",
 ])
 async def test_malformed_filters_are_ignored_not_errors(desk, query):
     admin = await desk.reviewer(role="admin")
     await _event(await make_application(), admin.reviewer, datetime.now(UTC))
     page = await admin.get(f"{AUDIT}?{query}")
     assert page.status_code == 200
+
+
+async def test_the_last_day_of_the_calendar_is_no_end(desk):
+    """"To 9999-12-31" asked for the events before the day after it, which no date holds:
+    a 500 page (issue 19). It now means no end."""
+    admin = await desk.reviewer(role="admin")
+    await _event(await make_application(), admin.reviewer, datetime.now(UTC), message="today")
+    page = await admin.get(f"{AUDIT}?from=0001-01-01&to=9999-12-31")
+    assert page.status_code == 200
+    assert [row["Details"] for row in rows(page.text)] == ["today"]
 
 
 async def test_pages_by_keyset_without_gaps_or_repeats(desk):

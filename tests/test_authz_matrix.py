@@ -8,7 +8,11 @@ refusal is about who they are and never about the form):
   unconfirmed, A's code, sent to A's phone);
 - ``token_b``: the applicant of another application B, holding B's token and B's code;
 - ``reviewer``: a reviewer whose queues include A; ``lead``; ``admin``;
-- ``other_queue``: a reviewer of A's kind but another country, so A is outside their queues.
+- ``other_queue``: a reviewer of A's kind but another country, so A is outside their queues;
+- ``half_signed_in``: a reviewer who gave their password and not yet the code from their
+  app: a session that must open nothing but that step (and signing out);
+- ``must_enrol``: a lead without a second factor who gave their password: nothing opens
+  but setting one up.
 
 Path parameters are A's (its reference, its document, ...). A status token travels in the
 path of the ``/status/{token}`` routes, so there each principal puts in the path what they
@@ -36,6 +40,7 @@ import httpx2
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
+from support.accounts import auth, invitations
 from support.app import routes
 from support.data.models import (
     AccessToken,
@@ -54,14 +59,18 @@ from support.platform import tokens
 from tests.conftest import BASE, UNLOCK, hidden_fields, jpeg_bytes
 from tests.factories import make_application
 
-PRINCIPALS = ("anonymous", "token_a", "token_b", "reviewer", "lead", "admin", "other_queue")
+PRINCIPALS = ("anonymous", "token_a", "token_b", "reviewer", "lead", "admin", "other_queue",
+              "half_signed_in", "must_enrol")
 APPLICANTS = ("anonymous", "token_a", "token_b")
 STAFF = ("reviewer", "lead", "admin", "other_queue")
+HALF = ("half_signed_in", "must_enrol")  # the password given, the second step not done
 # Principals who may change A: its applicant and the desk. The others must leave it as it was.
 MAY_CHANGE_A = {"token_a", "reviewer", "lead", "admin"}
 
 SIGN_IN = "sign in"  # signed out on the desk: a GET goes to sign-in, anything else is a 401
 LOGIN = (303, "/review/login?next=")
+TO_CODE = (303, "/review/login/code")  # half signed in: to the second step, whatever was asked
+TO_ENROL = (303, "/review/account/two-factor")  # a second factor to set up first
 REFUSED = {401, 403, 404}
 
 Cell = int | tuple[int, str] | str
@@ -79,14 +88,20 @@ def holders(value: Cell) -> dict[str, Cell]:
 
 
 def desk(value: Cell, **overrides: Cell) -> dict[str, Cell]:
-    """A desk route: applicants are signed out; staff get ``value`` unless overridden."""
-    return {name: SIGN_IN if name in APPLICANTS else overrides.get(name, value)
-            for name in PRINCIPALS}
+    """A desk route: applicants are signed out, the half signed in are sent to their second
+    step; staff get ``value`` unless overridden."""
+    defaults: dict[str, Cell] = {"half_signed_in": TO_CODE, "must_enrol": TO_ENROL,
+                                 **dict.fromkeys(APPLICANTS, SIGN_IN)}
+    return {name: overrides.get(name, defaults.get(name, value)) for name in PRINCIPALS}
 
 
 REF = "/review/applications/{reference}"
 DOC = "/review/documents/{document_id:int}"
 TOKEN = "/status/{token}"
+ENROL = "/review/account/two-factor"
+INVITATION = "/review/invitation/{invitation}"
+# The routes a half-signed-in session may use, besides signing in and out.
+SECOND_STEP = {"/review/login/code", ENROL, INVITATION}
 BACK = (303, "/review/applications/")
 TO_STATUS = (303, "/status/")
 ADMIN_ONLY = desk(403, admin=200)
@@ -121,6 +136,27 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/review/login"): everyone(200, **dict.fromkeys(STAFF, (303, "/review/queue"))),
     ("POST", "/review/login"): everyone(422),  # a wrong password, whoever sends it
     ("POST", "/review/logout"): everyone((303, "/review/login")),
+    # The second step: only for the half signed in (a wrong code here: 422).
+    ("GET", "/review/login/code"): everyone((303, "/review/login"), half_signed_in=200,
+                                            must_enrol=TO_ENROL,
+                                            **dict.fromkeys(STAFF, (303, "/review/queue"))),
+    ("POST", "/review/login/code"): everyone((303, "/review/login"), half_signed_in=422,
+                                             must_enrol=TO_ENROL,
+                                             **dict.fromkeys(STAFF, (303, "/review/queue"))),
+    # Setting up a second factor: whoever has none (staff here all have one).
+    ("GET", ENROL): everyone(LOGIN, half_signed_in=TO_CODE, must_enrol=200,
+                             **dict.fromkeys(STAFF, (303, "/review/account"))),
+    ("POST", ENROL): everyone((303, "/review/login"), half_signed_in=TO_CODE, must_enrol=422,
+                              **dict.fromkeys(STAFF, (303, "/review/account"))),
+    # A link from an email: whoever holds it chooses the invitee's password (and is then
+    # offered to set up a second factor as them).
+    ("GET", INVITATION): everyone(200),
+    ("POST", INVITATION): everyone(TO_ENROL),
+    # Each reviewer's own account; the session ended is one of the principal's own.
+    ("GET", "/review/account"): desk(200),
+    ("POST", "/review/account/sessions/{session_id:int}/end"): desk(
+        (303, "/review/account?notice=session-ended")),
+    ("POST", "/review/account/recovery-codes"): desk(422),  # a wrong code
     # The desk.
     ("GET", "/review"): desk((303, "/review/queue")),
     ("GET", "/review/queue"): desk(200),
@@ -143,9 +179,15 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     # Admins only.
     ("GET", "/review/admin/reviewers"): ADMIN_ONLY,
     ("POST", "/review/admin/reviewers"): desk(
-        403, admin=(303, "/review/admin/reviewers?notice=created")),
+        403, admin=(303, "/review/admin/reviewers?notice=invited")),
     ("POST", "/review/admin/reviewers/{reviewer_id:int}/deactivate"): desk(
         403, admin=(303, "/review/admin/reviewers?notice=deactivated")),
+    ("POST", "/review/admin/reviewers/{reviewer_id:int}/link"): desk(
+        403, admin=(303, "/review/admin/reviewers?notice=link-sent")),
+    ("POST", "/review/admin/reviewers/{reviewer_id:int}/second-factor/reset"): desk(
+        403, admin=(303, "/review/admin/reviewers?notice=second-factor-reset")),
+    ("POST", "/review/admin/reviewers/{reviewer_id:int}/sessions/end"): desk(
+        403, admin=(303, "/review/admin/reviewers?notice=sessions-ended")),
     ("GET", "/review/admin/responses"): ADMIN_ONLY,
     ("POST", "/review/admin/responses"): desk(
         403, admin=(303, "/review/admin/responses?notice=saved")),
@@ -171,12 +213,16 @@ FORMS: dict[str, dict[str, str]] = {
     TOKEN + "/reply": {"message": "Here is the receipt you asked for, thank you."},
     TOKEN + "/appeal": {**UNLOCK, "reason": UNLOCK["reason"] + " I now run a developer build."},
     "/review/login": {"email": "somebody@example.com", "password": "not the password at all"},
+    # Five digits: never a code, whatever the clock says.
+    "/review/login/code": {"code": "12345"},
+    ENROL: {"code": "12345"},
+    "/review/account/recovery-codes": {"code": "12345"},
+    INVITATION: {"password": "a long enough password", "password_again": "a long enough password"},
     REF + "/notes": {"note": "Checked the receipt against the account."},
     REF + "/decide": {"action": "approve", "message": "Your request is approved."},
     REF + "/reassign": {"reviewer_id": "{target}"},
     "/review/admin/reviewers": {"email": "new.reviewer@example.com", "name": "New Reviewer",
-                                "role": "reviewer", "password": "a long enough password",
-                                "kinds": "unlock", "countries": ""},
+                                "role": "reviewer", "kinds": "unlock", "countries": ""},
     "/review/admin/responses": CANNED,
     "/review/admin/responses/{response_id:int}": {**CANNED, "title": "Approved (edited)"},
 }
@@ -238,9 +284,12 @@ def test_every_route_has_a_row():
 def test_the_desk_refuses_whoever_is_not_signed_in_and_admin_pages_plain_reviewers():
     for (method, path), cells in EXPECTED.items():
         if path == "/review" or path.startswith("/review/") and path not in {
-                "/review/login", "/review/logout"}:
+                "/review/login", "/review/logout", *SECOND_STEP}:
             for name in APPLICANTS:
                 assert cells[name] == SIGN_IN, (method, path, name)
+            # Half signed in opens nothing: every desk route sends them to their step.
+            assert cells["half_signed_in"] == TO_CODE, (method, path)
+            assert cells["must_enrol"] == TO_ENROL, (method, path)
         if path.startswith("/review/admin") or path.startswith("/review/reports"):
             for name in ("reviewer", "other_queue"):
                 assert cells[name] == 403, (method, path, name)
@@ -258,6 +307,9 @@ class World:
     target: Reviewer
     canned: CannedResponse
     notification: Notification
+    invitation: str  # the link's token, for an invited reviewer who has no password yet
+    target_session: int  # a session of the target's
+    own_session: int | None = None  # a second session of the principal's own
 
 
 @dataclass
@@ -277,6 +329,10 @@ async def browser_for(name: str, client: httpx2.AsyncClient, desk_: Any) -> Brow
         return Browser(name, client, None)
     if name == "other_queue":
         signed = await desk_.reviewer("Other Queue", kinds=["unlock"], countries=["RU"])
+    elif name == "half_signed_in":
+        signed = await desk_.reviewer("Half Signed", pending=True)
+    elif name == "must_enrol":
+        signed = await desk_.reviewer("Must Enrol", role="lead", enrolled=False, pending=True)
     else:
         signed = await desk_.reviewer(name.title(), role=name)
     return Browser(name, signed.client, signed.reviewer)
@@ -319,9 +375,14 @@ async def make_world(settings: Any, desk_: Any, path: str, holder: Reviewer) -> 
     document = await attach(settings, a, jpeg_bytes())
     await attach(settings, b, jpeg_bytes((40, 40)), name="b-receipt.jpg")
     now = datetime.now(UTC)
+    target = (await desk_.reviewer("Target")).reviewer
+    invitee = await auth.create_reviewer(f"invitee{secrets.token_hex(4)}@example.com",
+                                         "Invitee", "reviewer", None)
     return World(
         a=a, b=b, token_a=await new_token(a), token_b=await new_token(b), document=document,
-        target=(await desk_.reviewer("Target")).reviewer,
+        target=target,
+        invitation=await invitations.issue(invitee, invitations.INVITATION, None),
+        target_session=(await ReviewerSession.get(reviewer_id=target.id)).id,
         canned=await CannedResponse.create(kind="unlock", action="approve", title="Yes",
                                            body="Approved."),
         notification=await Notification.create(
@@ -338,7 +399,9 @@ def fill(path: str, world: World, principal: str) -> str:
     values = {"reference": world.a.reference, "token": token, "kind": "unlock",
               "document_id": str(world.document.id), "reviewer_id": str(world.target.id),
               "response_id": str(world.canned.id),
-              "notification_id": str(world.notification.id)}
+              "notification_id": str(world.notification.id),
+              "invitation": world.invitation,
+              "session_id": str(world.own_session or world.target_session)}
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -405,6 +468,12 @@ async def cast(name: str, path: str, client: Any, desk_: Any, settings: Any) -> 
         await desk_.reviewer("Holder")).reviewer
     assert holder is not None
     world = await make_world(settings, desk_, path, holder)
+    if name in STAFF:
+        # A second browser of their own, the session a reviewer may end from their account.
+        assert browser.reviewer is not None
+        await auth.start_session(browser.reviewer)
+        world.own_session = (await ReviewerSession.filter(reviewer_id=browser.reviewer.id)
+                             .order_by("-id").first()).id
     if name in {"token_a", "token_b"}:
         # The strongest way a token holder could present their token on the desk.
         own = world.token_a if name == "token_a" else world.token_b
@@ -442,7 +511,9 @@ async def test_cell(client, desk, settings, method, path, name):
         assert "/review/login" in response.text  # a way back in, not a bare code
     if name not in MAY_CHANGE_A or status in REFUSED:
         assert await snapshot(world.a) == a_before, "A changed"
-    if status in REFUSED and method == "POST":
+    if status in REFUSED and method == "POST" or name in HALF and path.startswith("/review"):
+        # Half signed in, nothing on the desk changes (on the applicant's side they are
+        # anybody).
         assert await desk_snapshot() == desk_before, "a refused request changed the desk"
     if name == "token_b" and "{token}" in path:
         # B's token reached B's application, never A's.
@@ -452,7 +523,7 @@ async def test_cell(client, desk, settings, method, path, name):
             assert await snapshot(world.b) != b_before, "B's own action did not reach B"
     if status in REFUSED:
         assert jpeg_bytes() not in response.content
-    if path.startswith("/review") and name in {*APPLICANTS, "other_queue"}:
+    if path.startswith("/review") and name in {*APPLICANTS, "other_queue", *HALF}:
         # Nothing on the desk tells them about A: no page, list, export or error names it.
         assert world.a.reference not in response.text
 
@@ -460,7 +531,8 @@ async def test_cell(client, desk, settings, method, path, name):
 # CSRF: every POST route refuses a form without the token, or from another site, for a
 # principal the route otherwise lets through.
 
-ORDER = ("token_a", "admin", "lead", "reviewer", "anonymous", "token_b", "other_queue")
+ORDER = ("token_a", "admin", "lead", "reviewer", "anonymous", "token_b", "other_queue",
+         *HALF)
 
 
 def first_allowed(method: str, path: str) -> str:

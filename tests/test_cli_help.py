@@ -60,3 +60,21 @@ def test_help_runs_without_a_database_or_settings(tmp_path):
         assert "usage: support" in result.stdout
         assert "examples:" in result.stdout
     assert not (tmp_path / "var").exists()  # nothing was created
+
+
+def test_migrate_without_a_reachable_database_says_so_in_one_line(tmp_path):
+    """It printed asyncpg's traceback (issue 19): one line on standard error now, naming
+    the address without the password, and a non-zero exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_")}
+    env.update(SUPPORT_DATA_DIR=str(tmp_path / "data"), SUPPORT_SECRET_KEY="k" * 40,
+               SUPPORT_DATABASE_URL="postgres://support:s3cret-pw@127.0.0.1:1/support")
+    result = subprocess.run([sys.executable, "-m", "support", "migrate"], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result
+    # Log lines (JSON, standard error is no terminal here: Tortoise's "shutdown") aside.
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("{")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("support migrate: cannot reach the database at "
+                               "postgres://127.0.0.1:1/support"), lines[0]
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+    assert "Database is up to date" not in result.stdout

@@ -11,12 +11,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx2
 import pytest
 
 from support.data.db import statements_sent
 from support.data.models import Reviewer, RiskFlag, Status
 from support.reads import exports
 from support.reads.exports import neutralise
+from tests.conftest import BASE
 from tests.factories import make_application
 
 HEADER = ["Reference", "Kind", "Status", "Country", "Model", "Firmware", "Priority",
@@ -276,3 +278,93 @@ async def test_a_download_abandoned_halfway_stops_reading_and_says_so(app, desk,
     assert rows < 9
     assert not any(m.get("more_body") is False for m in sent if m["type"] == "http.response.body")
     assert len([sql for sql, _ in seen if 'FROM "application"' in sql]) < 5
+
+
+@pytest.mark.parametrize("query", [
+    "assignee=%C2%B2", "assignee=" + "9" * 30, f"assignee={2**31}", "kind=%00", "q=%00",
+    "model=Poco%00F5", "tab=nope", "country=IND", "model=" + "x" * 65,
+])
+async def test_an_export_with_a_filter_it_cannot_use_is_refused_before_its_first_byte(
+        app, desk, caplog, query):
+    """It answered 200 and then the stream was cut (issue 19): a user got a truncated file
+    that looked whole. A filter the page would leave out answers 400, and no file at all:
+    an export must hold exactly the rows asked for."""
+    lead = await desk.reviewer(role="lead")
+    await make_application()
+    transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx2.AsyncClient(transport=transport, base_url=BASE,
+                                  cookies=lead.client.cookies) as browser:
+        with caplog.at_level(logging.INFO, logger="support.audit"):
+            response = await browser.get(f"/review/queue.csv?{query}")
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This export was not started" in response.text
+    assert "no-store" in response.headers["cache-control"]
+    assert not [r for r in caplog.records if r.name == "support.audit"]  # no export ran
+
+
+async def test_an_export_whose_first_read_fails_is_an_error_page_not_a_200(app, desk,
+                                                                          monkeypatch):
+    async def failing(self: Any, size: int | None = None) -> Any:
+        raise RuntimeError("the database went away")
+        yield  # an async generator, as the real one
+
+    monkeypatch.setattr(exports.QueueExport, "batches", failing)
+    lead = await desk.reviewer(role="lead")
+    transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx2.AsyncClient(transport=transport, base_url=BASE,
+                                  cookies=lead.client.cookies) as browser:
+        response = await browser.get("/review/queue.csv")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+
+
+async def test_an_export_that_fails_part_way_says_so_in_its_last_line_and_is_aborted(
+        app, desk, caplog, monkeypatch):
+    """After the first byte an error cannot become an error page. The file then ends with
+    a line saying it is incomplete, the response is aborted (no last chunk: the browser
+    reports a failed download, not a finished one) and the audit line says it failed."""
+    original = exports.QueueExport.batches
+
+    async def failing(self: Any, size: int | None = None) -> Any:
+        async for batch in original(self, 2):
+            yield batch
+            raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(exports.QueueExport, "batches", failing)
+    made = [await make_application() for _ in range(5)]
+    lead = await desk.reviewer(role="lead")
+    token = lead.client.cookies["support_session"]
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+             "http_version": "1.1", "method": "GET", "scheme": "http",
+             "server": ("testserver", 80), "client": ("127.0.0.1", 5000), "root_path": "",
+             "path": "/review/queue.csv", "raw_path": b"/review/queue.csv",
+             "query_string": b"", "headers": [
+                 (b"host", b"testserver"), (b"cookie", f"support_session={token}".encode())]}
+    sent: list[dict[str, Any]] = []
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the browser stays
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.INFO, logger="support.audit"), \
+            pytest.raises(RuntimeError, match="went away"):
+        await app(scope, receive, send)  # raised on: uvicorn then drops the connection
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    bodies = [m for m in sent if m["type"] == "http.response.body"]
+    assert not any(m.get("more_body") is False for m in bodies)  # never ended cleanly
+    content = b"".join(m.get("body", b"") for m in bodies).decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(content, newline="")))
+    assert lines[0] == HEADER and len(lines) == 4
+    assert {row[0] for row in lines[1:3]} <= {a.reference for a in made}
+    assert lines[-1][0].startswith("EXPORT INCOMPLETE: an error stopped it after 2 rows.")
+    audit = [r.getMessage() for r in caplog.records if r.name == "support.audit"]
+    assert len(audit) == 1 and audit[0].endswith("rows: 2, failed"), audit

@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx2
+import pyotp
 import pytest
 from starlette.routing import Route
 
@@ -182,6 +183,14 @@ async def prepare(server: Server) -> Targets:
         email, password = server.admin
         signed = await _post(http, "/review/login", {"email": email, "password": password})
         assert signed.status_code == 303, signed.text
+        # The bootstrap admin has no second factor yet: the desk asks for one first.
+        assert signed.headers["location"].startswith("/review/account/two-factor")
+        enrolment = await http.get("/review/account/two-factor")
+        secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7]+)<', enrolment.text)
+        assert secret, enrolment.text
+        enrolled = await _post(http, "/review/account/two-factor",
+                               {"code": pyotp.TOTP(secret.group(1)).now()})
+        assert enrolled.status_code == 200 and "recovery-codes" in enrolled.text, enrolled.text
         for role, decision in [("reply", {"action": "request_info", "items": "receipt"}),
                                ("appeal", {"action": "reject", "reason_code": "other"})]:
             for reference in targets.references[role]:

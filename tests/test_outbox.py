@@ -109,3 +109,44 @@ async def test_the_worker_loop_delivers_by_itself_and_stops_on_request(applicant
     await asyncio.wait_for(task, timeout=5)
     assert len(outbox.sms()) == 1
     assert await Notification.filter(status=DeliveryStatus.SENT).count() == 2
+
+
+async def test_while_the_database_is_down_the_loop_logs_one_line_and_backs_off(
+        settings, caplog, monkeypatch):
+    """It logged a 4 KB traceback every second per loop for as long as PostgreSQL was
+    away (issue 19). Now: one line a try, no traceback, the waits doubling to a cap, one
+    line when it answers again; any other failure is still a bug with its traceback."""
+    refused = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+    outcomes: list[BaseException | None] = [refused] * 8 + [None, ValueError("a bug"), None]
+    waits: list[float] = []
+    stop = asyncio.Event()
+
+    async def tick() -> None:
+        outcome = outcomes.pop(0)
+        if not outcomes:
+            stop.set()
+        if outcome is not None:
+            try:
+                raise OSError("from the pool") from outcome
+            except OSError as wrapped:
+                raise RuntimeError("the tick failed") from wrapped
+
+    async def pause(stop_: asyncio.Event, seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(worker, "_pause", pause)
+    with caplog.at_level("INFO", logger="support.worker"):
+        await worker._every_tick(settings.with_(worker_interval=0.1), stop, "messages", tick)
+    lines = [r for r in caplog.records if r.name == "support.worker"]
+    outage = [r for r in lines if "unavailable" in r.getMessage()]
+    assert len(outage) == 8
+    assert all(r.exc_info is None and len(r.getMessage()) < 200 for r in outage)
+    assert "ConnectionRefusedError" in outage[0].getMessage()
+    assert "5432" not in outage[0].getMessage()  # class names only
+    assert waits[:8] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert waits[8:] == [0.1, 0.1, 0.1]  # back to the usual tick at once
+    assert [r.getMessage() for r in lines if "again" in r.getMessage() and "answers" in
+            r.getMessage()] == ["worker messages: the database answers again"]
+    bugs = [r for r in lines if r.exc_info is not None]
+    assert len(bugs) == 1
+    assert isinstance(bugs[0].exc_info[1].__cause__.__cause__, ValueError)  # type: ignore[index,union-attr]

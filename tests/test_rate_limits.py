@@ -203,6 +203,34 @@ async def test_ten_status_lookups_an_hour_from_one_address(settings: Settings) -
         assert "Too many look-ups have been made from your network." in text(eleventh)
 
 
+async def test_references_that_name_nothing_count_as_status_lookups(settings: Settings) -> None:
+    """``GET /applications/{reference}/verify`` answered 404 or the page, to anyone and
+    without limit: a way to probe which references exist (issue 19). A reference that
+    names nothing now counts against the look-up allowance, on every route that looks one
+    up by its path; once it is spent every such request is refused, the real reference's
+    too, so the refusal says nothing. The applicant's own page costs nothing."""
+    async with served(settings) as browsers:
+        me, other = browsers["203.0.113.7"], browsers["198.51.100.9"]
+        sent = await me.submit("unlock", fields(1))
+        assert sent.status_code == 303, sent.text
+        mine = sent.headers["location"]
+        for query in ["?lang=hi", "?lang=en"] + [""] * 10:  # reloaded, in another language
+            assert (await me.client.get(mine + query)).status_code == 200  # never counted
+        probes = [f"/applications/UL-7KQ2-9X{n:02d}/verify" for n in range(8)]
+        for path in probes:
+            assert (await me.client.get(path)).status_code == 404, path
+        assert (await me.post_form(probes[0], {"code": "123456"})).status_code == 404
+        assert (await me.post_form(probes[1] + "/resend", {})).status_code == 404
+        for path in (mine, probes[0]):
+            refused = await me.client.get(path)
+            assert is_limit_page(refused), path
+            assert "Too many look-ups have been made from your network." in text(refused)
+        assert is_limit_page(await me.post_form(mine, {"code": "123456"}))
+        lookup = {"reference": "UL-7KQ2-9XHD", "contact": "asha@example.com"}
+        assert is_limit_page(await me.post_form("/status", lookup))  # one allowance
+        assert (await other.client.get(mine)).status_code == 200  # per address
+
+
 async def test_ten_failed_sign_ins_per_address_in_english(settings: Settings) -> None:
     async with served(settings) as browsers:
         me = browsers["203.0.113.7"]

@@ -14,7 +14,7 @@ import pytest
 from starlette.staticfiles import StaticFiles
 
 from support.app import STATIC_DIR
-from support.data.models import Application, Document, Event
+from support.data.models import Application, Document, Event, Status
 from support.documents.filing import sanitise_pending
 from support.documents.storage import DocumentStore, StagedFile
 from tests.conftest import BASE, PDF_BYTES, UNLOCK, jpeg_bytes
@@ -234,3 +234,35 @@ async def test_a_malformed_reference_is_a_404_not_a_500(app, desk, reference):
         for path in (f"/applications/{reference}/verify", f"/review/applications/{reference}"):
             response = await browser.get(path)
             assert response.status_code == 404, (path, response.status_code)
+
+
+@pytest.mark.parametrize("number", [
+    pytest.param(str(2**31), id="2**31 (past int4, PostgreSQL)"),
+    pytest.param(str(2**63), id="2**63 (past SQLite's integers)"),
+    pytest.param("9" * 30, id="30 digits"),
+    pytest.param("0" * 40 + "7", id="leading zeros"),
+])
+async def test_ids_past_what_the_columns_hold_are_404s_not_500s(app, desk, number):
+    """Starlette's ``{id:int}`` takes any run of digits, and the database refused them: a
+    500 page for a reviewer's document link, an admin's deactivation, a lead's retry and
+    a reassignment (issue 19). Each names nothing: a 404, or "nothing to retry"."""
+    admin = await desk.reviewer(role="admin")
+    held = await make(status=Status.IN_REVIEW, assignee=admin.reviewer)
+    transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx2.AsyncClient(transport=transport, base_url=BASE) as browser:
+        browser.cookies.set("support_session", admin.client.cookies["support_session"])
+        await browser.get("/")
+        csrf = {"csrf_token": browser.cookies["support_csrf"]}
+        document = await browser.get(f"/review/documents/{number}")
+        assert document.status_code == 404, document.status_code
+        for path in (f"/review/admin/reviewers/{number}/deactivate",
+                     f"/review/admin/responses/{number}"):
+            answer = await browser.post(path, data={
+                **csrf, "kind": "unlock", "action": "approve", "title": "T", "body": "B"})
+            assert answer.status_code == 404, (path, answer.status_code)
+        retried = await browser.post(f"/review/admin/deliveries/{number}/retry", data=csrf)
+        assert retried.status_code == 303, retried.status_code
+        assert retried.headers["location"].endswith("notice=nothing")
+        reassigned = await browser.post(f"/review/applications/{held.reference}/reassign",
+                                         data={**csrf, "reviewer_id": number})
+        assert reassigned.status_code == 404, reassigned.status_code

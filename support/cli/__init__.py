@@ -1,6 +1,6 @@
 """`support <command>`: serve, worker, migrate, bootstrap, reviewer accounts
-(create-reviewer, list-reviewers, deactivate-reviewer, set-reviewer-password), purge and
-export (``export``).
+(create-reviewer, list-reviewers, deactivate-reviewer, set-reviewer-password,
+reset-second-factor), purge and export (``export``).
 
 The top of the desk: may import every package. ``database`` connects a command to the
 database for one action; ``export`` is ``support export``."""
@@ -12,14 +12,16 @@ import asyncio
 import getpass
 import os
 import signal
+import socket
 import sys
 import textwrap
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
 
-from support.accounts import auth
+from support.accounts import auth, history, second_factor
 from support.accounts.auth import AuthError
 from support.accounts.passwords import generate_password
 from support.accounts.roles import ROLES
@@ -45,7 +47,8 @@ async def _bootstrap(settings: Settings, email: str) -> tuple[str, str] | None:
         if await Reviewer.filter(role="admin").exists():
             return None
         password = generate_password()
-        admin = await auth.create_reviewer(email, "Administrator", "admin", password)
+        admin = await auth.create_reviewer(email, "Administrator", "admin", password,
+                                           actor=history.CLI)
         return admin.email, password
     finally:
         await db.close()
@@ -69,6 +72,9 @@ def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
         print("First admin reviewer created. Keep these, they are shown only once:")
         print(f"  email:    {created[0]}")
         print(f"  password: {created[1]}")
+        print("At the first sign-in the desk asks to set up sign-in codes (an authenticator "
+              "app); then add the other reviewers from the Admin page: each gets a link to "
+              "choose their own password.")
     return 0
 
 
@@ -98,7 +104,7 @@ def cmd_create_reviewer(settings: Settings, args: argparse.Namespace) -> int:
     try:
         reviewer = asyncio.run(with_db(settings, lambda: auth.create_reviewer(
             args.email, args.name, args.role, password,
-            kinds=_split(args.kinds), countries=_split(args.countries),
+            kinds=_split(args.kinds), countries=_split(args.countries), actor=history.CLI,
         )))
     except auth.AuthError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -137,7 +143,8 @@ def cmd_list_reviewers(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_deactivate_reviewer(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        ended = asyncio.run(with_db(settings, lambda: auth.deactivate(args.email)))
+        ended = asyncio.run(with_db(settings, lambda: auth.deactivate(args.email,
+                                                                      actor=history.CLI)))
     except auth.AuthError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
@@ -152,12 +159,32 @@ def cmd_set_reviewer_password(settings: Settings, args: argparse.Namespace) -> i
     if password is None:
         return 1
     try:
-        reviewer = asyncio.run(with_db(settings, lambda: auth.set_password(args.email, password)))
+        reviewer = asyncio.run(with_db(settings, lambda: auth.set_password(
+            args.email, password, actor=history.CLI)))
     except auth.AuthError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     print(f"New password set for {reviewer.email}; any lock is lifted and their sessions "
           "have ended.")
+    return 0
+
+
+async def _reset_second_factor(email: str) -> tuple[Reviewer, int]:
+    reviewer = await auth.reviewer_by_email(email)
+    return reviewer, await second_factor.reset(reviewer, actor=history.CLI)
+
+
+def cmd_reset_second_factor(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        reviewer, ended = asyncio.run(with_db(settings, lambda: _reset_second_factor(args.email)))
+    except auth.AuthError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    sessions = "1 session" if ended == 1 else f"{ended} sessions"
+    print(f"Sign-in codes and recovery codes of {reviewer.email} removed; {sessions} ended. "
+          "They sign in with their password and set up new codes at once"
+          + (" (their role needs them)." if second_factor.must_have(
+              reviewer, settings.require_2fa) else ", or later from their account page."))
     return 0
 
 
@@ -335,6 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("email", metavar="EMAIL", help="the reviewer's sign-in email")
     reset.set_defaults(func=cmd_set_reviewer_password)
+    factor = _command(
+        commands, "reset-second-factor",
+        "remove a reviewer's sign-in codes (a lost phone) and end their sessions",
+        "Remove a reviewer's second factor (their authenticator app's secret and their "
+        "recovery codes) and end every session of theirs, for a reviewer who lost their "
+        "phone and their recovery codes, or an admin locked out of the desk. They set up "
+        "new codes at their next sign-in. Check who is asking by another channel first: "
+        "whoever has the password sets them up.",
+        ["support reset-second-factor asha@maker.example"],
+    )
+    factor.add_argument("email", metavar="EMAIL", help="the reviewer's sign-in email")
+    factor.set_defaults(func=cmd_reset_second_factor)
     _command(
         commands, "worker", "run the delivery worker as its own process",
         "Send the outbox (email, SMS) and run the housekeeping jobs until SIGTERM or "
@@ -380,8 +419,50 @@ def main(argv: list[str] | None = None) -> int:
         # Before anything imports prometheus-client: it picks its mode on import.
         metrics_dir.prepare(settings.metrics_path)
         memory.keep_large_blocks_apart()
-    result: int = args.func(settings, args)
+    try:
+        result: int = args.func(settings, args)
+    except Exception as exc:
+        if not _unreachable(exc):
+            raise
+        # One line, not a traceback: nothing in the code is wrong (issue 19).
+        print(f"support {args.command}: cannot reach the database at "
+              f"{_where(settings.database_url)} ({_names(exc)}). Is it running, and is "
+              "SUPPORT_DATABASE_URL right?", file=sys.stderr)
+        return 1
     return result
+
+
+def _unreachable(error: BaseException) -> bool:
+    """The database is down or refuses us (``db.unavailable``), or its host has no address."""
+    cause: BaseException | None = error
+    for _ in range(8):  # a chain, not a cycle
+        if cause is None:
+            break
+        if isinstance(cause, socket.gaierror):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return db.unavailable(error)
+
+
+def _names(error: BaseException) -> str:
+    """The error's class and the one it came from: messages may quote the URL."""
+    chain = [type(error).__name__]
+    cause = error.__cause__ or error.__context__
+    if cause is not None:
+        chain.append(type(cause).__name__)
+    return " from ".join(chain)
+
+
+def _where(database_url: str) -> str:
+    """The database's address without its user or password."""
+    parts = urlsplit(database_url)
+    if not parts.netloc:
+        return database_url
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from support.clock import jobs, pacing
 from support.config import Settings
+from support.data import db
 from support.documents.filing import sanitise_pending
 from support.notify.delivery import Backends, deliver_due
 from support.platform import metrics
@@ -26,6 +27,7 @@ from support.platform import metrics
 log = logging.getLogger("support.worker")
 
 JOBS_EVERY = 60.0  # seconds between runs of the clock's jobs (``jobs.run_all``)
+OUTAGE_MAX_WAIT = 30.0  # the longest wait between tries while the database is away
 
 
 async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> None:
@@ -55,14 +57,45 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
 async def _every_tick(settings: Settings, stop: asyncio.Event, name: str,
                       tick: Callable[[], Awaitable[None]]) -> None:
     """``tick``, then a sleep of ``worker_interval`` (cut short by ``stop``), until stopped.
-    A failure is logged and the loop goes on at the next tick."""
+    A failure is logged and the loop goes on at the next tick.
+
+    While the database is unavailable (``db.unavailable``) a failure is no bug to read a
+    traceback of: it was one 4 KB traceback a second per loop for as long as the outage
+    lasted (issue 19). It is one line, the waits double (from ``worker_interval``, at
+    least a second, up to ``OUTAGE_MAX_WAIT``), and one line says when it is back."""
+    outage = 0.0  # the last wait while the database is away; 0 when it answers
     while not stop.is_set():
+        wait = settings.worker_interval
         try:
             await tick()
-        except Exception:
-            log.exception("worker %s tick failed; retrying", name)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.worker_interval)
+        except Exception as exc:
+            if not db.unavailable(exc):
+                log.exception("worker %s tick failed; retrying", name)
+            else:
+                outage = min(max(2 * outage, settings.worker_interval, 1.0), OUTAGE_MAX_WAIT)
+                wait = outage
+                log.warning("worker %s: the database is unavailable (%s); trying again in "
+                            "%g s", name, _names(exc), outage)
+        else:
+            if outage:
+                log.info("worker %s: the database answers again", name)
+                outage = 0.0
+        await _pause(stop, wait)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def _names(error: BaseException) -> str:
+    """The error and what it was raised from, by class name: a message may quote values."""
+    chain: list[str] = []
+    cause: BaseException | None = error
+    while cause is not None and len(chain) < 4:
+        chain.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return " <- ".join(chain)
 
 
 async def _deliver(settings: Settings, backends: Backends, stop: asyncio.Event,

@@ -261,6 +261,13 @@ class Reviewer(Model):
     locked_until = fields.DatetimeField(null=True)
     last_login_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The second factor (accounts/second_factor.py): the TOTP secret once its first code
+    # was typed, the one being set up until then, and the last time-step a code was
+    # accepted for (a code works once).
+    totp_secret = fields.CharField(max_length=64, null=True)
+    totp_pending_secret = fields.CharField(max_length=64, null=True)
+    totp_enabled_at = fields.DatetimeField(null=True)
+    totp_last_step = fields.BigIntField(null=True)
 
     class Meta:
         table = "reviewer"
@@ -278,9 +285,70 @@ class ReviewerSession(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     last_seen_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField()
+    # Half signed in: the password was right, the second step (a code, or setting one up)
+    # is still to come. Such a session opens nothing but that step and signing out.
+    pending = fields.BooleanField(default=False, db_default=False)
+    # The browser's User-Agent, cut short, so a reviewer can tell their sessions apart.
+    user_agent = fields.CharField(max_length=200, default="", db_default="")
 
     class Meta:
         table = "reviewer_session"
+
+
+class RecoveryCode(Model):
+    """A single-use code for a reviewer without their authenticator: 80 random bits, so
+    only its SHA-256 is kept."""
+
+    id = fields.IntField(primary_key=True)
+    reviewer: fields.ForeignKeyRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="recovery_codes", on_delete=fields.CASCADE
+    )
+    code_hash = fields.CharField(max_length=64)
+    used_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "recovery_code"
+        indexes = [Index(fields=("reviewer_id", "code_hash"), name="recovery_code_reviewer_idx")]
+
+
+class ReviewerLink(Model):
+    """A link sent by email to set a password (an invitation, or after an admin's reset).
+    Single use, valid 24 hours, and only the SHA-256 of its token is kept."""
+
+    id = fields.IntField(primary_key=True)
+    reviewer: fields.ForeignKeyRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="links", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    purpose = fields.CharField(max_length=16)  # invitation | reset
+    created_by: fields.ForeignKeyNullableRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="links_sent", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "reviewer_link"
+
+
+class AccountEvent(Model):
+    """What happened to a reviewer account and who did it (an admin, the reviewer, the CLI
+    or the system), for the audit page. Rows are never changed or deleted."""
+
+    id = fields.IntField(primary_key=True)
+    at = fields.DatetimeField(auto_now_add=True)
+    actor = fields.CharField(max_length=64)
+    reviewer: fields.ForeignKeyRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="account_events", on_delete=fields.CASCADE
+    )
+    type = fields.CharField(max_length=32)
+    message = fields.TextField(default="")
+
+    class Meta:
+        table = "account_event"
+        indexes = [Index(fields=("at", "id"), name="account_event_at_idx")]
 
 
 class RiskFlag(Model):

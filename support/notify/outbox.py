@@ -13,11 +13,11 @@ from support.platform import logs
 
 # Context keys that carry something secret (a code, a private link). They are wiped from
 # the row once the message is delivered, so the outbox does not keep them in the clear.
-SECRET_KEYS = frozenset({"code", "status_url"})
+SECRET_KEYS = frozenset({"code", "status_url", "invitation_url"})
 
 # Messages the applicant waits for on the page they are looking at: delivered first, never
 # held back behind bulk work (``Notification.urgent``).
-URGENT_TEMPLATES = frozenset({"verification_code", "status_link"})
+URGENT_TEMPLATES = frozenset({"verification_code", "status_link", "reviewer_invitation"})
 
 # A failed message is tried again after each of these steps (with jitter, at delivery);
 # one more failure after the last and it is dead.
@@ -79,6 +79,20 @@ async def notify_applicant(
     if rows:
         await Notification.bulk_create(rows)
     return rows
+
+
+async def email_reviewer(recipient: str, template: str,
+                         context: dict[str, Any]) -> Notification:
+    """An email to a reviewer (an invitation, a new sign-in link), written by the action
+    that needs it, in its transaction. It belongs to no application and is in English, as
+    the desk is; it goes through the outbox like any message (retries, the delivery log,
+    secrets wiped once sent)."""
+    base = dict(context)
+    if (request_id := logs.request_id.get()) is not None:
+        base[logs.PRIVATE_REQUEST_ID] = request_id
+    row = _row(None, Channel.EMAIL, recipient, template, base, "en")
+    await row.save()
+    return row
 
 
 async def retry_now(notification_id: int) -> bool:

@@ -50,6 +50,10 @@ class Rule(StrEnum):
     RESEND_IP = "resend-ip"
     LOOKUP_IP = "lookup-ip"
     LOGIN_IP = "login-ip"
+    # Wrong passwords for one account from one address: whoever guesses loses their own
+    # address's tries, never the owner's (a lock on the account handed it to strangers).
+    LOGIN_ACCOUNT_IP = "login-account-ip"
+    LOGIN_ACCOUNT_IP_DAY = "login-account-ip-day"
 
 
 def rules_from(settings: Settings) -> dict[Rule, RateLimitItem]:
@@ -61,6 +65,8 @@ def rules_from(settings: Settings) -> dict[Rule, RateLimitItem]:
         Rule.RESEND_IP: parse(settings.limit_resend_ip),
         Rule.LOOKUP_IP: parse(settings.limit_lookup_ip),
         Rule.LOGIN_IP: parse(settings.limit_login_ip),
+        Rule.LOGIN_ACCOUNT_IP: parse(settings.limit_login_account_ip),
+        Rule.LOGIN_ACCOUNT_IP_DAY: parse(settings.limit_login_account_ip_day),
     }
 
 

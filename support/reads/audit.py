@@ -3,9 +3,11 @@ decisions, document views), newest first, by reviewer, application and dates.
 
 Nothing is written here. Reviewer actions are already ``Event`` rows with the actor
 ``reviewer:{id}`` (``workflow/review.py``, ``workflow/machine.move``, the document route),
-so the trail cannot disagree with the timelines it is read from. Admin actions on accounts
-and canned responses are not events (an event belongs to an application) and do not
-appear.
+so the trail cannot disagree with the timelines it is read from. Changes to reviewer
+accounts (invitations, new links, second factors set up or removed, sessions ended,
+deactivations, locks after wrong codes) belong to no application: they are
+``AccountEvent`` rows (``accounts/history.py``), read here for the same page as a second
+table with the same filters. Admin edits of canned responses are not recorded.
 
 Pages are read by keyset on ``(at, id)``, never by OFFSET, from ``event_at_idx`` (at, id,
 actor) or, for one reviewer, ``event_actor_at_idx`` (actor, at, id): a page's ids come from
@@ -24,7 +26,9 @@ from urllib.parse import urlencode
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from support.data.models import Application, Event, Reviewer
+from support.accounts.history import ACTIONS as ACCOUNT_ACTIONS
+from support.data.ids import parse_id
+from support.data.models import AccountEvent, Application, Event, Reviewer
 from support.platform.tokens import parse_reference
 from support.reads.queue import decode_cursor, encode_cursor
 
@@ -71,7 +75,7 @@ class AuditFilters:
         reference = "".join(ch for ch in params.get("reference", "") if ch.isprintable())
         reference = reference.strip()[:32]
         return cls(
-            reviewer=int(reviewer) if _number(reviewer) and len(reviewer) < 10 else None,
+            reviewer=parse_id(reviewer),
             reference=parse_reference(reference) or reference,
             since=_day(params.get("from", "")),
             until=_day(params.get("to", "")),
@@ -142,7 +146,8 @@ def _query(filters: AuditFilters) -> QuerySet[Event]:
         query = query.filter(application_id__in=Subquery(application))
     if filters.since:
         query = query.filter(at__gte=datetime.combine(filters.since, time.min, UTC))
-    if filters.until:
+    if filters.until and filters.until < date.max:  # to 9999-12-31: no end (its next day
+        # is past what a date holds: an OverflowError, a 500)
         query = query.filter(at__lt=datetime.combine(filters.until + timedelta(days=1),
                                                      time.min, UTC))
     return query
@@ -180,3 +185,63 @@ async def page(filters: AuditFilters, cursor: str | None = None,
     next_cursor = encode_cursor([0, rows[-1].at, rows[-1].id]) if more and rows else None
     reviewers = await Reviewer.all().order_by("name", "id")
     return AuditPage(rows=rows, reviewers=reviewers, next_cursor=next_cursor, filters=filters)
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """One change to a reviewer account: whose (``reviewer_id``), by whom, what."""
+
+    id: int
+    at: datetime
+    actor: str
+    reviewer_id: int
+    type: str
+    message: str
+
+    @property
+    def what(self) -> str:
+        return ACCOUNT_ACTIONS.get(self.type, self.type.replace("_", " ").capitalize())
+
+    @property
+    def actor_id(self) -> int | None:
+        return _reviewer_id(self.actor) if self.actor.startswith(ACTOR_PREFIX) else None
+
+    @property
+    def utc(self) -> str:
+        return self.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class AccountChanges:
+    rows: list[AccountRow]
+    next_cursor: str | None
+
+
+async def account_changes(filters: AuditFilters, cursor: str | None = None,
+                          size: int = PAGE_SIZE) -> AccountChanges:
+    """Changes to accounts, newest first, by keyset on ``(at, id)``: those done to or by
+    the chosen reviewer, within the dates. Filtered by an application, there are none
+    (no statement is sent for them then)."""
+    if filters.reference:
+        return AccountChanges(rows=[], next_cursor=None)
+    query = AccountEvent.all()
+    if filters.reviewer is not None:
+        query = query.filter(Q(reviewer_id=filters.reviewer)
+                             | Q(actor=f"{ACTOR_PREFIX}{filters.reviewer}"))
+    if filters.since:
+        query = query.filter(at__gte=datetime.combine(filters.since, time.min, UTC))
+    if filters.until and filters.until < date.max:
+        query = query.filter(at__lt=datetime.combine(filters.until + timedelta(days=1),
+                                                     time.min, UTC))
+    position = decode_cursor(cursor) if cursor else None
+    if position is not None:
+        query = query.filter(_after(position))
+    found = await query.order_by("-at", "-id").limit(size + 1).values(
+        "id", "at", "actor", "reviewer_id", "type", "message")
+    rows = [AccountRow(id=int(r["id"]), at=r["at"], actor=str(r["actor"]),
+                       reviewer_id=int(r["reviewer_id"]), type=str(r["type"]),
+                       message=str(r["message"] or "")) for r in found]
+    more = len(rows) > size
+    rows = rows[:size]
+    next_cursor = encode_cursor([0, rows[-1].at, rows[-1].id]) if more and rows else None
+    return AccountChanges(rows=rows, next_cursor=next_cursor)

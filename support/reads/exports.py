@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +51,14 @@ def encode(rows: Iterable[Sequence[Any]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def incomplete(rows: int) -> bytes:
+    """The last line of an export that failed part way: whoever opens the file sees that
+    it is not whole, even where the aborted download itself went unnoticed (a client or
+    proxy that reads to the end of the connection)."""
+    return encode([[f"EXPORT INCOMPLETE: an error stopped it after {rows} rows. "
+                    "Export again; do not use this file."]])
+
+
 def when(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -76,7 +84,7 @@ class QueueExport:
     def header(self) -> list[str]:
         return [*self.COLUMNS, *(self.CONTACT_COLUMNS if self.contacts else ())]
 
-    async def batches(self, size: int | None = None) -> AsyncIterator[list[list[Any]]]:
+    async def batches(self, size: int | None = None) -> AsyncGenerator[list[list[Any]], None]:
         """Rows in the tab's order, ``size`` at a time: each batch's ids come from the
         index the page uses, then only those rows and their flags are read (two
         statements a batch, whatever the batch holds)."""

@@ -26,6 +26,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet, ValuesListQuery
 
 from support.accounts.scope import in_scope
+from support.data.ids import fits, parse_id
 from support.data.models import Application, Reviewer, RiskFlag, Status
 from support.platform.tokens import parse_reference
 
@@ -53,16 +54,49 @@ class Filters:
 
     @classmethod
     def from_query(cls, params: dict[str, str]) -> Filters:
-        tab = params.get("tab", "queued")
-        return cls(
-            tab=tab if tab in TABS else "queued",
-            kind=params.get("kind", "")[:16],
-            country=params.get("country", "").upper()[:2],
-            model=params.get("model", "")[:64],
-            flag=params.get("flag", "")[:32],
-            assignee=params.get("assignee", "")[:12],
-            search=params.get("q", "").strip()[:64],
+        """The filters in ``params``; what cannot be used as given is left out or cut."""
+        return cls.parse(params)[0]
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> tuple[Filters, list[str]]:
+        """The filters, and the names of the parameters that could not be used as given
+        (an unknown tab, an assignee that is no id, text with a NUL or longer than any
+        stored value). The page shows what it can; an export refuses to start (a file
+        must hold exactly what was asked for). A NUL becomes U+FFFD, as in a form
+        (``web/forms.py``): PostgreSQL refuses NUL in text, and such a value matches
+        nothing; the search keeps it and finds nothing (U+FFFD would be dropped from a
+        reference as typed, and "UL-…\\x00" find it). The assignee is an id
+        (``data.ids``): "²" or 30 digits were 500s."""
+        unusable: list[str] = []
+
+        def text(name: str, limit: int, value: str | None = None) -> str:
+            value = params.get(name, "") if value is None else value
+            if "\x00" in value or len(value) > limit:
+                unusable.append(name)
+            return value.replace("\x00", "\ufffd")[:limit]
+
+        search = params.get("q", "").strip()
+        if "\x00" in search or len(search) > 64:
+            unusable.append("q")
+
+        tab = params.get("tab", "") or "queued"
+        if tab not in TABS:
+            unusable.append("tab")
+            tab = "queued"
+        assignee = params.get("assignee", "")
+        if assignee and parse_id(assignee) is None:
+            unusable.append("assignee")
+            assignee = ""
+        filters = cls(
+            tab=tab,
+            kind=text("kind", 16),
+            country=text("country", 2).upper(),
+            model=text("model", 64),
+            flag=text("flag", 32),
+            assignee=assignee,
+            search=search[:64],  # a NUL kept: it finds nothing (``search_condition``)
         )
+        return filters, unusable
 
     def query_string(self, **changes: str) -> str:
         values = {"tab": self.tab, "kind": self.kind, "country": self.country,
@@ -92,6 +126,8 @@ def search_condition(text: str, default_country: str = "IN") -> Q | None:
     text = text.strip()
     if not text:
         return None
+    if "\x00" in text:  # pasted from nowhere; PostgreSQL refuses it in a parameter
+        return Q(id=0)
     if "@" in text:
         return Q(email=text.lower()) | Q(email=text)
     reference = parse_reference(text)
@@ -135,8 +171,9 @@ def _base(reviewer: Reviewer, filters: Filters) -> QuerySet[Application]:
         query = query.filter(country=filters.country)
     if filters.model:
         query = query.filter(model=filters.model)
-    if filters.assignee.isdigit():
-        query = query.filter(assignee_id=int(filters.assignee))
+    assignee = parse_id(filters.assignee)
+    if assignee is not None:
+        query = query.filter(assignee_id=assignee)
     if filters.flag:
         flagged = RiskFlag.filter(code=filters.flag).values("application_id")
         query = query.filter(id__in=Subquery(flagged))
@@ -161,12 +198,16 @@ def decode_cursor(cursor: str) -> list[Any] | None:
         priority, moment, ident = values
         if type(priority) is not int or type(ident) is not int or not isinstance(moment, str):
             return None
+        if not (fits(priority) and fits(ident)):  # compared with int4 columns (data.ids)
+            return None
         parsed = datetime.fromisoformat(moment)
         if parsed.tzinfo is None:
             return None
-        return [priority, parsed, ident]
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
+        # In UTC here: asyncpg converts it when it sends it, and "0001-01-01T00:00+14:00"
+        # is before the first moment a datetime holds (an OverflowError, a 500).
+        return [priority, parsed.astimezone(UTC), ident]
+    except (ValueError, TypeError, OverflowError, RecursionError, UnicodeDecodeError):
+        return None  # RecursionError: json.loads of "[[[[…" nested deeper than Python
 
 
 QUEUE_ORDER = ("-priority", "due_at", "id")

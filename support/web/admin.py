@@ -1,19 +1,28 @@
-"""Admin pages: the people who review, and the canned responses they start from."""
+"""Admin pages: the people who review, and the canned responses they start from.
+
+Reviewers are added by email: they get a link to choose their own password (an admin never
+sees or hands over one). For each reviewer an admin can send a new link (the old password
+stops working), remove their second factor (a lost phone), end every session, or
+deactivate them; each is recorded for the audit page (``accounts/history.py``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from tortoise.functions import Count
 
-from support.accounts import auth, roles
-from support.data.models import Reviewer
+from support.accounts import auth, history, roles, second_factor
+from support.data.models import Reviewer, ReviewerSession
 from support.rules.kinds import KINDS, REJECTION_REASONS, queue_titles
+from support.web import params
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 from support.workflow import responses
+from support.workflow import reviewers as reviewer_accounts
 
 DECISIONS = ("approve", "reject", "request_info")
 
@@ -24,8 +33,15 @@ async def _form(request: Request) -> FormInput:
 
 async def _reviewers_page(request: Request, error: str = "", values: dict[str, Any] | None = None,
                           status: int = 200) -> Response:
+    now = datetime.now(UTC)
+    counted = await ReviewerSession.filter(pending=False, expires_at__gt=now).group_by(
+        "reviewer_id").annotate(n=Count("id")).values("reviewer_id", "n")
+    require_all = request.app.state.settings.require_2fa
     return render_review(request, "review/admin_reviewers.html", {
         "reviewers": await Reviewer.all().order_by("-active", "name"),
+        "sessions": {row["reviewer_id"]: row["n"] for row in counted},
+        "must_have": lambda r: second_factor.must_have(r, require_all),
+        "no_password": auth.NO_PASSWORD,
         "queues": queue_titles(), "roles": roles.ROLES, "error": error, "values": values or {},
         "notice": request.query_params.get("notice", ""),
     }, status)
@@ -43,24 +59,70 @@ async def create_reviewer(request: Request) -> Response:
     values: dict[str, Any] = {name: form.get(name) for name in names}
     values["kinds"] = form.fields.get("kinds", [])
     countries = [c.strip() for c in values["countries"].split(",") if c.strip()]
+    settings = request.app.state.settings
     try:
-        await auth.create_reviewer(values["email"], values["name"], values["role"],
-                                   form.get("password"), kinds=values["kinds"],
-                                   countries=countries)
+        await reviewer_accounts.invite(
+            request.state.reviewer, values["email"], values["name"], values["role"],
+            kinds=values["kinds"], countries=countries, base_url=settings.base_url,
+            require_2fa=settings.require_2fa)
     except auth.AuthError as error:
         return await _reviewers_page(request, error.message, values, 422)
-    return RedirectResponse("/review/admin/reviewers?notice=created", 303)
+    return RedirectResponse("/review/admin/reviewers?notice=invited", 303)
+
+
+async def _other_reviewer(request: Request, action: str) -> Reviewer | Response:
+    """The reviewer in the path, other than the admin acting (their own account is theirs
+    to manage from their account page); else the page to answer."""
+    await _form(request)
+    chosen = params.path_id(request, "reviewer_id")
+    target = None if chosen is None else await Reviewer.get_or_none(id=chosen)
+    if target is None:
+        return render_review(request, "errors/404.html", {}, 404)
+    if target.id == request.state.reviewer.id:
+        return await _reviewers_page(request, f"You cannot {action} yourself.", status=409)
+    return target
+
+
+@requires("admin")
+async def send_link(request: Request) -> Response:
+    target = await _other_reviewer(request, "send a new link to")
+    if isinstance(target, Response):
+        return target
+    settings = request.app.state.settings
+    await reviewer_accounts.send_new_link(request.state.reviewer, target,
+                                          base_url=settings.base_url,
+                                          require_2fa=settings.require_2fa)
+    return RedirectResponse("/review/admin/reviewers?notice=link-sent", 303)
+
+
+@requires("admin")
+async def reset_second_factor(request: Request) -> Response:
+    target = await _other_reviewer(request, "reset the sign-in codes of")
+    if isinstance(target, Response):
+        return target
+    await second_factor.reset(target, actor=history.actor_of(request.state.reviewer))
+    return RedirectResponse("/review/admin/reviewers?notice=second-factor-reset", 303)
+
+
+@requires("admin")
+async def end_sessions(request: Request) -> Response:
+    target = await _other_reviewer(request, "end every session of")
+    if isinstance(target, Response):
+        return target
+    await auth.end_sessions(target, actor=history.actor_of(request.state.reviewer))
+    return RedirectResponse("/review/admin/reviewers?notice=sessions-ended", 303)
 
 
 @requires("admin")
 async def deactivate_reviewer(request: Request) -> Response:
     await _form(request)
-    target = await Reviewer.get_or_none(id=request.path_params["reviewer_id"])
+    chosen = params.path_id(request, "reviewer_id")  # 30 digits: no reviewer, not a 500
+    target = None if chosen is None else await Reviewer.get_or_none(id=chosen)
     if target is None:
         return render_review(request, "errors/404.html", {}, 404)
     if target.id == request.state.reviewer.id:
         return await _reviewers_page(request, "You cannot deactivate yourself.", status=409)
-    await auth.deactivate(target.email)
+    await auth.deactivate(target.email, actor=history.actor_of(request.state.reviewer))
     return RedirectResponse("/review/admin/reviewers?notice=deactivated", 303)
 
 
@@ -102,7 +164,9 @@ async def save_response(request: Request) -> Response:
     values = _response_values(form)
     if isinstance(values, str):
         return await _responses_page(request, values, 422)
-    response_id = request.path_params.get("response_id")
+    response_id = params.path_id(request, "response_id")
+    if "response_id" in request.path_params and response_id is None:  # 30 digits: a 404
+        return render_review(request, "errors/404.html", {}, 404)
     if not await responses.save(values, response_id):
         return render_review(request, "errors/404.html", {}, 404)
     return RedirectResponse("/review/admin/responses?notice=saved", 303)
@@ -113,6 +177,11 @@ def routes() -> list[Route]:
         Route("/review/admin/reviewers", reviewers, methods=["GET"]),
         Route("/review/admin/reviewers", create_reviewer, methods=["POST"]),
         Route("/review/admin/reviewers/{reviewer_id:int}/deactivate", deactivate_reviewer,
+              methods=["POST"]),
+        Route("/review/admin/reviewers/{reviewer_id:int}/link", send_link, methods=["POST"]),
+        Route("/review/admin/reviewers/{reviewer_id:int}/second-factor/reset",
+              reset_second_factor, methods=["POST"]),
+        Route("/review/admin/reviewers/{reviewer_id:int}/sessions/end", end_sessions,
               methods=["POST"]),
         Route("/review/admin/responses", canned_responses, methods=["GET"]),
         Route("/review/admin/responses", save_response, methods=["POST"]),

@@ -9,14 +9,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from support.reads import audit
+from support.web import params
 from support.web.auth import render_review, requires
 
 
 @requires("admin")
 async def audit_page(request: Request) -> Response:
-    filters = audit.AuditFilters.from_query(dict(request.query_params))
+    filters = audit.AuditFilters.from_query(params.query(request))
     result = await audit.page(filters, request.query_params.get("after"))
-    return render_review(request, "review/admin_audit.html", {"page": result})
+    accounts = await audit.account_changes(filters, request.query_params.get("accounts_after"))
+    return render_review(request, "review/admin_audit.html", {"page": result,
+                                                              "accounts": accounts})
 
 
 def routes() -> list[Route]:

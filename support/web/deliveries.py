@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from support.data.models import Channel, DeliveryStatus, Notification
 from support.notify.outbox import retry_now
+from support.web import params
 from support.web.auth import render_review, requires
 from support.web.forms import read_small_form
 
@@ -19,7 +20,7 @@ PAGE = 100
 async def deliveries(request: Request) -> Response:
     status = request.query_params.get("status", "")
     channel = request.query_params.get("channel", "")
-    template = request.query_params.get("template", "")[:64]
+    template = params.text(request, "template", 64)  # a NUL was a 500 on PostgreSQL
     query = Notification.all()
     if status in {s.value for s in DeliveryStatus}:
         query = query.filter(status=status)
@@ -42,7 +43,8 @@ async def deliveries(request: Request) -> Response:
 @requires("lead")
 async def retry(request: Request) -> Response:
     await read_small_form(request)
-    done = await retry_now(request.path_params["notification_id"])
+    chosen = params.path_id(request, "notification_id")  # 30 digits: nothing, not a 500
+    done = chosen is not None and await retry_now(chosen)
     return RedirectResponse(
         f"/review/admin/deliveries?notice={'retrying' if done else 'nothing'}", 303
     )

@@ -9,16 +9,22 @@ Who may export what, and the audit trail:
 - the applicants' contact details (account ID, phone, email, IMEI) are personal data in
   bulk, so only leads and admins get them, and only when they ask (``contacts=1``);
 - report tables hold counts, no personal data; they are for leads and admins like the page;
-- every export is written to the ``support.reads.audit`` log when it ends: who, what, which
+- every export is written to the ``support.audit`` log when it ends: who, what, which
   filters (a search's text is left out: it may be a phone number or an email), with or
-  without contacts, how many rows, and whether the download completed. Not as ``Event``
-  rows: events are the timeline of one application, and an export touches thousands.
+  without contacts, how many rows, and how it ended: ``complete``, ``interrupted`` (the
+  browser went away) or ``failed`` (an error: the file then ends with a line saying it is
+  incomplete, and the response is aborted). Not as ``Event`` rows: events are the
+  timeline of one application, and an export touches thousands.
+
+Parameters are checked before the first byte (issue 19): a filter the page would leave
+out (an assignee that is no id, a NUL, an unknown tab) answers 400 instead of a file of
+other rows, and the first batch is read before the response starts.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +36,7 @@ from starlette.types import Receive, Scope, Send
 from support.accounts import roles
 from support.data.models import Reviewer
 from support.reads import reports
-from support.reads.exports import BOM, QueueExport, encode
+from support.reads.exports import BOM, QueueExport, encode, incomplete
 from support.reads.queue import Filters
 from support.reads.reports import tables as report_tables
 from support.web.auth import render_review, requires
@@ -64,19 +70,42 @@ class Download(StreamingResponse):
             await self.rows.aclose()
 
 
-def _csv(filename: str, header: list[str], batches: AsyncIterator[list[list[Any]]],
-         reviewer: Reviewer, what: str) -> StreamingResponse:
+async def _csv(filename: str, header: list[str], batches: AsyncGenerator[list[list[Any]], None],
+               reviewer: Reviewer, what: str) -> Response:
+    """The CSV, its first batch read before the first byte is sent: an error there is an
+    error page, not a 200 cut short. An error after it ends the file with a line saying it
+    is incomplete and aborts the response (no last chunk: the browser reports a failed
+    download), never a clean end that looks like the whole file."""
+
+    def logged(rows: int, outcome: str) -> None:
+        audit.info("export %s by reviewer:%s (%s), rows: %d, %s", what, reviewer.id,
+                   reviewer.role, rows, outcome)
+
+    try:
+        first = await anext(batches, None)
+    except Exception:
+        await batches.aclose()
+        logged(0, "failed")
+        raise
+
     async def body() -> AsyncGenerator[bytes, None]:
-        rows, complete = 0, False
+        rows, outcome = 0, "interrupted"  # unless it ends or fails: the browser left
         try:
             yield BOM + encode([header])
-            async for batch in batches:
-                rows += len(batch)
-                yield encode(batch)
-            complete = True
+            if first is not None:
+                rows += len(first)
+                yield encode(first)
+                async for batch in batches:
+                    rows += len(batch)
+                    yield encode(batch)
+            outcome = "complete"
+        except Exception:
+            outcome = "failed"
+            yield incomplete(rows)
+            raise
         finally:
-            audit.info("export %s by reviewer:%s (%s), rows: %d, %s", what, reviewer.id,
-                       reviewer.role, rows, "complete" if complete else "interrupted")
+            await batches.aclose()
+            logged(rows, outcome)
 
     return Download(body(), filename)
 
@@ -96,18 +125,21 @@ def _described(filters: Filters, contacts: bool) -> str:
 @requires("reviewer")
 async def queue_csv(request: Request) -> Response:
     reviewer = _reviewer(request)
-    filters = Filters.from_query(dict(request.query_params))
+    filters, unusable = Filters.parse(dict(request.query_params))
     contacts = request.query_params.get("contacts") == "1"
     if contacts and not roles.has_role(reviewer, "lead"):
         return render_review(request, "review/forbidden.html", {
             "signed_out": False, "needed_role": "lead"}, 403)
+    if unusable:  # the page would leave them out; a file must be what was asked for
+        return render_review(request, "review/export_refused.html", {
+            "unusable": unusable, "filters": filters}, 400)
     export = QueueExport(reviewer, filters, contacts)
     stem = f"queue-{filters.tab}" + ("-contacts" if contacts else "")
-    return _csv(_filename(stem), export.header(), export.batches(), reviewer,
-                _described(filters, contacts))
+    return await _csv(_filename(stem), export.header(), export.batches(), reviewer,
+                      _described(filters, contacts))
 
 
-async def _one(rows: list[list[Any]]) -> AsyncIterator[list[list[Any]]]:
+async def _one(rows: list[list[Any]]) -> AsyncGenerator[list[list[Any]], None]:
     yield rows
 
 
@@ -118,8 +150,8 @@ async def report_csv(request: Request) -> Response:
     if key not in report_tables.KEYS:
         return render_review(request, "errors/404.html", {}, 404)
     table = report_tables.build(await reports.load())[key]
-    return _csv(_filename(f"report-{key}"), table.csv_header(), _one(table.csv_rows()),
-                _reviewer(request), f"report table {key}")
+    return await _csv(_filename(f"report-{key}"), table.csv_header(), _one(table.csv_rows()),
+                      _reviewer(request), f"report table {key}")
 
 
 def routes() -> list[Route]:

@@ -12,6 +12,7 @@ from support import workflow
 from support.accounts import roles
 from support.accounts.scope import in_scope, works_queue_of
 from support.config import Settings
+from support.data.ids import parse_id
 from support.data.models import Application, Document, Event, Reviewer, RiskFlag
 from support.documents.filing import sanitise_document
 from support.documents.storage import DocumentStore
@@ -19,6 +20,7 @@ from support.platform import tokens
 from support.reads import queue
 from support.rules import catalogue, countries
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
+from support.web import params
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 from support.workflow import responses, risk
@@ -141,9 +143,8 @@ async def release(request: Request) -> Response:
 async def reassign(request: Request) -> Response:
     form = await _form(request)
     application = await _visible(request)
-    chosen = form.get("reviewer_id")  # "abc" or 30 digits was a 500 (int(), int4)
-    target = await Reviewer.get_or_none(id=int(chosen), active=True) \
-        if chosen.isascii() and chosen.isdigit() and len(chosen) <= 9 else None
+    chosen = parse_id(form.get("reviewer_id"))  # "abc" or 30 digits was a 500 (int(), int4)
+    target = await Reviewer.get_or_none(id=chosen, active=True) if chosen else None
     if application is None or target is None:
         return render_review(request, "errors/404.html", {}, 404)
     await workflow.reassign(application, workflow.reviewer_actor(_reviewer(request)), target)
@@ -179,8 +180,9 @@ async def decide(request: Request) -> Response:
 async def document(request: Request) -> Response:
     """Documents only through here: in the reviewer's queues, never cached by the browser
     for others, never sniffed into HTML, and only once sanitised (documents.filing)."""
-    doc_id = request.path_params["document_id"]
-    found = await Document.get_or_none(id=doc_id).prefetch_related("application")
+    doc_id = params.path_id(request, "document_id")  # 2**31 and up: no document, not a 500
+    found = None if doc_id is None else await Document.get_or_none(
+        id=doc_id).prefetch_related("application")
     reviewer = _reviewer(request)
     if found is None or not await Application.filter(
         Q(id=found.application.id) & in_scope(reviewer)

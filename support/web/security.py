@@ -36,6 +36,32 @@ HEADERS = {
 
 COOKIE_MAX_AGE = 365 * 86400
 
+# Served over HTTPS (``SUPPORT_BASE_URL`` starts with https://), every answer tells the
+# browser to come back only over HTTPS for a year, so a reviewer's first request on a
+# hostile network cannot be downgraded to plain HTTP (and their cookie read). Not on plain
+# HTTP: a browser ignores it there, and a development site must stay reachable.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+class StrictTransportSecurity:
+    """Pure ASGI, the outermost layer (``support.app``), so that even the 500 page from
+    Starlette's error middleware carries the header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["strict-transport-security"] = HSTS
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
+
 
 def cookie_header(name: str, value: str, *, secure: bool, http_only: bool) -> str:
     """A Set-Cookie value for the pure-ASGI middlewares, which have no Response to call

@@ -52,6 +52,7 @@ from support.data.models import (
     Status,
     Verification,
 )
+from support.data.rows import update_each
 from support.documents.storage import DocumentStore
 from support.notify.outbox import notify_applicant
 from support.workflow.machine import SYSTEM
@@ -226,9 +227,7 @@ async def redact(rows: list[Application], now: datetime, *, requested: bool) -> 
         row.imei = None
         row.reason = ""
         row.redacted_at = now
-    await Application.bulk_update(
-        rows, fields=["account_id", "phone", "email", "imei", "reason", "redacted_at"]
-    )
+    await update_each(rows, ("account_id", "phone", "email", "imei", "reason", "redacted_at"))
     await Verification.filter(application_id__in=ids).delete()
     # The timeline is never rewritten, except to take out the applicant's own words: their
     # replies, their file names in "viewed" notes, delivery errors quoting their address.

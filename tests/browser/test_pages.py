@@ -14,6 +14,7 @@ from support.data.models import Reviewer, Status
 from support.platform import i18n
 from support.workflow.applicant import new_status_link
 from tests.browser.conftest import DESKTOP, PHONE
+from tests.conftest import enrol
 from tests.factories import make_application
 
 pytestmark = pytest.mark.browser
@@ -101,6 +102,7 @@ async def reviewer_page(new_context, live: str, viewport: dict[str, int]) -> Pag
     reviewer = await Reviewer.create(
         email="ravi@maker.example", name="Ravi Shankar Kulkarni", role="admin", password_hash="-",
         kinds=["unlock", "recovery", "appeal"], countries=[])
+    await enrol(reviewer)  # an admin without a second factor is sent to set one up
     context = await new_context(viewport=viewport)
     await context.add_cookies([{"name": "support_session", "value": await auth.start_session(reviewer),
                                 "url": live}])
