@@ -143,7 +143,7 @@ async def test_while_the_database_is_down_the_loop_logs_one_line_and_backs_off(
     assert all(r.exc_info is None and len(r.getMessage()) < 200 for r in outage)
     assert "ConnectionRefusedError" in outage[0].getMessage()
     assert "5432" not in outage[0].getMessage()  # class names only
-    assert waits[:8] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert waits[:6] == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
     assert waits[8:] == [0.1, 0.1, 0.1]  # back to the usual tick at once
     assert [r.getMessage() for r in lines if "again" in r.getMessage() and "answers" in
             r.getMessage()] == ["worker messages: the database answers again"]
