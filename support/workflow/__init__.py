@@ -11,18 +11,12 @@ May import: ``rules``, ``documents``, ``notify`` (to write the outbox), ``accoun
 ``data``, ``platform``, ``config``. Never ``web``, ``reads`` or ``clock``.
 """
 
+from support.workflow.appeals import appeal, appeal_facts, appeal_key, appealable
 from support.workflow.applicant import (
     ApplicationInput,
     Upload,
-    appeal,
-    appeal_facts,
-    appeal_key,
-    appealable,
-    application_for_token,
     ensure_unconfirmed,
-    new_status_link,
     reply,
-    request_status_link,
     resend_code,
     set_language,
     submit,
@@ -47,6 +41,11 @@ from support.workflow.machine import (
 from support.workflow.purging import purge, run_daily
 from support.workflow.retention import PurgeReport
 from support.workflow.review import Decision, add_note, claim, claim_next, decide, reassign, release
+from support.workflow.status_links import (
+    application_for_token,
+    new_status_link,
+    request_status_link,
+)
 
 __all__ = [
     "set_language",

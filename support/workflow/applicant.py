@@ -1,4 +1,5 @@
-"""What the applicant does: apply, confirm, follow, withdraw, answer, appeal.
+"""What the applicant does: apply, confirm, withdraw, answer (status links in
+``status_links``, appeals in ``appeals``).
 
 Each action is one transaction: it checks the transition (``machine.move``), changes the
 application, appends the event and writes the notifications to send, all or nothing.
@@ -10,7 +11,7 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,6 @@ from tortoise.transactions import in_transaction
 from support.config import Settings
 from support.data import db, rows
 from support.data.models import (
-    AccessToken,
     Application,
     Channel,
     Document,
@@ -34,13 +34,7 @@ from support.documents.storage import DocumentStore, Placed, StagedFile
 from support.notify.outbox import applicant_messages, notify_applicant
 from support.platform import metrics, tokens
 from support.platform.i18n import N_
-from support.rules.kinds import KINDS, Kind, appeal_kind, promised_hours
-from support.rules.validation import (
-    FieldError,
-    canonical_account_id,
-    check_email,
-    check_phone,
-)
+from support.rules.kinds import KINDS, Kind, promised_hours
 from support.workflow import risk
 from support.workflow.machine import (
     ACTIVE,
@@ -52,6 +46,7 @@ from support.workflow.machine import (
     locked,
     move,
 )
+from support.workflow.status_links import new_status_link
 
 log = logging.getLogger("support.workflow")
 
@@ -103,12 +98,6 @@ async def _new_code(settings: Settings, application: Application) -> str:
     else:
         await Verification.filter(id=existing.id).update(sends=existing.sends + 1, **values)
     return code
-
-
-async def new_status_link(settings: Settings, application: Application) -> str:
-    token = tokens.new_status_token()
-    await AccessToken.create(application=application, token_hash=tokens.token_hash(token))
-    return f"{settings.base_url}/status/{token}"
 
 
 @dataclass
@@ -205,7 +194,7 @@ ONE_AT_A_TIME = N_(
 )
 
 
-async def _ensure_none_open(
+async def ensure_none_open(
     connection: BaseDBAsyncClient, kind: str, account_id: str, own_id: int | None = None,
 ) -> None:
     """Raise DomainError when the account has an open (confirmed) application of this kind.
@@ -261,7 +250,7 @@ async def _insert_new(
     """The application with its rows, under the first free reference drawn. Raises
     ``DomainError`` (the account has one open) or ``_AlreadySubmitted``."""
     for _ in range(REFERENCE_DRAWS):
-        application = _new_application(
+        application = new_application(
             data, submission_key, tokens.new_reference(data.kind.prefix))
         try:
             inserted = await rows.insert_with_children(
@@ -315,7 +304,7 @@ async def _twin(submission_key: str) -> None:
         raise _AlreadySubmitted(earlier)
 
 
-async def _free_reference(kind: Kind) -> str:
+async def free_reference(kind: Kind) -> str:
     """A reference not yet taken (8 random characters: a clash is rare, but checked)."""
     for _ in range(REFERENCE_DRAWS):
         reference = tokens.new_reference(kind.prefix)
@@ -324,7 +313,7 @@ async def _free_reference(kind: Kind) -> str:
     return reference
 
 
-def _new_application(
+def new_application(
     data: ApplicationInput, submission_key: str, reference: str,
     appeal_of: Application | None = None,
 ) -> Application:
@@ -368,7 +357,7 @@ async def verify(settings: Settings, reference: str, code: str) -> str:
         if tokens.hmac_equal(expected, verification.code_hash):
             # Only now, with the contact proved: the status of another application is not
             # for someone who cannot show the code.
-            await _ensure_none_open(connection, application.kind, application.account_id,
+            await ensure_none_open(connection, application.kind, application.account_id,
                                     application.pk)
             link = await _confirm(settings, application)
         else:
@@ -420,49 +409,6 @@ async def resend_code(settings: Settings, reference: str) -> None:
                            internal=True)
 
 
-async def request_status_link(settings: Settings, reference: str, contact: str) -> bool:
-    """Send a fresh status link to the contact when it is the application's own.
-
-    Returns whether one was sent, for tests and logs only: the page shows the same answer
-    either way, so nobody learns which references exist.
-    """
-    application = await Application.get_or_none(reference=reference)
-    if application is None or application.status is Status.SUBMITTED:
-        return False
-    channel = _matching_channel(application, contact)
-    if channel is None:
-        return False
-    async with in_transaction():
-        link = await new_status_link(settings, application)
-        await notify_applicant(application, "status_link", {"status_url": link},
-                               channels=(channel,))
-        await Event.create(application=application, actor=APPLICANT, type="status_link_sent",
-                           internal=True, message=f"New status link sent by {channel.value}.")
-    return True
-
-
-def _matching_channel(application: Application, contact: str) -> Channel | None:
-    contact = contact.strip()
-    if "@" in contact:
-        try:  # as the form stored it: a domain in another script as IDNA
-            email = check_email(contact)
-        except FieldError:
-            return None
-        return Channel.EMAIL if email.casefold() == application.email.casefold() else None
-    try:
-        phone = check_phone(contact, application.country)
-    except FieldError:
-        return None
-    return Channel.SMS if phone == application.phone else None
-
-
-async def application_for_token(token: str) -> Application | None:
-    access = await AccessToken.get_or_none(token_hash=tokens.token_hash(token)).prefetch_related(
-        "application"
-    )
-    return access.application if access else None
-
-
 async def set_language(application: Application, lang: str) -> None:
     """The applicant picked a language on their own page: later messages follow it, since
     the form's language was only our best guess at theirs."""
@@ -500,68 +446,3 @@ async def reply(
     if uploads:
         await risk.refresh(fresh)  # a new receipt may match another application's
     log.info("application %s answered", application.reference)
-
-
-def appealable(application: Application) -> bool:
-    """A refusal can be appealed if its kind has an appeal kind (once: checked in
-    ``appeal``)."""
-    return application.status is Status.REJECTED and \
-        appeal_kind(KINDS[application.kind]) is not None
-
-
-def appeal_facts(original: Application) -> dict[str, str]:
-    """What an appeal takes from the refused application and never from its form: the
-    account and the contacts confirmed for it. Another account would dodge that account's
-    limits and its one open application; another phone or email would get the appeal's
-    messages without ever being confirmed (an appeal is queued at once); another country
-    would pick the reviewers who see it."""
-    # An older row may still hold zeros in front (kept before issue 19), or zeros alone.
-    account = canonical_account_id(original.account_id) or original.account_id
-    return {"account_id": account, "country": original.country, "phone": original.phone,
-            "email": original.email}
-
-
-def appeal_key(original: Application) -> str:
-    """The appeal's submission key, one per refusal; the abuse limits count it once."""
-    return f"appeal-{original.id}"
-
-
-async def appeal(settings: Settings, original: Application, data: ApplicationInput) -> str:
-    """A new application linked to the refused one, served first, never decided by the
-    reviewer who refused the original. Returns the appeal's private status link.
-
-    Its account and contacts are the original's (``appeal_facts``), whatever ``data``
-    says; like any application it is refused while the account has an open one of its
-    kind."""
-    async with in_transaction() as connection:
-        fresh = await locked(original.reference)
-        if not appealable(fresh) or data.kind.appeals != fresh.kind:
-            raise DomainError("Only a refused unlock application can be appealed.")
-        if await Application.exists(appeal_of=fresh):
-            raise DomainError("This refusal has already been appealed. Follow the appeal "
-                              "with the link we sent you.")
-        facts = appeal_facts(fresh)
-        data = replace(data, account_id=facts["account_id"], country=facts["country"],
-                       phone=facts["phone"], email=facts["email"])
-        await _ensure_none_open(connection, data.kind.code, data.account_id)
-        appeal_row = _new_application(data, appeal_key(fresh),
-                                      await _free_reference(data.kind), appeal_of=fresh)
-        # Queued from the start: its contact is the original's, confirmed back then.
-        now = _now()
-        appeal_row.status = Status.QUEUED
-        appeal_row.verified_at = now
-        appeal_row.due_at = now + timedelta(hours=promised_hours(data.kind, settings.sla_hours))
-        await appeal_row.save()
-        await Event.bulk_create([
-            Event(application=appeal_row, actor=APPLICANT, type="submitted",
-                  to_status=Status.QUEUED.value,
-                  message=f"Appeal against the refusal of {fresh.reference}."),
-            Event(application=fresh, actor=APPLICANT, type="appealed",
-                  message=f"Appealed: {appeal_row.reference}."),
-        ])
-        link = await new_status_link(settings, appeal_row)
-        await notify_applicant(appeal_row, "received", {"status_url": link})
-    await risk.refresh(appeal_row)
-    log.info("application %s appealed as %s", original.reference, appeal_row.reference)
-    metrics.submitted(appeal_row.kind)
-    return link

@@ -12,7 +12,7 @@ from playwright.async_api import Page, expect
 from support.accounts import auth
 from support.data.models import Reviewer, Status
 from support.platform import i18n
-from support.workflow.applicant import new_status_link
+from support.workflow.status_links import new_status_link
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.conftest import enrol
 from tests.factories import make_application
