@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import quote_from_bytes
 
 from tests.fuzz_inputs import AWKWARD, DIGITS
@@ -308,3 +311,53 @@ def broken_multipart(rng: random.Random, form: Form, boundary: bytes) -> tuple[b
     games = [FilePart(b"receipt", rng.choice(names), b"image/jpeg", f.content) for f in form.files]
     return content_type, multipart(parts[: len(form.fields)] + [file_part(f) for f in games],
                                    boundary), how
+
+
+class FuzzCase(Protocol):
+    index: int
+    route: str
+    label: str
+
+
+async def run_cases(
+    port: int, cases: Sequence[FuzzCase], connections: int,
+    exchange: Callable[[Connection, Any], Awaitable[Any]],
+    problem: Callable[[Any, Any], str | None],
+) -> tuple[list[str], Counter[int]]:
+    """Every case sent over ``connections`` kept-alive connections; ``problem`` judges each
+    answer (a ``Reply``, or what the run's ``exchange`` says went wrong instead). Returns
+    the failures and the count of each status (0: no answer), after printing them by
+    route."""
+    failures: list[str] = []
+    statuses: Counter[int] = Counter()
+    by_route: Counter[tuple[str, int]] = Counter()
+    queue: asyncio.Queue[FuzzCase] = asyncio.Queue()
+    for case in cases:
+        queue.put_nowait(case)
+
+    async def worker() -> None:
+        connection = Connection(port)
+        try:
+            while not queue.empty():
+                case = queue.get_nowait()
+                try:
+                    async with asyncio.timeout(60):
+                        reply = await exchange(connection, case)
+                except TimeoutError:
+                    failures.append(f"#{case.index} {case.label}: no answer in 60 s")
+                    await connection.close()
+                    continue
+                status = reply.status if isinstance(reply, Reply) else 0
+                statuses[status] += 1
+                by_route[case.route, status] += 1
+                found = problem(case, reply)
+                if found:
+                    snippet = reply.text[:300] if isinstance(reply, Reply) else ""
+                    failures.append(f"#{case.index} {case.label}: {found} {snippet!r}")
+        finally:
+            await connection.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    for route in sorted({r for r, _ in by_route}):
+        print(route, sorted((status, n) for (r, status), n in by_route.items() if r == route))
+    return failures, statuses

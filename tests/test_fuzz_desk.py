@@ -32,7 +32,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,6 +58,7 @@ from tests.fuzz_http import (
     multipart,
     mutate_fields,
     request_bytes,
+    run_cases,
     urlencoded,
 )
 from tests.fuzz_inputs import random_valid
@@ -702,41 +702,6 @@ async def exchange(connection: Connection, case: Case) -> Reply | str:
     return "no answer"
 
 
-async def run_cases(served: Server, cases: list[Case]) -> tuple[list[str], Counter[int]]:
-    failures: list[str] = []
-    statuses: Counter[int] = Counter()
-    by_route: Counter[tuple[str, int]] = Counter()
-    queue: asyncio.Queue[Case] = asyncio.Queue()
-    for case in cases:
-        queue.put_nowait(case)
-
-    async def worker() -> None:
-        connection = Connection(served.port)
-        try:
-            while not queue.empty():
-                case = queue.get_nowait()
-                try:
-                    async with asyncio.timeout(60):
-                        reply = await exchange(connection, case)
-                except TimeoutError:
-                    reply = "no answer in 60 s"
-                    await connection.close()
-                status = reply.status if isinstance(reply, Reply) else 0
-                statuses[status] += 1
-                by_route[case.route, status] += 1
-                found = problem(case, reply)
-                if found:
-                    snippet = reply.text[:300] if isinstance(reply, Reply) else ""
-                    failures.append(f"#{case.index} {case.label}: {found} {snippet!r}")
-        finally:
-            await connection.close()
-
-    await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
-    for route in sorted({r for r, _ in by_route}):
-        print(route, sorted((status, n) for (r, status), n in by_route.items() if r == route))
-    return failures, statuses
-
-
 # --- the run ----------------------------------------------------------------------------
 
 
@@ -757,7 +722,8 @@ async def test_ten_thousand_mutated_desk_requests_get_no_5xx(desk_server: Server
     started, cpu = time.perf_counter(), server.cpu_seconds()
     cases = [build_case(i, desk, server.host) for i in range(max(CASES, len(FOUND) * 3))]
     built = time.perf_counter()
-    failures, statuses = await run_cases(server, cases)
+    failures, statuses = await run_cases(server.port, cases, CONNECTIONS, exchange,
+                                          problem)
     elapsed = time.perf_counter() - built
     print(f"\ndesk fuzz: {len(cases)} requests built in {built - started:.1f} s, sent in "
           f"{elapsed:.1f} s; server CPU {server.cpu_seconds() - cpu:.1f} s; "

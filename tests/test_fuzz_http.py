@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +49,7 @@ from tests.fuzz_http import (
     multipart,
     mutate_fields,
     request_bytes,
+    run_cases,
     urlencoded,
 )
 from tests.fuzz_inputs import random_valid
@@ -437,41 +437,6 @@ async def exchange(connection: Connection, case: Case) -> Reply | None:
     return None
 
 
-async def run_cases(server: Server, cases: list[Case]) -> tuple[list[str], Counter[int]]:
-    failures: list[str] = []
-    statuses: Counter[int] = Counter()
-    by_route: Counter[tuple[str, int]] = Counter()
-    queue: asyncio.Queue[Case] = asyncio.Queue()
-    for case in cases:
-        queue.put_nowait(case)
-
-    async def worker() -> None:
-        connection = Connection(server.port)
-        try:
-            while not queue.empty():
-                case = queue.get_nowait()
-                try:
-                    async with asyncio.timeout(60):
-                        reply: Reply | None = await exchange(connection, case)
-                except TimeoutError:
-                    failures.append(f"#{case.index} {case.label}: no answer in 60 s")
-                    await connection.close()
-                    continue
-                statuses[reply.status if reply else 0] += 1
-                by_route[case.route, reply.status if reply else 0] += 1
-                found = problem(case, reply)
-                if found:
-                    snippet = reply.text[:300] if reply else ""
-                    failures.append(f"#{case.index} {case.label}: {found} {snippet!r}")
-        finally:
-            await connection.close()
-
-    await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
-    for route in ROUTES:
-        print(route, sorted((status, n) for (r, status), n in by_route.items() if r == route))
-    return failures, statuses
-
-
 # --- the run ----------------------------------------------------------------------------
 
 
@@ -488,7 +453,8 @@ async def test_ten_thousand_broken_forms_get_readable_answers(server: Server) ->
     started, cpu = time.perf_counter(), server.cpu_seconds()
     cases = [build_case(i, targets, server.host) for i in range(CASES)]
     built = time.perf_counter()
-    failures, statuses = await run_cases(server, cases)
+    failures, statuses = await run_cases(server.port, cases, CONNECTIONS, exchange,
+                                          problem)
     print(f"\nfuzz: {CASES} cases built in {built - started:.1f} s, sent in "
           f"{time.perf_counter() - built:.1f} s; server CPU {server.cpu_seconds() - cpu:.1f} s; "
           f"statuses {sorted(statuses.items())}")
