@@ -30,6 +30,8 @@ from support.web import (
     deliveries,
     errors,
     health,
+    presence,
+    queue,
     review,
     status,
 )
@@ -70,7 +72,9 @@ def routes() -> list[Route | Mount]:
         Route("/status/{token}/appeal", status.appeal_submit, methods=["POST"]),
         *auth.routes(),
         *account.routes(),
+        *queue.routes(),
         *review.routes(),
+        *presence.routes(),
         *admin.routes(),
         *deliveries.routes(),
         *audit.routes(),

@@ -69,6 +69,13 @@ class Application(Model):
         "models.Reviewer", related_name="held", null=True, on_delete=fields.SET_NULL
     )
     held_until = fields.DatetimeField(null=True)
+    # Who last asked the applicant for information: "My work" shows what waits on them.
+    asked_by: fields.ForeignKeyNullableRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="asked", null=True, on_delete=fields.SET_NULL
+    )
+    # The phone written backwards, so "its last digits" is a prefix: an index range on
+    # either database, where ``phone LIKE '%1234'`` reads every row.
+    phone_reversed = fields.CharField(max_length=20, default="", db_default="")
     # The decision, as the applicant was told it.
     decided_by: fields.ForeignKeyNullableRelation[Reviewer] = fields.ForeignKeyField(
         "models.Reviewer", related_name="decided", null=True, on_delete=fields.SET_NULL
@@ -110,6 +117,9 @@ class Application(Model):
                   name="application_scope_idx"),
             Index(fields=("status", "created_at"), name="application_status_created_idx"),
             Index(fields=("phone",), name="application_phone_idx"),
+            Index(fields=("phone_reversed",), name="application_phone_reversed_idx"),
+            Index(fields=("asked_by_id", "status"), name="application_asked_by_idx"),
+            Index(fields=("held_for_id", "status"), name="application_held_for_idx"),
             Index(fields=("email",), name="application_email_idx"),
             Index(fields=("imei",), name="application_imei_idx"),
             Index(fields=("account_id",), name="application_account_idx"),
@@ -377,12 +387,33 @@ class CannedResponse(Model):
     action = fields.CharField(max_length=16)  # approve | reject | request_info
     reason_code = fields.CharField(max_length=32, null=True)
     title = fields.CharField(max_length=128)
-    body = fields.TextField()
+    body = fields.TextField()  # in English, the desk's language
+    # The same text in the applicants' other languages ({"hi": ..., "mr": ..., "ru": ...}):
+    # a decision goes out in the applicant's language from heading to body.
+    translations: dict[str, str] = fields.JSONField(default=dict, db_default="{}")
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "canned_response"
+
+
+class ApplicationViewer(Model):
+    """Who has an application open, as of their page's last sign of life: the page says who
+    else is looking, so two reviewers do not work one application unknowingly."""
+
+    id = fields.IntField(primary_key=True)
+    application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
+        "models.Application", related_name="viewers", on_delete=fields.CASCADE
+    )
+    reviewer: fields.ForeignKeyRelation[Reviewer] = fields.ForeignKeyField(
+        "models.Reviewer", related_name="viewing", on_delete=fields.CASCADE
+    )
+    seen_at = fields.DatetimeField()
+
+    class Meta:
+        table = "application_viewer"
+        unique_together = (("application", "reviewer"),)
 
 
 class ReportDay(Model):

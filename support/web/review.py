@@ -17,13 +17,12 @@ from support.data.models import Application, Document, Event, Reviewer, RiskFlag
 from support.documents.filing import sanitise_document
 from support.documents.storage import DocumentStore
 from support.platform import tokens
-from support.reads import queue
-from support.rules import catalogue, countries
+from support.reads import related
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.web import params
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
-from support.workflow import responses, risk
+from support.workflow import presence, responses, risk
 
 
 def _settings(request: Request) -> Settings:
@@ -56,32 +55,6 @@ def _back(application: Application, notice: str = "") -> RedirectResponse:
 
 
 @requires("reviewer")
-async def home(request: Request) -> Response:
-    return RedirectResponse("/review/queue", 303)
-
-
-@requires("reviewer")
-async def queue_page(request: Request) -> Response:
-    filters = queue.Filters.from_query(dict(request.query_params))
-    result = await queue.page(_reviewer(request), filters, request.query_params.get("after"))
-    assignees = await Reviewer.filter(active=True).order_by("name")
-    return render_review(request, "review/queue.html", {
-        "page": result, "tabs": queue.TABS, "kinds": KINDS, "flags": risk.CODES,
-        "countries": countries.country_choices("en"), "devices": catalogue.devices(),
-        "assignees": assignees, "notice": request.query_params.get("notice", ""),
-    })
-
-
-@requires("reviewer")
-async def take_next(request: Request) -> Response:
-    await _form(request)
-    application = await workflow.claim_next(_reviewer(request))
-    if application is None:
-        return RedirectResponse("/review/queue?notice=empty", 303)
-    return _back(application)
-
-
-@requires("reviewer")
 async def application_page(request: Request) -> Response:
     application = await _visible(request)
     if application is None:
@@ -89,7 +62,11 @@ async def application_page(request: Request) -> Response:
     reviewer = _reviewer(request)
     await risk.refresh(application)
     await workflow.review.touch(application, reviewer)
+    await presence.seen(application, reviewer)
     await application.fetch_related("assignee", "appeal_of", "documents")
+    original = application.appeal_of
+    if original is not None:
+        await original.fetch_related("documents", "decided_by")
     events = await Event.filter(application=application).exclude(type="document_viewed").order_by(
         "at", "id"
     )
@@ -110,6 +87,9 @@ async def application_page(request: Request) -> Response:
                       if works_queue_of(who, application)],
         "notice": request.query_params.get("notice", ""),
         "is_lead": roles.has_role(reviewer, roles.LEAD),
+        "original": original,
+        "related": await related.related_to(application),
+        "others": await presence.others(application, reviewer),
     })
 
 
@@ -209,9 +189,6 @@ async def document(request: Request) -> Response:
 def routes() -> list[Route]:
     ref = "/review/applications/{reference}"
     return [
-        Route("/review", home),
-        Route("/review/queue", queue_page, name="review_queue"),
-        Route("/review/next", take_next, methods=["POST"]),
         Route(ref, application_page, name="review_application"),
         Route(ref + "/claim", claim, methods=["POST"]),
         Route(ref + "/release", release, methods=["POST"]),

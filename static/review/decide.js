@@ -1,0 +1,1 @@
+// decide.js: see the header of each script once written.

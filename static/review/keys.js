@@ -1,0 +1,1 @@
+// keys.js: see the header of each script once written.

@@ -1,0 +1,1 @@
+// presence.js: see the header of each script once written.

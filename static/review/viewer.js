@@ -1,0 +1,1 @@
+// viewer.js: see the header of each script once written.
