@@ -4,7 +4,7 @@ screen, and the actions taken from it."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
@@ -13,13 +13,10 @@ from support.accounts import roles
 from support.accounts.scope import in_scope, works_queue_of
 from support.config import Settings
 from support.data.ids import parse_id
-from support.data.models import Application, Document, Event, Reviewer, RiskFlag
-from support.documents.filing import sanitise_document
-from support.documents.storage import DocumentStore
+from support.data.models import Application, Event, Reviewer, RiskFlag
 from support.platform import tokens
 from support.reads import related
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
-from support.web import params
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 from support.workflow import presence, responses, risk
@@ -156,36 +153,6 @@ async def decide(request: Request) -> Response:
     return _back(application, "decided")
 
 
-@requires("reviewer")
-async def document(request: Request) -> Response:
-    """Documents only through here: in the reviewer's queues, never cached by the browser
-    for others, never sniffed into HTML, and only once sanitised (documents.filing)."""
-    doc_id = params.path_id(request, "document_id")  # 2**31 and up: no document, not a 500
-    found = None if doc_id is None else await Document.get_or_none(
-        id=doc_id).prefetch_related("application")
-    reviewer = _reviewer(request)
-    if found is None or not await Application.filter(
-        Q(id=found.application.id) & in_scope(reviewer)
-    ).exists():
-        return render_review(request, "errors/404.html", {}, 404)
-    settings = _settings(request)
-    if not await sanitise_document(settings, found):  # on demand if the worker is behind
-        return render_review(request, "review/document_unsafe.html", {
-            "document": found, "application": found.application}, 409)
-    store = DocumentStore.of(settings)
-    disposition = "attachment" if request.query_params.get("download") else "inline"
-    await Event.create(application=found.application, actor=f"reviewer:{reviewer.id}",
-                       type="document_viewed", internal=True,
-                       message=f"Viewed {found.purpose} ({found.original_name}).")
-    return FileResponse(
-        store.path(found.storage_key), media_type=found.content_type,
-        content_disposition_type=disposition, filename=found.original_name,
-        headers={"x-content-type-options": "nosniff", "cache-control": "private, no-store",
-                 "content-security-policy": "default-src 'none'; img-src 'self'; "
-                 "style-src 'unsafe-inline'; sandbox"},
-    )
-
-
 def routes() -> list[Route]:
     ref = "/review/applications/{reference}"
     return [
@@ -195,7 +162,6 @@ def routes() -> list[Route]:
         Route(ref + "/reassign", reassign, methods=["POST"]),
         Route(ref + "/notes", add_note, methods=["POST"]),
         Route(ref + "/decide", decide, methods=["POST"]),
-        Route("/review/documents/{document_id:int}", document, name="review_document"),
     ]
 
 

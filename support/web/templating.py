@@ -14,6 +14,7 @@ from support.accounts.roles import has_role
 from support.notify.render import TEMPLATES_DIR, install_language
 from support.platform import i18n
 from support.platform.formatting import format_age, mask_email, mask_phone
+from support.reads import wording
 from support.web.security import CSRF_FIELD, csrf_token
 
 
@@ -40,6 +41,8 @@ def _environment(lang: str) -> Environment:
     env.filters["mask_phone"] = mask_phone
     env.filters["mask_email"] = mask_email
     env.filters["age"] = format_age
+    for name in ("state_word", "event_words", "role_word", "reason_word"):
+        env.filters[name] = getattr(wording, name)  # codes as words (reads/wording.py)
     env.globals["has_role"] = has_role  # pages check roles the one way the code does
     return env
 

@@ -1,0 +1,75 @@
+"""Admin pages: the canned responses decisions start from, in every applicant language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from support.rules.kinds import KINDS, REJECTION_REASONS
+from support.web import params
+from support.web.auth import render_review, requires
+from support.web.forms import FormInput, read_small_form
+from support.workflow import responses
+
+DECISIONS = ("approve", "reject", "request_info")
+
+
+async def _form(request: Request) -> FormInput:
+    return await read_small_form(request)
+
+
+async def _responses_page(request: Request, error: str = "", status: int = 200) -> Response:
+    rows = await responses.every_response()
+    return render_review(request, "review/admin_responses.html", {
+        "rows": rows, "kinds": KINDS, "decisions": DECISIONS, "reasons": REJECTION_REASONS,
+        "error": error, "notice": request.query_params.get("notice", ""),
+    }, status)
+
+
+@requires("admin")
+async def canned_responses(request: Request) -> Response:
+    return await _responses_page(request)
+
+
+def _response_values(form: FormInput) -> dict[str, Any] | str:
+    """The checked values, or the message saying what is wrong."""
+    values: dict[str, Any] = {
+        "kind": form.get("kind"), "action": form.get("action"),
+        "reason_code": form.get("reason_code") or None,
+        "title": form.get("title").strip()[:128], "body": form.get("body").strip(),
+        "active": form.get("active") != "0",
+    }
+    if values["kind"] not in KINDS or values["action"] not in DECISIONS:
+        return "Choose the kind and the decision."
+    if values["action"] == "reject" and values["reason_code"] not in REJECTION_REASONS:
+        return "A refusal needs a reason code."
+    if values["action"] != "reject":
+        values["reason_code"] = None
+    if not values["title"] or not values["body"]:
+        return "Give the response a title and a text."
+    return values
+
+
+@requires("admin")
+async def save_response(request: Request) -> Response:
+    form = await _form(request)
+    values = _response_values(form)
+    if isinstance(values, str):
+        return await _responses_page(request, values, 422)
+    response_id = params.path_id(request, "response_id")
+    if "response_id" in request.path_params and response_id is None:  # 30 digits: a 404
+        return render_review(request, "errors/404.html", {}, 404)
+    if not await responses.save(values, response_id):
+        return render_review(request, "errors/404.html", {}, 404)
+    return RedirectResponse("/review/admin/responses?notice=saved", 303)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/review/admin/responses", canned_responses, methods=["GET"]),
+        Route("/review/admin/responses", save_response, methods=["POST"]),
+        Route("/review/admin/responses/{response_id:int}", save_response, methods=["POST"]),
+    ]
