@@ -10,6 +10,10 @@ chart on the page: the chart is for seeing the shape, the table for reading.
 
 Colours are the Okabe–Ito palette, told apart by people with any common colour vision.
 Every label goes through ``markupsafe.escape``; the result is a ``Markup`` string.
+
+A value axis is an ``Axis`` chosen for the largest value: counts in whole round steps,
+durations in minutes, hours or days as the range needs, shares in fifths; its tick labels
+carry ``class="tick"`` and are never repeated. A chart with nothing to show says so.
 """
 
 from __future__ import annotations
@@ -45,17 +49,96 @@ def percent(value: float) -> str:
     return f"{value * 100:.0f} %"
 
 
-def nice_ticks(top: float, count: int = 5) -> list[float]:
-    """Round steps (1, 2 or 5 times a power of ten) from 0 to at least ``top``."""
-    if top <= 0:
-        return [0.0, 1.0]
-    raw = top / count
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    ticks = [0.0]
-    while ticks[-1] < top:
-        ticks.append(round(ticks[-1] + step, 10))
-    return ticks
+@dataclass(frozen=True)
+class Axis:
+    """The ticks of a value axis, in the data's own units, and how each is written. Every
+    tick is a distinct round value and every label a distinct text: an axis reading
+    "0, 0, 1, 2, 2" (halves rounded to whole numbers) or "0 h" six times (minutes on an
+    axis of hours) says nothing."""
+
+    ticks: tuple[float, ...]
+    label: Formatter
+
+    @property
+    def top(self) -> float:
+        return self.ticks[-1]
+
+    def labels(self) -> list[str]:
+        return [self.label(tick) for tick in self.ticks]
+
+
+AxisFor = Callable[[float], Axis]
+"""An axis for the largest value a chart shows."""
+
+MOST_INTERVALS = 6  # more gridlines than this and the labels crowd a 720-pixel chart
+
+
+def _step(top: float, steps: Sequence[float], most: int = MOST_INTERVALS) -> float:
+    """The smallest of ``steps`` that covers ``top`` in at most ``most`` intervals (the
+    last step if none does)."""
+    return next((step for step in steps if top <= step * most), steps[-1])
+
+
+def _ticks_to(top: float, step: float) -> tuple[float, ...]:
+    """0, step, 2 step, ... up to the first multiple of ``step`` at or above ``top``;
+    at least two ticks, so an axis of nothing still has a scale."""
+    count = max(1, math.ceil(top / step - 1e-9))
+    return tuple(step * n for n in range(count + 1))
+
+
+def _decades(top: float, most: int = MOST_INTERVALS) -> list[float]:
+    """1, 2, 5, 10, 20, 50, ... until a step covers ``top`` in ``most`` intervals."""
+    found: list[float] = []
+    power = 1
+    while not found or found[-1] * most < top:
+        found += [m * power for m in (1, 2, 5)]
+        power *= 10
+    return found
+
+
+def count_axis(top: float) -> Axis:
+    """Counts: whole numbers in steps of 1, 2 or 5 times a power of ten (a top of 2 reads
+    0, 1, 2; of 7, 0, 2, 4, 6, 8); nothing to count reads 0, 1."""
+    top = max(0.0, top)
+    step = _step(top, _decades(top, most=5), most=5)
+    return Axis(_ticks_to(top, step), whole)
+
+
+def share_axis(top: float = 1.0) -> Axis:
+    """Shares of a whole: 0 % to 100 % in fifths, whatever the largest share."""
+    return Axis(tuple(n / 5 for n in range(6)), percent)
+
+
+# Each unit of time an axis may be written in: its length in seconds, the largest value
+# (in seconds) it is chosen for, and its round steps (in the unit).
+_TIME_UNITS: tuple[tuple[str, int, float, tuple[float, ...]], ...] = (
+    ("min", 60, 2 * 3600, (1, 2, 5, 10, 15, 30)),
+    ("h", 3600, 3 * 86400, (1, 2, 3, 6, 12, 24)),
+)
+_DAY = 86400
+
+
+def duration_axis(top: float) -> Axis:
+    """Durations given in seconds, written in the unit the range needs: minutes up to two
+    hours (0, 15, 30, 45 min), hours up to three days (0, 6, 12, 18, 24 h), days beyond
+    (0, 2, 4, 6 d); nothing to show reads 0 h, 1 h."""
+    top = max(0.0, top)
+    if top == 0:
+        return Axis((0.0, 3600.0), _in_unit("h", 3600))
+    for unit, seconds, largest, steps in _TIME_UNITS:
+        if top <= largest:
+            step = _step(top / seconds, steps)
+            return Axis(tuple(t * seconds for t in _ticks_to(top / seconds, step)),
+                        _in_unit(unit, seconds))
+    days = top / _DAY
+    step = _step(days, _decades(days))
+    return Axis(tuple(t * _DAY for t in _ticks_to(days, step)), _in_unit("d", _DAY))
+
+
+def _in_unit(unit: str, seconds: int) -> Formatter:
+    def label(value: float) -> str:
+        return f"{value / seconds:,.0f} {unit}"
+    return label
 
 
 def _text(x: float, y: float, content: str, *, anchor: str = "middle", size: int = 13,
@@ -93,15 +176,20 @@ def _empty(chart_id: str, title: str, desc: str) -> Markup:
 def column_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
                  series: Sequence[Series], x_label: str, y_label: str,
                  stacked: bool = False, label_every: int = 1,
-                 fmt: Formatter = whole) -> Markup:
-    """Vertical bars, one group (or stack) per label: days along the bottom."""
+                 fmt: Formatter = whole, axis: AxisFor = count_axis,
+                 nothing: str = "") -> Markup:
+    """Vertical bars, one group (or stack) per label: days along the bottom. ``nothing``:
+    what the plot says when every value is zero or missing."""
     if not labels or not series:
         return _empty(chart_id, title, desc)
     if stacked:
         top = max(sum(s.values[i] or 0 for s in series) for i in range(len(labels)))
     else:
         top = max(v or 0 for s in series for v in s.values)
-    left, upper, plot_w, plot_h, scale, height, body = _vertical(series, top, fmt, y_label)
+    left, upper, plot_w, plot_h, scale, height, body = _vertical(series, axis(top), y_label)
+    if nothing and _all_empty(series):
+        body.append(_text(left + plot_w / 2, upper + plot_h / 2, nothing, fill=MUTED,
+                          extra=' class="nothing"'))
     slot = plot_w / len(labels)
     groups = 1 if stacked else len(series)
     bar_w = max(1.0, slot * 0.8 / groups)
@@ -125,14 +213,19 @@ def column_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
     return _frame(chart_id, title, desc, height, body)
 
 
-def _axes(left: float, upper: float, plot_w: float, plot_h: float, ticks: list[float],
-          scale: float, fmt: Formatter, y_label: str) -> list[str]:
+def _all_empty(series: Sequence[Series]) -> bool:
+    return not any(v for s in series for v in s.values)
+
+
+def _axes(left: float, upper: float, plot_w: float, plot_h: float, axis: Axis,
+          scale: float, y_label: str) -> list[str]:
     parts = []
-    for tick in ticks:
+    for tick, label in zip(axis.ticks, axis.labels(), strict=True):
         y = upper + plot_h - tick * scale
         parts.append(f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="{GRID}" stroke-width="1"/>')
-        parts.append(_text(left - 6, y + 4, fmt(tick), anchor="end", size=12, fill=MUTED))
+        parts.append(_text(left - 6, y + 4, label, anchor="end", size=12, fill=MUTED,
+                           extra=' class="tick"'))
     parts.append(f'<line x1="{left}" x2="{left}" y1="{upper}" y2="{upper + plot_h:.1f}" '
                  f'stroke="{INK}" stroke-width="1"/>')
     parts.append(f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{upper + plot_h:.1f}" '
@@ -155,24 +248,28 @@ class _Vertical(NamedTuple):
     body: list[str]
 
 
-def _vertical(series: Sequence[Series], top: float, fmt: Formatter, y_label: str) -> _Vertical:
+def _vertical(series: Sequence[Series], axis: Axis, y_label: str) -> _Vertical:
     left, right, upper, lower, height = 64, 32, 40, 64, 320
     plot_w, plot_h = WIDTH - left - right, height - upper - lower
-    ticks = nice_ticks(top)
-    scale = plot_h / ticks[-1]
+    scale = plot_h / axis.top
     body = _legend(series, left, 20)
-    body += _axes(left, upper, plot_w, plot_h, ticks, scale, fmt, y_label)
+    body += _axes(left, upper, plot_w, plot_h, axis, scale, y_label)
     return _Vertical(left, upper, plot_w, plot_h, scale, height, body)
 
 
 def line_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
                series: Sequence[Series], x_label: str, y_label: str,
-               label_every: int = 1, fmt: Formatter = whole) -> Markup:
-    """One line per series over the labels, a point on every value."""
+               label_every: int = 1, fmt: Formatter = whole,
+               axis: AxisFor = count_axis, nothing: str = "") -> Markup:
+    """One line per series over the labels, a point on every value. ``nothing``: what
+    the plot says when every value is zero or missing."""
     if not labels or not series:
         return _empty(chart_id, title, desc)
     top = max((v or 0 for s in series for v in s.values), default=0)
-    left, upper, plot_w, plot_h, scale, height, body = _vertical(series, top, fmt, y_label)
+    left, upper, plot_w, plot_h, scale, height, body = _vertical(series, axis(top), y_label)
+    if nothing and _all_empty(series):
+        body.append(_text(left + plot_w / 2, upper + plot_h / 2 - 8, nothing, fill=MUTED,
+                          extra=' class="nothing"'))
     step = plot_w / max(1, len(labels) - 1) if len(labels) > 1 else 0
     def x_of(i: int) -> float:
         return left + (step * i if len(labels) > 1 else plot_w / 2)
@@ -202,13 +299,13 @@ def line_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
 
 def bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
               series: Sequence[Series], x_label: str, fmt: Formatter = whole,
-              tick_fmt: Formatter | None = None, top: float | None = None) -> Markup:
+              axis: AxisFor = count_axis) -> Markup:
     """Horizontal bars, a row per label (long names such as phone models fit), each value
-    written at the end of its bar (``fmt``; the axis uses ``tick_fmt`` if given)."""
+    written at the end of its bar (``fmt``), a missing one as "no data"."""
     if not labels or not series:
         return _empty(chart_id, title, desc)
     highest = max((v or 0 for s in series for v in s.values), default=0)
-    ticks = nice_ticks(top if top is not None else highest)
+    scale_axis = axis(highest)
     left, right = min(300, 24 + 7 * max(len(label) for label in labels)), 72
     upper = 40 if len(series) > 1 else 16
     bar_h = 16
@@ -216,14 +313,14 @@ def bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
     plot_w = WIDTH - left - right
     plot_h = row_h * len(labels)
     height = upper + plot_h + 52
-    scale = plot_w / ticks[-1]
+    scale = plot_w / scale_axis.top
     body = _legend(series, left, 20) if len(series) > 1 else []
-    for tick in ticks:
+    for tick, tick_label in zip(scale_axis.ticks, scale_axis.labels(), strict=True):
         x = left + tick * scale
         body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{upper}" y2="{upper + plot_h}" '
                     f'stroke="{GRID}" stroke-width="1"/>')
-        body.append(_text(x, upper + plot_h + 16, (tick_fmt or fmt)(tick), size=12,
-                          fill=MUTED))
+        body.append(_text(x, upper + plot_h + 16, tick_label, size=12, fill=MUTED,
+                          extra=' class="tick"'))
     body.append(f'<line x1="{left}" x2="{left}" y1="{upper}" y2="{upper + plot_h}" '
                 f'stroke="{INK}" stroke-width="1"/>')
     for i, label in enumerate(labels):

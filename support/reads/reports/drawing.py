@@ -20,10 +20,6 @@ def _day(value: object) -> str:
     return f"{value:%d %b}"
 
 
-def _hours(value: float) -> str:
-    return format_duration(value * 3600)
-
-
 def _share_chart(key: str, table: Table, what: str) -> Markup:
     rows = table.rows[:SHOWN]
     shown = f"the {len(rows)} with the most decisions" if len(table.rows) > SHOWN else "each"
@@ -36,7 +32,8 @@ def _share_chart(key: str, table: Table, what: str) -> Markup:
              f"{what}.{summary}",
         labels=[str(row[0]) for row in rows],
         series=[Series("Approved share", [row[4] for row in rows], APPROVED_COLOUR)],
-        x_label="Approved, percent of decisions", fmt=charts.percent, top=1.0,
+        x_label="Approved, percent of decisions", fmt=charts.percent,
+        axis=charts.share_axis,
     )
 
 
@@ -51,7 +48,7 @@ def _by_day_chart(key: str, table: Table, report: Report, counts: dict[date, dic
         chart_id=f"chart-{key}", title=table.title,
         desc=f"One line per kind over the last 30 days. Latest: {latest}.",
         labels=[_day(day) for day in report.days], x_label="Day (UTC)", y_label=what,
-        label_every=5,
+        label_every=5, nothing=f"No {what.lower()} in these 30 days.",
         series=[Series(label, [counts[day].get(kind, 0) for day in report.days],
                        PALETTE[i % len(PALETTE)])
                 for i, (kind, label) in enumerate(zip(report.kinds, labels, strict=True))],
@@ -70,7 +67,7 @@ def build(report: Report, tables: dict[str, Table]) -> dict[str, Markup]:
             desc=f"Approvals and refusals stacked, one bar per day over the last 30 days: "
                  f"{decided:,} decisions in all.",
             labels=days, x_label="Day (UTC)", y_label="Decisions", stacked=True,
-            label_every=5,
+            label_every=5, nothing="No decisions in these 30 days.",
             series=[Series("Approved", [report.approved[d] for d in report.days],
                            APPROVED_COLOUR),
                     Series("Refused", [report.rejected[d] for d in report.days],
@@ -81,12 +78,10 @@ def build(report: Report, tables: dict[str, Table]) -> dict[str, Markup]:
             desc=f"Median and 90th percentile by kind, decisions of the last 30 days. All "
                  f"kinds: median {format_duration(timing.median)}, 90th percentile "
                  f"{format_duration(timing.p90)}.",
-            labels=[t.label for t in report.timings], x_label="Time to decision (hours)",
-            fmt=_hours, tick_fmt=lambda hours: f"{hours:,.0f} h",
-            series=[Series("Median", [None if t.median is None else t.median / 3600
-                                      for t in report.timings], PALETTE[0]),
-                    Series("90th percentile", [None if t.p90 is None else t.p90 / 3600
-                                               for t in report.timings], PALETTE[1])],
+            labels=[t.label for t in report.timings], x_label="Time to decision",
+            fmt=format_duration, axis=charts.duration_axis,
+            series=[Series("Median", [t.median for t in report.timings], PALETTE[0]),
+                    Series("90th percentile", [t.p90 for t in report.timings], PALETTE[1])],
         ),
         "approved-by-kind": _share_chart("approved-by-kind", tables["approved-by-kind"],
                                          "kind"),
