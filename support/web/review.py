@@ -3,6 +3,9 @@ screen, and the actions taken from it."""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -17,6 +20,7 @@ from support.data.models import Application, Event, Reviewer, RiskFlag
 from support.platform import tokens
 from support.reads import related
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
+from support.web import composer
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 from support.workflow import presence, responses, risk
@@ -60,26 +64,44 @@ async def application_page(request: Request) -> Response:
     await risk.refresh(application)
     await workflow.review.touch(application, reviewer)
     await presence.seen(application, reviewer)
-    await application.fetch_related("assignee", "appeal_of", "documents")
+    chosen = parse_id(request.query_params.get("use", ""))  # a canned text picked without JS
+    return await _page(request, application, use=chosen)
+
+
+async def _page(request: Request, application: Application, *, use: int | None = None,
+                posted: composer.Posted | None = None, error: str = "",
+                changes: list[Event] | None = None, status: int = 200) -> Response:
+    """The application on one screen; after a refused decision, with what the reviewer
+    wrote kept in its form and the reason it was refused."""
+    reviewer = _reviewer(request)
+    await application.fetch_related("assignee", "appeal_of", "documents", "held_for",
+                                    "decided_by", "asked_by")
     original = application.appeal_of
     if original is not None:
         await original.fetch_related("documents", "decided_by")
     events = await Event.filter(application=application).exclude(type="document_viewed").order_by(
         "at", "id"
     )
+    options = await responses.options(application.kind, application.locale)
+    kind = KINDS[application.kind]
     return render_review(request, "review/application.html", {
         "application": application,
-        "kind": KINDS[application.kind],
+        "kind": kind,
         "documents": application.documents,
         "flags": await RiskFlag.filter(application=application).order_by("code"),
         "flag_labels": risk.CODES,
         "events": events,
+        "seen": max((event.id for event in events), default=0),
         "actors": await _actor_names(events),
         "can": await workflow.review.available(application, reviewer),
         "barred": await workflow.review.barred_from(application, reviewer),
-        "canned": await responses.for_kind(application.kind),
+        "forms": composer.forms(options, use=use, posted=posted),
+        "options": options,
+        "canned_data": [dataclasses.asdict(option) for option in options],
+        "now": datetime.now(UTC),
         "reasons": REJECTION_REASONS,
         "info_items": INFO_ITEMS,
+        "reply_by": composer.reply_by(application, kind),
         "reviewers": [who for who in await Reviewer.filter(active=True).order_by("name")
                       if works_queue_of(who, application)],
         "notice": request.query_params.get("notice", ""),
@@ -87,7 +109,9 @@ async def application_page(request: Request) -> Response:
         "original": original,
         "related": await related.related_to(application),
         "others": await presence.others(application, reviewer),
-    })
+        "error": error,
+        "changes": changes or [],
+    }, status)
 
 
 async def _actor_names(events: list[Event]) -> dict[str, str]:
@@ -144,13 +168,26 @@ async def decide(request: Request) -> Response:
     application = await _visible(request)
     if application is None:
         return render_review(request, "errors/404.html", {}, 404)
+    posted = composer.Posted.of(form)
     decision = workflow.Decision(
-        action=form.get("action"), text=form.get("message"),
-        reason_code=form.get("reason_code") or None,
-        items=tuple(form.fields.get("items", [])),
+        action=posted.action, text=form.get("message"), reason_code=posted.reason_code,
+        items=posted.items, seen=parse_id(form.get("seen")),
     )
-    await workflow.decide(application, workflow.reviewer_actor(_reviewer(request)), decision)
-    return _back(application, "decided")
+    try:
+        await workflow.decide(application, workflow.reviewer_actor(_reviewer(request)), decision)
+    except workflow.review.Changed as changed:
+        return await _page(request, application, posted=posted, error=changed.message,
+                           changes=changed.events, status=409)
+    except workflow.review.WrongText as wrong:
+        # The text followed another reason: the form again, with the chosen reason's text.
+        return await _page(request, application, posted=posted.with_reasons_text(),
+                           error=f"{wrong.message} (The text sent was “{wrong.written_for}”.)",
+                           status=wrong.status_code)
+    except workflow.DomainError as refused:
+        return await _page(request, application, posted=posted, error=refused.message,
+                           status=refused.status_code)
+    return _back(application, {"approve": "approved", "reject": "refused",
+                               "request_info": "asked"}[decision.action])
 
 
 def routes() -> list[Route]:

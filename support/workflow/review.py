@@ -19,6 +19,7 @@ from support.data.models import Application, Event, Reviewer, Status
 from support.notify.outbox import notify_applicant
 from support.platform import metrics
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
+from support.workflow import responses
 from support.workflow.machine import (
     TRANSITIONS,
     Actor,
@@ -184,6 +185,37 @@ class Decision:
     text: str
     reason_code: str | None = None
     items: tuple[str, ...] = ()
+    # The last event the reviewer's page showed: a decision on an application that changed
+    # since is refused with what changed (None: no check, for callers without a page).
+    seen: int | None = None
+
+
+class Changed(DomainError):
+    """The application changed after the reviewer's page was drawn; ``events`` say how."""
+
+    def __init__(self, events: list[Event]) -> None:
+        super().__init__("This application changed after you opened it, so your decision "
+                         "was not sent. Check what changed, then send it again.")
+        self.events = events
+
+
+class WrongText(DomainError):
+    """The message is, untouched, the canned refusal of another reason than the one chosen."""
+
+    status_code = 422
+
+    def __init__(self, written_for: str) -> None:
+        super().__init__("The message is the canned text written for another reason. The "
+                         "text for the reason you chose is below: check it and send again.")
+        self.written_for = written_for
+
+
+async def changes_since(application: Application, seen: int, reviewer: Reviewer) -> list[Event]:
+    """What happened to the application after event ``seen``, as its history shows it: views
+    are not changes, and nor are the reviewer's own notes (their other tab)."""
+    return [event for event in await Event.filter(application_id=application.id, id__gt=seen)
+            .exclude(type="document_viewed").order_by("id")
+            if not (event.type == "note" and event.actor == f"reviewer:{reviewer.id}")]
 
 
 def _validate(decision: Decision) -> None:
@@ -203,8 +235,17 @@ async def decide(application: Application, actor: Actor, decision: Decision) -> 
         raise DomainError("Unknown decision.")
     _validate(decision)
     assert actor.reviewer is not None
+    if decision.action == "reject":
+        choices = await responses.options(application.kind, application.locale)
+        wrong = responses.misfit(choices, decision.reason_code, decision.text)
+        if wrong is not None:
+            raise WrongText(wrong.title)
     async with in_transaction():
         fresh = await locked(application.reference)
+        if decision.seen is not None:
+            changed = await changes_since(fresh, decision.seen, actor.reviewer)
+            if changed:
+                raise Changed(changed)
         if await barred_from(fresh, actor.reviewer):
             raise DomainError("You refused the original application, so another reviewer "
                               "must decide this appeal.")
@@ -217,6 +258,7 @@ async def decide(application: Application, actor: Actor, decision: Decision) -> 
             fresh.info_request = {"items": list(decision.items), "message": text,
                                   "reviewer_id": actor.reviewer.id}
             fresh.info_requested_at = now
+            fresh.asked_by_id = actor.reviewer.id
             fresh.assignee_id = None
             context["items"] = [INFO_ITEMS[item] for item in decision.items]
             context["reply_days"] = kind.info_reply_days
