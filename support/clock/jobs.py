@@ -14,7 +14,7 @@ from pathlib import Path
 from support.config import Settings
 from support.documents import filing, sweep
 from support.reads import reports
-from support.workflow import erasure, housekeeping, purging
+from support.workflow import erasure, housekeeping, presence, purging
 
 log = logging.getLogger("support.workflow")
 
@@ -61,6 +61,10 @@ async def run_all(settings: Settings) -> None:
         await purging.run_daily(settings)
     except Exception:
         log.exception("retention purge failed")
+    try:  # who had a page open a day ago: a small table, kept small; nothing waits on it
+        await presence.prune()
+    except Exception:
+        log.exception("pruning who had applications open failed; the next run retries")
     # Last and on its own: the reports page's daily figures (reads/reports/rollup.py)
     # never hold up the clock's actions, and a failure is retried at the next run.
     try:

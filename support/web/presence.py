@@ -1,9 +1,129 @@
-"""Who else has an application open, refreshed by the page (static/review/presence.js)."""
+"""Who else has an application open, refreshed by the page (static/review/presence.js).
+
+``GET …/presence?since=N`` is the page's poll, every few seconds while its tab is visible:
+it marks the reviewer as still there and answers, in JSON, the others with the application
+open (and which of them holds it) and, given the newest event the page showed (``since``),
+what changed after it, so the page can offer a reload. ``POST …/presence/leave`` is the
+page going away (hidden or closed, by ``navigator.sendBeacon`` with the form's CSRF field
+and the ``mark`` its last poll answered): the others stop seeing the reviewer at their next
+poll instead of after the window, unless a later page of theirs has marked them since.
+
+Both answer 404 for an application outside the reviewer's queues, as the page does.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from tortoise.expressions import Q
+
+from support.accounts.scope import in_scope
+from support.data.ids import parse_id
+from support.data.models import Application, Event, Reviewer
+from support.platform import tokens
+from support.reads.wording import event_words
+from support.web.auth import requires
+from support.web.forms import read_small_form
+from support.workflow import presence
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+def _reviewer(request: Request) -> Reviewer:
+    reviewer: Reviewer = request.state.reviewer
+    return reviewer
+
+
+async def _visible(request: Request) -> Application | None:
+    """The application if it is in this reviewer's queues; otherwise none (404), as on
+    its page, so references cannot be probed through the poll."""
+    reference = tokens.parse_reference(request.path_params["reference"])
+    if reference is None:
+        return None
+    return await Application.filter(Q(reference=reference) & in_scope(_reviewer(request))).first()
+
+
+def _not_found() -> JSONResponse:
+    return JSONResponse({"error": "No such application."}, 404, headers=NO_STORE)
+
+
+def _since(request: Request) -> int | None | str:
+    """The newest event id the page showed: None when not asked, "bad" when unreadable."""
+    text = request.query_params.get("since")
+    if text is None:
+        return None
+    if text == "0":  # a page that showed no event yet
+        return 0
+    return parse_id(text) or "bad"
+
+
+async def _change(events: list[Event]) -> dict[str, object]:
+    """The latest of ``events`` in words a reviewer reads ("Claim, by Bob"), and how many."""
+    latest = events[-1]
+    actor = latest.actor
+    if actor.startswith("reviewer:"):
+        who = await Reviewer.filter(id=parse_id(actor.split(":", 1)[1]) or 0).first()
+        by = who.name if who else "a reviewer"
+    else:
+        by = {"applicant": "the applicant", "system": "the system"}.get(actor, actor)
+    return {"count": len(events), "latest": f"{event_words(latest)}, by {by}",
+            "version": latest.id}
+
+
+@requires("reviewer")
+async def poll(request: Request) -> Response:
+    since = _since(request)
+    if since == "bad":
+        return JSONResponse({"error": "since must be the id of an event."}, 400,
+                            headers=NO_STORE)
+    application = await _visible(request)
+    if application is None:
+        return _not_found()
+    reviewer = _reviewer(request)
+    here = await presence.still_here(application, reviewer)
+    changed = None
+    if isinstance(since, int):
+        events = await presence.changes_since(application, since, reviewer)
+        changed = await _change(events) if events else None
+    return JSONResponse({
+        "others": [{"name": other.name, "holds": other.holds} for other in here.others],
+        "changed": changed,
+        "mark": here.mark.isoformat(),
+    }, headers=NO_STORE)
+
+
+def _mark(text: str) -> datetime | None:
+    """The time a poll answered as ``mark`` (ISO 8601 with its offset), or None."""
+    if not text or len(text) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+@requires("reviewer")
+async def leave(request: Request) -> Response:
+    form = await read_small_form(request)  # and the CSRF check
+    mark = _mark(form.get("mark"))
+    if mark is None:
+        return JSONResponse({"error": "mark must be the time a poll answered."}, 400,
+                            headers=NO_STORE)
+    application = await _visible(request)
+    if application is None:
+        return _not_found()
+    await presence.leave(application, _reviewer(request), mark)
+    return Response(status_code=204, headers=NO_STORE)
 
 
 def routes() -> list[Route]:
-    return []
+    return [
+        Route("/review/applications/{reference}/presence", poll, methods=["GET"],
+              name="presence"),
+        Route("/review/applications/{reference}/presence/leave", leave, methods=["POST"],
+              name="presence_leave"),
+    ]
