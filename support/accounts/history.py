@@ -27,6 +27,8 @@ ACTIONS: dict[str, str] = {
     "locked_by_codes": "Locked after wrong codes",
     "sessions_ended": "Sessions ended",
     "deactivated": "Deactivated",
+    "role_changed": "Role changed",
+    "queues_changed": "Queues changed",
 }
 
 

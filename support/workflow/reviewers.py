@@ -1,19 +1,25 @@
-"""Admins' actions on reviewer accounts that send an email: inviting a reviewer, and sending
-one a new sign-in link. Here rather than in ``accounts`` because the email goes through the
-outbox, which ``accounts`` may not import; each action is one transaction with its
-account row, its link, its email and its audit record, so a link exists exactly when its
-email will be sent.
+"""Admins' actions on reviewer accounts that reach beyond the account: inviting a reviewer
+and sending one a new sign-in link (an email, through the outbox, which ``accounts`` may
+not import), and changing a reviewer's role and queues (which hands back the applications
+they hold and may no longer open). Each is one transaction with its account row, its
+link or its applications' events, its email and its audit record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
 from support.accounts import auth, history, invitations, second_factor
-from support.data.models import Reviewer, ReviewerSession
+from support.accounts.roles import ADMIN, ROLES, has_role
+from support.accounts.scope import works_queue_of
+from support.data.models import Application, Reviewer, ReviewerSession, Status
 from support.notify import outbox
+from support.rules.countries import country_codes, country_name
+from support.rules.kinds import queue_titles, queues
+from support.workflow.machine import locked, move, reviewer_actor
 
 TEMPLATE = "reviewer_invitation"
 
@@ -58,3 +64,115 @@ async def send_new_link(admin: Reviewer, reviewer: Reviewer, *, base_url: str,
                              "ended.", actor=history.actor_of(admin))
         await _email(reviewer, invitations.RESET, admin, base_url, require_2fa)
     return ended
+
+
+class AccessRefused(auth.AuthError):
+    """A change no admin may make (their own role; as an admin no longer): 409, not 422."""
+
+
+@dataclass(frozen=True)
+class AccessChange:
+    """What ``change_access`` did, for the page to say."""
+
+    reviewer: Reviewer
+    old_role: str
+    queues_changed: bool
+    released: int
+    must_set_up_codes: bool
+
+    @property
+    def role_changed(self) -> bool:
+        return self.old_role != self.reviewer.role
+
+    @property
+    def changed(self) -> bool:
+        return self.role_changed or self.queues_changed
+
+
+def checked_access(role: str, kinds: Iterable[str],
+                   countries: Iterable[str]) -> tuple[str, list[str], list[str]]:
+    """The role, queues (in the kinds' order) and countries (sorted ISO codes) asked for,
+    or AuthError naming what is not known."""
+    if role not in ROLES:
+        raise auth.AuthError(f"Unknown role {role!r}: choose reviewer, lead or admin.")
+    chosen = {kind.strip().lower() for kind in kinds if kind.strip()}
+    unknown = sorted(chosen - set(queues()))
+    if unknown:
+        raise auth.AuthError(f"Unknown queue {', '.join(unknown)}: choose among "
+                             f"{', '.join(queue_titles().values())}.")
+    codes = {code.strip().upper() for code in countries if code.strip()}
+    wrong = sorted(codes - country_codes())
+    if wrong:
+        raise auth.AuthError(f"Unknown country code {', '.join(wrong)}: use two-letter ISO "
+                             "codes like IN or RU, separated by commas.")
+    return role, [queue for queue in queues() if queue in chosen], sorted(codes)
+
+
+def describe_queues(kinds: Iterable[str], countries: Iterable[str]) -> str:
+    """"Account recovery in India (IN), Nepal (NP)": queues and countries in words."""
+    titles = queue_titles()
+    named = ", ".join(titles.get(kind, kind) for kind in kinds) or "no queue"
+    where = ", ".join(f"{country_name(code)} ({code})" for code in countries)
+    return f"{named} in {where or 'every country'}"
+
+
+async def change_access(admin: Reviewer, reviewer_id: int, *, role: str, kinds: Iterable[str],
+                        countries: Iterable[str], require_2fa: bool = False) -> AccessChange:
+    """Give a reviewer a new role and queues, recorded in the account audit.
+
+    An admin cannot change their own role (so the desk always keeps the admin acting); both
+    rows are locked in id order and the admin's role read again inside the transaction, so
+    two admins demoting each other at once cannot both succeed and leave none. Applications
+    the reviewer holds and may no longer open go back to the queue now, rather than wait,
+    unseen, for the claim's lease to run out. A role that needs a second factor the
+    reviewer has not set up takes effect at once: ``web/auth`` sends them to set it up
+    before anything else, at their next page or sign-in.
+    """
+    role, kinds, countries = checked_access(role, kinds, countries)
+    async with in_transaction():
+        rows = {r.id: r for r in await Reviewer.filter(id__in={admin.id, reviewer_id})
+                .order_by("id").select_for_update()}
+        acting, target = rows.get(admin.id), rows.get(reviewer_id)
+        if acting is None or not acting.active or not has_role(acting, ADMIN):
+            raise AccessRefused("Only an admin can change roles and queues.")
+        if target is None:
+            raise LookupError(reviewer_id)
+        if target.id == acting.id and role != target.role:
+            raise AccessRefused("You cannot change your own role: ask another admin.")
+        old_role = target.role
+        queues_changed = (kinds, countries) != (list(target.kinds), list(target.countries))
+        before = describe_queues(target.kinds, target.countries)
+        target.role, target.kinds, target.countries = role, kinds, countries
+        await target.save(update_fields=["role", "kinds", "countries"])
+        actor = history.actor_of(acting)
+        if old_role != role:
+            await history.record(target, "role_changed", f"From {old_role} to {role}.",
+                                 actor=actor)
+        if queues_changed:
+            await history.record(target, "queues_changed",
+                                 f"From {before} to {describe_queues(kinds, countries)}.",
+                                 actor=actor)
+        released = await _release_out_of_scope(acting, target)
+    return AccessChange(target, old_role, queues_changed, released,
+                        second_factor.needs_enrolment(target, require_2fa))
+
+
+async def _release_out_of_scope(admin: Reviewer, reviewer: Reviewer) -> int:
+    """Hand back what ``reviewer`` holds and may no longer open; the caller holds the
+    transaction."""
+    held = await Application.filter(status=Status.IN_REVIEW, assignee_id=reviewer.id)
+    released = 0
+    for application in held:
+        if works_queue_of(reviewer, application):
+            continue
+        fresh = await locked(application.reference)
+        if fresh.status is not Status.IN_REVIEW or \
+                fresh.assignee_id != reviewer.id:  # type: ignore[attr-defined]
+            continue  # decided or released since the list was read
+        await move(fresh, "release", reviewer_actor(admin),
+                   f"Returned to the queue: {reviewer.name} no longer works it.", internal=True)
+        fresh.assignee_id = None
+        fresh.claimed_at = None
+        await fresh.save(update_fields=["assignee_id", "claimed_at"])
+        released += 1
+    return released
