@@ -69,11 +69,11 @@ async def test_reviewer_actions_and_document_views_appear_newest_first(desk, set
     assert [(r["Who"], r["What"], r["Application"]) for r in table] == [
         (f"Asha Reviewer {asha.reviewer.email}", "Released to the queue", ref2),
         (f"Lee Lead {lee.reviewer.email}", "Reassigned", ref2),
-        (f"Lee Lead {lee.reviewer.email}", "Claimed", ref2),
+        (f"Lee Lead {lee.reviewer.email}", "Taken", ref2),
         (f"Asha Reviewer {asha.reviewer.email}", "Approved", ref1),
         (f"Asha Reviewer {asha.reviewer.email}", "Wrote a note", ref1),
-        (f"Asha Reviewer {asha.reviewer.email}", "Viewed a document", ref1),
-        (f"Asha Reviewer {asha.reviewer.email}", "Claimed", ref1),
+        (f"Asha Reviewer {asha.reviewer.email}", "Document viewed", ref1),
+        (f"Asha Reviewer {asha.reviewer.email}", "Taken", ref1),
     ]
     viewed = table[5]
     assert "receipt-front.jpg" in viewed["Details"] and "receipt" in viewed["Details"]
@@ -89,7 +89,7 @@ async def test_decisions_of_each_kind_are_named(desk):
     admin = await desk.reviewer(role="admin")
     lead = await desk.reviewer("Lee", role="lead")
     now = datetime.now(UTC)
-    for action, words in (("reject", "Refused"), ("request_info", "Asked for information")):
+    for action, words in (("reject", "Refused"), ("request_info", "Asked the applicant for information")):
         row = await make_application(status=Status.IN_REVIEW, assignee=lead.reviewer,
                                      claimed_at=now, last_activity_at=now)
         form = {"action": action, "message": "Please see the message.",
@@ -274,5 +274,5 @@ async def test_a_view_whose_file_name_was_erased_still_shows(desk):
                  message="")
     await Event.filter(type="document_viewed").update(message="")
     table = rows((await admin.get(AUDIT)).text)
-    assert [r["What"] for r in table] == ["Viewed a document"]
+    assert [r["What"] for r in table] == ["Document viewed"]
     assert "erased" in table[0]["Details"]

@@ -21,8 +21,8 @@ from support.reads.exports import neutralise
 from tests.conftest import BASE
 from tests.factories import make_application
 
-HEADER = ["Reference", "Kind", "Status", "Country", "Model", "Firmware", "Priority",
-          "Created (UTC)", "Confirmed (UTC)", "Due (UTC)", "Decided (UTC)", "Decision code",
+HEADER = ["Reference", "Kind", "State", "Country", "Model", "Firmware", "Priority",
+          "Submitted (UTC)", "Confirmed (UTC)", "Due (UTC)", "Decided (UTC)", "Refusal reason",
           "Assignee", "Risk flags"]
 CONTACTS = ["Account ID", "Phone", "Email", "IMEI"]
 
@@ -55,7 +55,8 @@ async def test_the_export_has_the_pages_filters_and_order(desk):
     by_due = sorted(wanted, key=lambda a: a.due_at)
     assert references(rows) == [a.reference for a in by_due]  # the queue's order
     first = dict(zip(HEADER, rows[1], strict=True))
-    assert first["Kind"] == "unlock" and first["Status"] == "queued"
+    assert first["Kind"] == "Bootloader unlock permission"
+    assert first["State"] == "Waiting for a reviewer"
     assert first["Due (UTC)"] == by_due[0].due_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     # The page links to exactly this export.
     page = await lead.get("/review/queue?kind=unlock&country=IN")
@@ -82,7 +83,7 @@ async def test_every_filter_of_the_queue_applies(desk):
         rows = table(await lead.get(f"/review/queue.csv?{query}"))
         assert sorted(references(rows)) == sorted(a.reference for a in expected), query
     rows = table(await lead.get("/review/queue.csv?flag=same_imei"))
-    assert rows[1][HEADER.index("Risk flags")] == "same_imei"
+    assert rows[1][HEADER.index("Risk flags")] == "Same IMEI, other account"
     held_row = table(await lead.get("/review/queue.csv?tab=in_review"))[1]
     assert held_row[HEADER.index("Assignee")] == "Holder"
 

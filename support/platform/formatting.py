@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from babel.dates import format_date, format_time
 
@@ -23,6 +23,37 @@ def format_when(value: datetime | str | None, locale: str = "en") -> str:
     babel_locale = _DATE_LOCALE.get(locale, locale)
     day = format_date(value, "long", locale=babel_locale)
     return f"{day}, {format_time(value, 'HH:mm', tzinfo=UTC, locale=babel_locale)} UTC"
+
+
+def _aware(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def format_local(value: datetime | str | None, zone: tzinfo, locale: str = "en") -> str:
+    """The same moment on a clock in ``zone``: "10:40", or "01:10 on 7 December" when the
+    day there is not the day in UTC (a reviewer compares it with the UTC line beside it)."""
+    if value is None or value == "":
+        return ""
+    moment = _aware(value)
+    local = moment.astimezone(zone)
+    babel_locale = _DATE_LOCALE.get(locale, locale)
+    clock = format_time(local, "HH:mm", tzinfo=zone, locale=babel_locale)
+    if local.date() == moment.astimezone(UTC).date():
+        return clock
+    return f"{clock} on {format_date(local, 'd MMMM', locale=babel_locale)}"
+
+
+def format_both(value: datetime | str | None, zone: tzinfo | None, whose: str,
+                locale: str = "en") -> str:
+    """UTC first (the desk's one clock), then the applicant's: "6 December 2026, 05:10 UTC
+    · 10:40 in the applicant's time (Asia/Kolkata, UTC+05:30)". ``whose`` says whose clock
+    that is; without a zone, UTC alone."""
+    utc = format_when(value, locale)
+    if not utc or zone is None:
+        return utc
+    return f"{utc} · {format_local(value, zone, locale)} {whose}"
 
 
 def mask_phone(phone: str) -> str:

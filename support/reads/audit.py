@@ -18,6 +18,7 @@ the reviewers (for the filter and the names), the page's ids and rows.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -31,22 +32,15 @@ from support.data.ids import parse_id
 from support.data.models import AccountEvent, Application, Event, Reviewer
 from support.platform.tokens import parse_reference
 from support.reads.queue import decode_cursor, encode_cursor
+from support.reads.wording import event_plain, purpose_word
 
 PAGE_SIZE = 50
 ACTOR_PREFIX = "reviewer:"
 DETAIL_CHARS = 300
 
-# What each event type a reviewer can cause means, for the "what" column.
-ACTIONS: dict[str, str] = {
-    "claim": "Claimed",
-    "release": "Released to the queue",
-    "reassign": "Reassigned",
-    "note": "Wrote a note",
-    "approve": "Approved",
-    "reject": "Refused",
-    "request_info": "Asked for information",
-    "document_viewed": "Viewed a document",
-}
+# A document view's note names the upload slot by its code ("Viewed box_photo (…)."):
+# a code that is not already a word ("receipt" is) is said in words on the page.
+VIEWED = re.compile(r"^Viewed ([a-z]+_[a-z_]+) \(")
 
 
 def _number(text: str) -> bool:
@@ -105,7 +99,8 @@ class AuditRow:
 
     @property
     def what(self) -> str:
-        return ACTIONS.get(self.type, self.type.replace("_", " ").capitalize())
+        """The event in words, without its actor: the "Who" column names them."""
+        return event_plain(self.type)
 
     @property
     def detail(self) -> str:
@@ -113,6 +108,8 @@ class AuditRow:
         if not text and self.type == "document_viewed":
             # Erasure blanks the applicant's file names (workflow/retention.py).
             return "Which document: erased with the applicant's data."
+        if self.type == "document_viewed":
+            text = VIEWED.sub(lambda m: f"Viewed {purpose_word(m.group(1)).lower()} (", text)
         return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1] + "…"
 
     @property

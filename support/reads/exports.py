@@ -27,6 +27,7 @@ from support.data.models import Application, Reviewer, RiskFlag
 from support.data.sqlite_client import long_statements
 from support.reads import queue
 from support.reads.queue import DECIDED_ORDER, QUEUE_ORDER, Filters
+from support.reads.wording import flag_word, kind_word, reason_word, state_word
 
 BATCH = 1000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -72,9 +73,11 @@ class QueueExport:
     filters: Filters
     contacts: bool = False
 
-    COLUMNS = ("Reference", "Kind", "Status", "Country", "Model", "Firmware", "Priority",
-               "Created (UTC)", "Confirmed (UTC)", "Due (UTC)", "Decided (UTC)",
-               "Decision code", "Assignee", "Risk flags")
+    # Words in the header and in the cells (kinds, states, reasons, flags as the pages say
+    # them: reads/wording.py); times as ISO-like text a spreadsheet sorts, in UTC.
+    COLUMNS = ("Reference", "Kind", "State", "Country", "Model", "Firmware", "Priority",
+               "Submitted (UTC)", "Confirmed (UTC)", "Due (UTC)", "Decided (UTC)",
+               "Refusal reason", "Assignee", "Risk flags")
     CONTACT_COLUMNS = ("Account ID", "Phone", "Email", "IMEI")
     FIELDS = ("id", "priority", "due_at", "decided_at", "reference", "kind", "status",
               "country", "model", "firmware", "created_at", "verified_at", "decision_code",
@@ -118,8 +121,9 @@ class QueueExport:
     def _cells(self, row: tuple[Any, ...], flags: list[str]) -> list[Any]:
         (_, priority, due_at, decided_at, reference, kind, status, country, model, firmware,
          created_at, verified_at, decision_code, assignee, *contact) = row
-        cells = [reference, kind, str(status), country, model, firmware, priority,
-                 when(created_at), when(verified_at), when(due_at), when(decided_at),
-                 decision_code or "", assignee or "", " ".join(flags)]
+        cells = [reference, kind_word(kind), state_word(status), country, model, firmware,
+                 priority, when(created_at), when(verified_at), when(due_at), when(decided_at),
+                 reason_word(decision_code), assignee or "",
+                 "; ".join(flag_word(flag) for flag in flags)]
         cells += [value or "" for value in contact]
         return cells

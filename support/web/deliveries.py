@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from support.data.models import Channel, DeliveryStatus, Notification
 from support.notify.outbox import retry_now
+from support.reads.wording import MESSAGE_WORDS
 from support.web import params
 from support.web.auth import render_review, requires
 from support.web.forms import read_small_form
@@ -37,6 +38,9 @@ async def deliveries(request: Request) -> Response:
     return render_review(request, "review/deliveries.html", {
         "rows": rows, "counts": counts, "status": status, "channel": channel,
         "template": template, "notice": request.query_params.get("notice", ""),
+        # The filters offer words; their values stay the codes the rows hold.
+        "channels": [c.value for c in Channel],
+        "messages": sorted(MESSAGE_WORDS.items(), key=lambda item: item[1]),
     })
 
 

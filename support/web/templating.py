@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -13,9 +14,42 @@ from starlette.templating import Jinja2Templates
 from support.accounts.roles import has_role
 from support.notify.render import TEMPLATES_DIR, install_language
 from support.platform import i18n
-from support.platform.formatting import format_age, mask_email, mask_phone
+from support.platform.formatting import format_age, format_both, mask_email, mask_phone
 from support.reads import wording
+from support.rules import zones
+from support.rules.countries import country_name
 from support.web.security import CSRF_FIELD, csrf_token
+
+# Codes as words on every reviewer page (reads/wording.py).
+WORDING_FILTERS = ("state_word", "event_words", "role_word", "reason_word", "info_word",
+                   "kind_word", "flag_word", "message_word", "delivery_word", "channel_word",
+                   "firmware_word", "purpose_word")
+
+
+def _zone_of(application: Any) -> zones.ApplicantZone | None:
+    # ``time_zone``: the applicant's own, if applications ever carry it (issue 21).
+    return zones.applicant_zone(str(getattr(application, "country", "") or ""),
+                                getattr(application, "time_zone", None))
+
+
+def both_times(value: datetime | None, application: Any) -> str:
+    """A moment of an application in UTC and on the applicant's clock, said whose clock
+    that is (rules/zones.py): ``{{ application.created_at|both_times(application) }}``."""
+    zone = _zone_of(application)
+    if value is None or zone is None:
+        return format_both(value, None, "")
+    return format_both(value, zone.zone, zones.described(zone, value))
+
+
+def applicant_now(application: Any) -> str:
+    """What the applicant's clock shows now ("22:40 in the applicant's time (…)"): whether
+    a call or a message reaches them at night."""
+    zone = _zone_of(application)
+    if zone is None:
+        return ""
+    now = datetime.now(UTC)
+    clock = now.astimezone(zone.zone).strftime("%H:%M")
+    return f"{clock} {zones.described(zone, now)}"
 
 
 @lru_cache(maxsize=len(i18n.LANGUAGES))
@@ -41,8 +75,11 @@ def _environment(lang: str) -> Environment:
     env.filters["mask_phone"] = mask_phone
     env.filters["mask_email"] = mask_email
     env.filters["age"] = format_age
-    for name in ("state_word", "event_words", "role_word", "reason_word"):
+    for name in WORDING_FILTERS:
         env.filters[name] = getattr(wording, name)  # codes as words (reads/wording.py)
+    env.filters["country_name"] = country_name  # "IN" → "India", English on the desk
+    env.filters["both_times"] = both_times
+    env.filters["applicant_now"] = applicant_now
     env.globals["has_role"] = has_role  # pages check roles the one way the code does
     return env
 

@@ -1,7 +1,10 @@
 """Warnings computed from other applications: the duplicate checks a reviewer would do by hand.
 
 Each signal is a few indexed queries (on imei, phone, account_id or the documents' sha256),
-so one application costs a fixed number of round trips however large the tables grow. The
+so one application costs a fixed number of round trips however large the tables grow.
+What "the same IMEI, phone, account or receipt" means is ``data/sharing.py``, shared with
+the related-applications panel (``reads/related.py``): a blank or redacted value matches
+nothing in either. The
 list of related references is capped at ``RELATED_LIMIT``, newest first, and the counts in
 the reasons come from the database, never from loading rows into Python.
 
@@ -19,23 +22,18 @@ from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from support.data.models import Application, Document, RiskFlag, Status
+from support.data import sharing
+from support.data.models import Application, RiskFlag, Status
 from support.rules.catalogue import find_device
+from support.rules.flags import FLAG_WORDS
 from support.rules.kinds import KINDS, unlock_kinds
 
-CODES: dict[str, str] = {
-    "same_imei": "Same IMEI, other account",
-    "same_receipt": "Same receipt file",
-    "recent_unlock": "Unlock approved in the last 30 days",
-    "shared_phone": "Phone shared by many accounts",
-    "unlock_not_offered": "Model not offered unlocking",
-}
+CODES: dict[str, str] = FLAG_WORDS  # each signal's code and its words (one dictionary)
 
 RELATED_LIMIT = 20
 RECENT_UNLOCK_DAYS = 30
 SHARED_PHONE_DAYS = 90
 SHARED_PHONE_MAX_ACCOUNTS = 3  # more accounts than this on one phone raises the flag
-RECEIPT = "receipt"
 
 
 @dataclass(frozen=True)
@@ -74,10 +72,11 @@ async def _references(query: QuerySet[Application]) -> tuple[list[str], int]:
 
 
 async def _same_imei(application: Application) -> Signal | None:
-    if not application.imei:
+    same = sharing.same(application, sharing.IMEI)
+    if same is None:
         return None
     others = (
-        Application.filter(imei=application.imei)
+        Application.filter(same)
         .exclude(id=application.pk)
         .exclude(account_id=application.account_id)
         .exclude(status=Status.EXPIRED)
@@ -92,15 +91,12 @@ async def _same_imei(application: Application) -> Signal | None:
 
 
 async def _same_receipt(application: Application) -> Signal | None:
-    # One query: our receipts' hashes (by application_id: document has no index on it yet,
-    # a scan of the document table) nested in the sha256 look-up (document_sha256_idx).
-    mine = Document.filter(application_id=application.pk, purpose=RECEIPT).values("sha256")
-    matches = (
-        Document.filter(purpose=RECEIPT, sha256__in=Subquery(mine))
-        .exclude(application_id=application.pk)
-        .values("application_id")
-    )
-    others = Application.filter(id__in=Subquery(matches))
+    # One query: our receipts' hashes (document_application_idx) nested in the sha256
+    # look-up (document_sha256_idx).
+    twins = sharing.receipt_twins(application)
+    if twins is None:
+        return None
+    others = Application.filter(id__in=Subquery(twins.values("application_id")))
     related, count = await _references(others)
     if not count:
         return None
@@ -110,8 +106,11 @@ async def _same_receipt(application: Application) -> Signal | None:
 
 async def _recent_unlock(application: Application, now: datetime) -> Signal | None:
     since = now - timedelta(days=RECENT_UNLOCK_DAYS)
+    same = sharing.same(application, sharing.ACCOUNT)
+    if same is None:
+        return None
     approved = Application.filter(
-        account_id=application.account_id,
+        same,
         kind__in=unlock_kinds(),
         status=Status.APPROVED,
         decided_at__gte=since,
@@ -137,8 +136,11 @@ async def _recent_unlock(application: Application, now: datetime) -> Signal | No
 
 async def _shared_phone(application: Application, now: datetime) -> Signal | None:
     since = now - timedelta(days=SHARED_PHONE_DAYS)
+    same = sharing.same(application, sharing.PHONE)
+    if same is None:
+        return None
     others = (
-        Application.filter(phone=application.phone, created_at__gte=since)
+        Application.filter(same, created_at__gte=since)
         .exclude(id=application.pk)
         .exclude(account_id=application.account_id)
     )
