@@ -1,7 +1,16 @@
 """Documents on the desk: served only to reviewers whose queues hold the application, only
-once made safe, and each view recorded."""
+once made safe, and each opening recorded.
+
+Three routes serve a document's pictures, and only the two a reviewer reaches by opening
+one count as a view in the audit trail (``document_viewed``): the file itself (the link
+that opens it, the download, the viewer showing a photo) and a PDF's first page (where the
+viewer and the page links open a PDF). Thumbnails drawn with the application page, and
+the pages after the first of a PDF already opened, are not views.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -11,10 +20,18 @@ from tortoise.expressions import Q
 from support.accounts.scope import in_scope
 from support.config import Settings
 from support.data.models import Application, Document, Event, Reviewer
-from support.documents.filing import sanitise_document
+from support.documents import rendering
+from support.documents.filing import is_unsafe, sanitise_document
 from support.documents.storage import DocumentStore
 from support.web import params
 from support.web.auth import render_review, requires
+
+PDF = "application/pdf"
+# A picture of a document is the applicant's data: never kept by the browser or a proxy,
+# never sniffed into something that runs, and nothing it could load.
+HEADERS = {"x-content-type-options": "nosniff", "cache-control": "private, no-store",
+           "content-security-policy": "default-src 'none'; img-src 'self'; "
+           "style-src 'unsafe-inline'; sandbox"}
 
 
 def _settings(request: Request) -> Settings:
@@ -27,37 +44,111 @@ def _reviewer(request: Request) -> Reviewer:
     return reviewer
 
 
-@requires("reviewer")
-async def document(request: Request) -> Response:
-    """Documents only through here: in the reviewer's queues, never cached by the browser
-    for others, never sniffed into HTML, and only once sanitised (documents.filing)."""
+async def _safe_document(request: Request) -> Document | Response:
+    """The document of the path if this reviewer may see it and it is safe to serve; else
+    the page to answer with (404 outside the reviewer's queues, 409 if it is unsafe)."""
     doc_id = params.path_id(request, "document_id")  # 2**31 and up: no document, not a 500
     found = None if doc_id is None else await Document.get_or_none(
         id=doc_id).prefetch_related("application")
-    reviewer = _reviewer(request)
     if found is None or not await Application.filter(
-        Q(id=found.application.id) & in_scope(reviewer)
+        Q(id=found.application.id) & in_scope(_reviewer(request))
     ).exists():
         return render_review(request, "errors/404.html", {}, 404)
-    settings = _settings(request)
-    if not await sanitise_document(settings, found):  # on demand if the worker is behind
+    if not await sanitise_document(_settings(request), found):  # if the worker is behind
         return render_review(request, "review/document_unsafe.html", {
             "document": found, "application": found.application}, 409)
-    store = DocumentStore.of(settings)
-    disposition = "attachment" if request.query_params.get("download") else "inline"
-    await Event.create(application=found.application, actor=f"reviewer:{reviewer.id}",
+    return found
+
+
+async def _record_view(request: Request, document: Document, how: str) -> None:
+    await Event.create(application=document.application,
+                       actor=f"reviewer:{_reviewer(request).id}",
                        type="document_viewed", internal=True,
-                       message=f"Viewed {found.purpose} ({found.original_name}).")
+                       message=f"{how} {document.purpose.replace('_', ' ')} "
+                               f"({document.original_name}).")
+
+
+def _unreadable(request: Request, document: Document) -> Response:
+    """A file PDFium or Pillow could not draw: said in words, with the download (422)."""
+    return render_review(request, "review/document_unreadable.html", {
+        "document": document, "application": document.application}, 422)
+
+
+def _picture(data: bytes) -> Response:
+    return Response(data, media_type=rendering.MEDIA_TYPE, headers=HEADERS)
+
+
+@requires("reviewer")
+async def document(request: Request) -> Response:
+    """The file as it is kept: opened inline (the viewer, the link) or downloaded; both are
+    views."""
+    found = await _safe_document(request)
+    if isinstance(found, Response):
+        return found
+    store = DocumentStore.of(_settings(request))
+    download = bool(request.query_params.get("download"))
+    await _record_view(request, found, "Downloaded" if download else "Viewed")
     return FileResponse(
         store.path(found.storage_key), media_type=found.content_type,
-        content_disposition_type=disposition, filename=found.original_name,
-        headers={"x-content-type-options": "nosniff", "cache-control": "private, no-store",
-                 "content-security-policy": "default-src 'none'; img-src 'self'; "
-                 "style-src 'unsafe-inline'; sandbox"},
+        content_disposition_type="attachment" if download else "inline",
+        filename=found.original_name, headers=HEADERS,
     )
+
+
+@requires("reviewer")
+async def thumbnail(request: Request) -> Response:
+    """A small picture drawn with the application page: not a view."""
+    found = await _safe_document(request)
+    if isinstance(found, Response):
+        return found
+    settings = _settings(request)
+    try:
+        data = await rendering.thumbnail(
+            DocumentStore.of(settings).path(found.storage_key), found.storage_key,
+            found.content_type, settings.max_image_pixels)
+    except rendering.Unrenderable:
+        return _unreadable(request, found)
+    return _picture(data)
+
+
+@requires("reviewer")
+async def page(request: Request) -> Response:
+    """Page n of a PDF as a picture; the first page opens it, which is a view."""
+    found = await _safe_document(request)
+    if isinstance(found, Response):
+        return found
+    number = params.path_id(request, "page")
+    if found.content_type != PDF or number is None:
+        return render_review(request, "errors/404.html", {}, 404)
+    path = DocumentStore.of(_settings(request)).path(found.storage_key)
+    try:
+        data = await rendering.pdf_page(path, found.storage_key, number)
+    except rendering.NoSuchPage:
+        return render_review(request, "errors/404.html", {}, 404)
+    except rendering.Unrenderable:
+        return _unreadable(request, found)
+    if number == 1:
+        await _record_view(request, found, "Viewed")
+    return _picture(data)
+
+
+async def page_counts(request: Request, documents: Iterable[Document]) -> dict[int, int | None]:
+    """Each safe PDF's page count for the application page (None: it cannot be drawn, the
+    page says so). Photos have none; a PDF not yet made safe is left to its thumbnail."""
+    store = DocumentStore.of(_settings(request))
+    counts: dict[int, int | None] = {}
+    for doc in documents:
+        if doc.content_type == PDF and doc.sanitised_at is not None and not is_unsafe(doc):
+            counts[doc.id] = await rendering.page_count_or_none(
+                store.path(doc.storage_key), doc.storage_key)
+    return counts
 
 
 def routes() -> list[Route]:
     return [
         Route("/review/documents/{document_id:int}", document, name="review_document"),
+        Route("/review/documents/{document_id:int}/thumbnail", thumbnail,
+              name="review_document_thumbnail"),
+        Route("/review/documents/{document_id:int}/pages/{page:int}", page,
+              name="review_document_page"),
     ]
