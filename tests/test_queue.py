@@ -1,4 +1,4 @@
-"""The reviewer's queue: order, filters, exact search, keyset pages, counts, scope, and a
+"""The reviewer's queue: order, filters, search, keyset pages, counts, scope, and a
 query count that does not grow with the number of rows."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from support.data import db
 from support.data.db import statements_sent
 from support.data.models import Application, RiskFlag, Status
 from support.reads import queue
+from support.reads.wording import state_word
 from tests.conftest import BASE
 from tests.factories import make_application
 
@@ -206,22 +207,31 @@ async def test_search_for_text_that_cannot_be_a_reference_finds_nothing(searchab
     assert page.status_code == 200
 
 
-async def test_search_is_exact_not_partial(searchable):
+async def test_search_finds_starts_and_ends_not_middles(searchable):
+    """A reference's start and a phone's end are what people have; the middle of a value
+    (or an IMEI's or account's start) finds nothing."""
     reviewer, _ = searchable
-    for partial in ("UL-7KQ2", "98765", "asha", "49015420", "612345"):
+    for partial in ("7KQ2-ABCD", "98765", "example.com", "49015420", "612345"):
         page = await listing(reviewer, q=partial)
         assert references(page) == [], partial
-        assert "No applications here with these filters." in page
+        assert "Nothing matches in any state" in page
 
 
 async def test_search_covers_every_tab(desk):
+    """Whatever tab is open, a search shows its matches in every state, each saying which;
+    the tab bar keeps counting the whole queue, and none of its tabs is the current one."""
     reviewer = await desk.reviewer()
     decided = await make(status=Status.APPROVED, decided_at=datetime.now(UTC),
                          email="done@example.com")
+    waiting = await make(email="done@example.com")
+    await make()
     page = await listing(reviewer, tab="decided", q="done@example.com")
-    assert references(page) == [decided.reference]
-    assert tab_counts(page) == {"queued": 0, "mine": 0, "in_review": 0, "needs_info": 0,
+    assert references(page) == [waiting.reference, decided.reference]
+    assert f'<td data-label="State">{state_word(Status.APPROVED)}</td>' in page
+    assert tab_counts(page) == {"queued": 2, "mine": 0, "in_review": 0, "needs_info": 0,
                                 "decided": 1}
+    assert 'aria-current="page"' not in page.split('aria-label="Queue tabs"')[1].split(
+        "</nav>")[0]
 
 
 # Keyset pagination

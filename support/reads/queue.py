@@ -1,4 +1,4 @@
-"""Reading the queue: tabs, filters, exact search, counts, keyset pagination.
+"""Reading the queue: tabs, filters, search across every state, counts, keyset pagination.
 
 Pages are fetched by keyset, never by OFFSET, from indexes in the order the page shows
 (``application_queue_idx``: status, priority DESC, due_at, id; ``application_decided_idx``:
@@ -9,6 +9,10 @@ deep or filtered page skips index entries, not table rows.
 Tab counts stop at ``COUNT_CAP``: a tab of a million shows "10,000+" for the price of ten
 thousand index entries. A page runs a fixed number of queries whatever its length (rows,
 their flags, the tab counts).
+
+A search looks in every state, whatever the tab, by reference or its start, account ID,
+phone (any format, or its last digits), email (or its part before "@") and IMEI: each an
+exact look-up or a range of one index (``search_branches``), never a ``LIKE '%…'``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -29,12 +33,13 @@ from support.accounts.scope import in_scope
 from support.data.ids import fits, parse_id
 from support.data.models import Application, Reviewer, RiskFlag, Status
 from support.platform.tokens import parse_reference
+from support.rules.kinds import KINDS
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
 TABS: dict[str, str] = {
     "queued": "Queued",
-    "mine": "Mine",
+    "mine": "My work",  # its own page (reads/my_work.py), one click from the queue
     "in_review": "In review",
     "needs_info": "Needs information",
     "decided": "Recently decided",
@@ -113,45 +118,118 @@ class QueuePage:
     next_cursor: str | None
     filters: Filters
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # A search's results: matches in every state, and whether there were more than shown.
+    searched: bool = False
+    more_matches: bool = False
 
     def count_label(self, tab: str) -> str:
         """A tab's count as shown: "10,000+" past the cap, where counting stopped."""
-        count = self.counts.get(tab, 0)
-        return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
+        return count_label(self.counts.get(tab, 0))
+
+    def count_labels(self) -> dict[str, str]:
+        return {tab: self.count_label(tab) for tab in TABS}
 
 
-def search_condition(text: str, default_country: str = "IN") -> Q | None:
-    """Exact, indexed matches for what reviewers paste: a reference, an IMEI, an account
-    ID, an email, or a phone number written any way (normalised to E.164)."""
-    text = text.strip()
-    if not text:
+def count_label(count: int) -> str:
+    """A count as shown: "10,000+" past the cap, where counting stopped."""
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
+
+
+def _prefix(column: str, prefix: str) -> Q:
+    """``column`` starts with ``prefix``, as a range of the column's index on either
+    database: from the prefix up to the prefix with its last character one higher. Both
+    databases compare these columns by code point (SQLite's BINARY, PostgreSQL's C
+    collation, as ``db`` creates the database), where a LIKE with a leading or trailing
+    wildcard reads every row on PostgreSQL and ``%…`` does on both."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return Q(**{f"{column}__gte": prefix, f"{column}__lt": upper})
+
+
+# The shortest reference prefix looked for: its two letters and two more characters, one
+# in 1,296 of a kind's references (the letters alone would be most of the table).
+REFERENCE_PREFIX_MIN = 4
+LAST_DIGITS_MIN = 4
+_LOCAL_PART = re.compile(r"[A-Za-z0-9._%+'-]{1,64}")
+_REFERENCE_TYPED = re.compile(r"[A-Za-z0-9 -]+")
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One way a search text can match: a condition that is an exact look-up or a range of
+    one index, and that index's order, so a page of matches stops after its rows."""
+
+    condition: Q
+    ordering: tuple[str, ...]
+
+
+def _reference_prefix(text: str) -> str | None:
+    """"UL-7K", "ul 7k", "ul7kq2" as the start of a reference as we write it."""
+    if not _REFERENCE_TYPED.fullmatch(text):
         return None
-    if "\x00" in text:  # pasted from nowhere; PostgreSQL refuses it in a parameter
-        return Q(id=0)
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    prefixes = {kind.prefix for kind in KINDS.values()}
+    if cleaned[:2] not in prefixes or not REFERENCE_PREFIX_MIN <= len(cleaned) < 10:
+        return None
+    shaped = f"{cleaned[:2]}-{cleaned[2:6]}" + (f"-{cleaned[6:]}" if len(cleaned) > 6 else "")
+    return shaped
+
+
+def search_branches(text: str, default_country: str = "IN") -> list[Branch]:
+    """The ways ``text`` can match, each an indexed look-up: a reference or its start, an
+    IMEI, an account ID, an email or its part before "@", a phone number written any way
+    (normalised to E.164) or its last digits (``phone_reversed``: the phone backwards, so
+    its end is a prefix). Nothing (an empty list) for text that is none of these."""
+    text = text.strip()
+    if not text or "\x00" in text or not text.isprintable():
+        return []  # a NUL: PostgreSQL refuses it in a parameter, and it is in no value
     if "@" in text:
-        return Q(email=text.lower()) | Q(email=text)
+        local, _, domain = text.partition("@")
+        if domain:
+            return [Branch(Q(email=text.lower()) | Q(email=text), ("email",))]
+        if not _LOCAL_PART.fullmatch(local):
+            return []
+        return [Branch(_prefix("email", f"{variant}@"), ("email",))
+                for variant in dict.fromkeys((local.lower(), local))]
     reference = parse_reference(text)
     if reference is not None:
-        return Q(reference=reference)
+        return [Branch(Q(reference=reference), ("reference",))]
+    branches: list[Branch] = []
+    start = _reference_prefix(text)
+    if start is not None:
+        branches.append(Branch(_prefix("reference", start), ("reference",)))
     digits = re.sub(r"[\s().-]", "", text)
-    conditions: list[Q] = []
     if re.fullmatch(r"\d{15}", digits):
-        conditions.append(Q(imei=digits))
+        branches.append(Branch(Q(imei=digits), ("imei",)))
     if re.fullmatch(r"\d{5,20}", digits):
-        conditions.append(Q(account_id=digits))
+        branches.append(Branch(Q(account_id=digits), ("account_id",)))
     try:
         region = None if digits.startswith("+") else default_country
         number = phonenumbers.parse(digits, region)
         if phonenumbers.is_possible_number(number):
             e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-            conditions.append(Q(phone=e164))
+            branches.append(Branch(Q(phone=e164), ("phone",)))
     except phonenumbers.NumberParseException:
         pass
-    if not conditions:
-        return Q(id=0)  # neither a reference nor a contact: nothing matches (ids start at 1)
-    combined = conditions[0]
-    for condition in conditions[1:]:
-        combined |= condition
+    if re.fullmatch(rf"\d{{{LAST_DIGITS_MIN},15}}", digits):
+        branches.append(Branch(_prefix("phone_reversed", digits[::-1]), ("phone_reversed",)))
+    if start is None and _LOCAL_PART.fullmatch(text):
+        branches += [Branch(_prefix("email", f"{variant}@"), ("email",))
+                     for variant in dict.fromkeys((text.lower(), text))]
+    return branches
+
+
+def search_condition(text: str, default_country: str = "IN") -> Q | None:
+    """Every branch of ``search_branches`` in one condition (the CSV export of a tab with a
+    search); None without a search, a condition matching nothing for text that is no
+    reference, contact or device."""
+    if not text.strip():
+        return None
+    branches = search_branches(text, default_country)
+    if not branches:
+        return Q(id=0)  # ids start at 1
+    combined = branches[0].condition
+    for branch in branches[1:]:
+        combined |= branch.condition
     return combined
 
 
@@ -181,6 +259,11 @@ def _base(reviewer: Reviewer, filters: Filters) -> QuerySet[Application]:
     if condition is not None:
         query = query.filter(condition)
     return query
+
+
+def filtered(reviewer: Reviewer, filters: Filters) -> QuerySet[Application]:
+    """The reviewer's scope and the filters, without the search."""
+    return _base(reviewer, replace(filters, search=""))
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -282,13 +365,68 @@ async def page(reviewer: Reviewer, filters: Filters, cursor: str | None = None,
         key = [0, last.decided_at, last.id] if filters.tab == "decided" else [
             last.priority, last.due_at, last.id]
         next_cursor = encode_cursor(key)
+    return QueuePage(rows=rows, flags=await _flags(rows),
+                     counts=await tab_counts(reviewer, base), next_cursor=next_cursor,
+                     filters=filters)
+
+
+async def _flags(rows: list[Application]) -> dict[int, list[str]]:
+    """The rows' risk flags, in one statement."""
     flags: dict[int, list[str]] = {}
     if rows:
         for application_id, code in await RiskFlag.filter(
             application_id__in=[row.id for row in rows]
         ).values_list("application_id", "code"):
             flags.setdefault(int(application_id), []).append(str(code))
-    counts = {tab: await capped_count(base.filter(_tab_condition(tab, reviewer)))
-              for tab in TABS}
-    return QueuePage(rows=rows, flags=flags, counts=counts, next_cursor=next_cursor,
-                     filters=filters)
+    return flags
+
+
+async def tab_counts(reviewer: Reviewer, base: QuerySet[Application]) -> dict[str, int]:
+    """Each tab's count under ``base`` (the scope and filters), capped."""
+    return {tab: await capped_count(base.filter(_tab_condition(tab, reviewer)))
+            for tab in TABS}
+
+
+# Open applications before settled ones in a search's results, then the newest first.
+_STATE_ORDER = {Status.IN_REVIEW: 0, Status.QUEUED: 1, Status.NEEDS_INFO: 2,
+                Status.SUBMITTED: 3}
+
+
+async def search(reviewer: Reviewer, filters: Filters, size: int = PAGE_SIZE) -> QueuePage:
+    """What the search finds in every state, whatever the tab: each way the text can
+    match (``search_branches``) is its own statement, an exact look-up or a range of one
+    index read in that index's order and stopped after ``size + 1`` rows, so a search
+    costs a few index ranges however many rows there are (an OR across columns would
+    have the planner choose between reading several indexes whole or the table).
+
+    At most ``size`` results, open ones first, then the newest; ``more_matches`` says
+    some were left out (type more of it). The tab bar keeps its counts without the search:
+    its links leave the search."""
+    base = filtered(reviewer, filters)
+    found: dict[int, Application] = {}
+    more = False
+    for branch in search_branches(filters.search):
+        rows = await base.filter(branch.condition).order_by(*branch.ordering).limit(
+            size + 1).select_related("assignee")
+        more = more or len(rows) > size
+        for row in rows[:size]:
+            found.setdefault(row.id, row)
+    ordered = sorted(found.values(), key=lambda row: row.id, reverse=True)
+    ordered.sort(key=lambda row: _STATE_ORDER.get(row.status, 9))
+    more = more or len(ordered) > size
+    rows = ordered[:size]
+    return QueuePage(rows=rows, flags=await _flags(rows),
+                     counts=await tab_counts(reviewer, base), next_cursor=None,
+                     filters=filters, searched=True, more_matches=more)
+
+
+async def only_own_appeals_waiting(reviewer: Reviewer) -> bool:
+    """Whether what waits in the reviewer's queues (not held for another reviewer) is only
+    appeals of refusals they made, which they may not decide: "Take the next application"
+    found nothing for them, and the page says why. One indexed look-up."""
+    now = datetime.now(UTC)
+    return await Application.filter(
+        Q(status=Status.QUEUED) & in_scope(reviewer)
+        & (Q(held_for_id=None) | Q(held_for_id=reviewer.id) | Q(held_until__lt=now))
+        & Q(appeal_of__decided_by_id=reviewer.id)
+    ).exists()

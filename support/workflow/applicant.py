@@ -321,6 +321,7 @@ def new_application(
     return Application(
         reference=reference, kind=data.kind.code,
         account_id=data.account_id, country=data.country, phone=data.phone,
+        phone_reversed=data.phone[::-1],  # "its last digits" searched as a prefix
         email=data.email, model=data.model, firmware=data.firmware,
         firmware_channel=data.firmware_channel, imei=data.imei, reason=data.reason,
         locale=data.locale, submission_key=submission_key, priority=data.kind.priority,

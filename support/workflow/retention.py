@@ -224,10 +224,12 @@ async def redact(rows: list[Application], now: datetime, *, requested: bool) -> 
     for row in rows:
         placeholder = redacted(row.id)
         row.account_id = row.phone = row.email = placeholder
+        row.phone_reversed = ""  # the phone's last digits no longer find it
         row.imei = None
         row.reason = ""
         row.redacted_at = now
-    await update_each(rows, ("account_id", "phone", "email", "imei", "reason", "redacted_at"))
+    await update_each(rows, ("account_id", "phone", "phone_reversed", "email", "imei", "reason",
+                             "redacted_at"))
     await Verification.filter(application_id__in=ids).delete()
     # The timeline is never rewritten, except to take out the applicant's own words: their
     # replies, their file names in "viewed" notes, delivery errors quoting their address.
