@@ -82,7 +82,7 @@ async def test_raised_to_lead_they_set_up_codes_at_their_next_page(desk):
     admin = await desk.reviewer("Ada", role="admin")
     bo = await desk.reviewer("Bo", kinds=["unlock"], enrolled=False)
     page = await admin.get(f"/review/admin/reviewers/{bo.reviewer.id}")
-    assert "Leads and admins must use sign-in codes: Bo has none yet" in page.text
+    assert "The last two must use sign-in codes: Bo has none yet" in page.text
     assert (await bo.get("/review/queue")).status_code == 200
 
     saved = await admin.post(f"/review/admin/reviewers/{bo.reviewer.id}", {

@@ -152,7 +152,6 @@ async def _edit_page(request: Request, target: Reviewer, *, error: str = "",
         "is_self": target.id == request.state.reviewer.id,
         "enrolled": second_factor.enrolled(target),
         "needs_codes": second_factor.needs_enrolment(target, require_all),
-        "everyone_needs_codes": require_all,
         "notice": notice if notice in SAVED_NOTICES else "",
     }, status)
 
