@@ -86,6 +86,14 @@
   }
 
   document.querySelectorAll("form.decide-form").forEach(function (form) {
+    // Ctrl+Enter (Cmd+Enter) sends the decision from any of its fields: a refusal with its
+    // canned text is "r" then Ctrl+Enter, no tabbing through the form.
+    form.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && form.reportValidity()) {
+        event.preventDefault();
+        form.requestSubmit ? form.requestSubmit() : form.submit();
+      }
+    });
     var select = form.querySelector("select.reason-select");
     if (select) select.addEventListener("change", function () { reasonChanged(form, select); });
     form.querySelectorAll("a.insert-canned").forEach(function (link) {
