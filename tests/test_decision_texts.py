@@ -291,6 +291,10 @@ async def test_a_desk_seeded_before_translations_gets_them_where_it_never_edited
             "SELECT kind, action, body, translations FROM canned_response")}
     finally:
         await Tortoise.close_connections()
+        if DB_KIND == "postgres":
+            admin = await asyncpg.connect(PG_ADMIN_URL)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
     import json
 
     def translations(row):
