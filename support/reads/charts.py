@@ -327,6 +327,10 @@ def bar_chart(*, chart_id: str, title: str, desc: str, labels: Sequence[str],
         y0 = upper + row_h * i + 5
         body.append(_text(left - 6, y0 + row_h / 2, _clip(label, (left - 12) // 7),
                           anchor="end"))
+        if all(item.values[i] is None for item in series):  # one "no data" a row, not a bar
+            body.append(_text(left + 4, y0 + row_h / 2, "no data", anchor="start", size=12,
+                              fill=MUTED))
+            continue
         for g, item in enumerate(series):
             value = item.values[i]
             y = y0 + g * bar_h
