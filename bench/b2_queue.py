@@ -4,8 +4,10 @@ Makes a fresh PostgreSQL database, migrates it with the real migrations, fills i
 ``--rows`` realistic applications (kinds, states, countries, devices, Luhn-valid IMEIs,
 E.164 phones, a year of dates) with their events, documents (rows only), risk flags and a
 handful of reviewers, then measures the server time of what reviewers do all day: the
-queue's first page, a filtered page, page 1,000 by keyset, exact search by IMEI, phone and
-reference, one application's page, and "take the next application".
+queue's first page, a filtered page, page 1,000 by keyset, search by IMEI, phone and
+reference, by a reference's start, a phone's last four digits and an email's part before
+"@" (across every state), a reviewer's My work, one application's page, and "take the
+next application".
 
 The app runs in this process behind httpx2's ASGI transport, with a signed-in session;
 "server time" is the time the ASGI app takes to answer, measured around the app itself.
@@ -112,7 +114,7 @@ APPLICATION_COLUMNS = [
     "due_at", "verified_at", "decided_at", "created_at", "updated_at", "appeal_of_id",
     "assignee_id", "claimed_at", "decided_by_id", "decision_code", "decision_text",
     "held_for_id", "held_until", "info_request", "info_requested_at", "last_activity_at",
-    "permission_expires_at",
+    "permission_expires_at", "phone_reversed", "asked_by_id",
 ]
 EVENT_COLUMNS = ["application_id", "at", "actor", "type", "from_status", "to_status",
                  "message", "internal"]
@@ -301,7 +303,7 @@ class Population:
             verified = None  # never confirmed
         due = None if verified is None else verified + 3600 * promised_hours(spec, {})
         decided = decided_by = assignee = claimed = held_for = held_until = None
-        info_request = info_at = permission = code = text = last_activity = None
+        info_request = info_at = permission = code = text = last_activity = asker = None
         if status in {"approved", "rejected"}:
             assert verified is not None
             decided = min(self.now - 60, verified + rng.uniform(7200, min(10, age) * DAY + 7200))
@@ -352,7 +354,7 @@ class Population:
             maybe(due), maybe(verified), maybe(decided), when(created), when(updated),
             appeal_of, assignee, maybe(claimed), decided_by, code, text, held_for,
             maybe(held_until), info_request, maybe(info_at), maybe(last_activity),
-            maybe(permission),
+            maybe(permission), account.phone[::-1], asker,
         )
 
     def _plant_flags(self, app_id: int, kind: str, offered: bool, imei: str | None,
@@ -649,6 +651,7 @@ async def operations(app: Any, url: str, samples: int) -> list[Operation]:
         imeis = await pick(conn, random_rows.format("imei", "imei IS NOT NULL"), n)
         phones = await pick(conn, random_rows.format("phone", "true"), n)
         refs = await pick(conn, random_rows.format("reference", "true"), n)
+        emails = await pick(conn, random_rows.format("email", "true"), n)
         details = await pick(conn, random_rows.format("reference", "true"), n)
         page, cursors = await keyset_cursors(conn)
     finally:
@@ -675,6 +678,17 @@ async def operations(app: Any, url: str, samples: int) -> list[Operation]:
                                                         params={"q": phones[i % len(phones)]})),
         Operation("search by reference", lambda i: lead.get(
             "/review/queue", params={"q": refs[i % len(refs)].lower().replace("-", " ")})),
+        # Across every state: each an index range (reads/queue.py, search_branches).
+        Operation("search by a reference's start (UL-7K)", lambda i: lead.get(
+            "/review/queue", params={"q": refs[i % len(refs)][:5]})),
+        Operation("search by a reference's start (reviewer: unlock+appeal)", lambda i: scoped.get(
+            "/review/queue", params={"q": refs[i % len(refs)][:5]})),
+        Operation("search by a phone's last 4 digits", lambda i: lead.get(
+            "/review/queue", params={"q": phones[i % len(phones)][-4:]})),
+        Operation("search by an email's part before @", lambda i: lead.get(
+            "/review/queue", params={"q": emails[i % len(emails)].split("@")[0]})),
+        Operation("My work (reviewer: unlock+appeal)", lambda i: scoped.get("/review/mine")),
+        Operation("My work (lead)", lambda i: lead.get("/review/mine")),
         Operation("application page", lambda i: lead.get(
             f"/review/applications/{details[i % len(details)]}")),
         Operation("claim next (reviewer: unlock+appeal)", lambda i: scoped.post(
