@@ -21,7 +21,7 @@ from support.accounts.scope import in_scope
 from support.config import Settings
 from support.data.models import Application, Document, Event, Reviewer
 from support.documents import rendering
-from support.documents.filing import is_unsafe, sanitise_document
+from support.documents.filing import sanitise_document
 from support.documents.storage import DocumentStore
 from support.web import params
 from support.web.auth import render_review, requires
@@ -134,11 +134,14 @@ async def page(request: Request) -> Response:
 
 async def page_counts(request: Request, documents: Iterable[Document]) -> dict[int, int | None]:
     """Each safe PDF's page count for the application page (None: it cannot be drawn, the
-    page says so). Photos have none; a PDF not yet made safe is left to its thumbnail."""
-    store = DocumentStore.of(_settings(request))
+    page says so). Photos have none. A PDF the worker has not reached yet is made safe
+    first, as its thumbnail would be a moment later (``sanitise_document`` marks ``doc``
+    itself if it cannot be, so the page shows that instead)."""
+    settings = _settings(request)
+    store = DocumentStore.of(settings)
     counts: dict[int, int | None] = {}
     for doc in documents:
-        if doc.content_type == PDF and doc.sanitised_at is not None and not is_unsafe(doc):
+        if doc.content_type == PDF and await sanitise_document(settings, doc):
             counts[doc.id] = await rendering.page_count_or_none(
                 store.path(doc.storage_key), doc.storage_key)
     return counts
