@@ -78,6 +78,13 @@ class Related:
     def decided(self) -> bool:
         return self.application.decided_at is not None
 
+    @property
+    def shares_said(self) -> str:
+        """"Same account, same phone": the words joined, the first capitalised (Jinja's
+        ``capitalize`` would lower "IMEI")."""
+        said = ", ".join(self.shares)
+        return said[:1].upper() + said[1:]
+
     def visible_to(self, reviewer: Reviewer | None) -> bool:
         """In the reviewer's queues: the reference is a link (see the module's docstring)."""
         return reviewer is not None and works_queue_of(reviewer, self.application)

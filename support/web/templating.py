@@ -42,14 +42,14 @@ def both_times(value: datetime | None, application: Any) -> str:
 
 
 def applicant_now(application: Any) -> str:
-    """What the applicant's clock shows now ("22:40 in the applicant's time (…)"): whether
-    a call or a message reaches them at night."""
+    """What the applicant's clock shows now ("22:40 now, in the applicant's time (…)"):
+    whether a message reaches them at night."""
     zone = _zone_of(application)
     if zone is None:
         return ""
     now = datetime.now(UTC)
     clock = now.astimezone(zone.zone).strftime("%H:%M")
-    return f"{clock} {zones.described(zone, now)}"
+    return f"{clock} now, {zones.described(zone, now)}"
 
 
 @lru_cache(maxsize=len(i18n.LANGUAGES))
