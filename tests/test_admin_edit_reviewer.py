@@ -216,3 +216,19 @@ async def test_the_function_refuses_a_deactivated_admin(desk):
         await reviewers.change_access(ada.reviewer, bo.reviewer.id, role="admin",
                                       kinds=["unlock"], countries=[])
     assert (await Reviewer.get(id=bo.reviewer.id)).role == "reviewer"
+
+
+async def test_odd_input_gets_a_clear_answer_never_a_5xx(desk):
+    admin = await desk.reviewer("Ada", role="admin")
+    bo = await desk.reviewer("Bo", kinds=["unlock"])
+    path = f"/review/admin/reviewers/{bo.reviewer.id}"
+    odd = ["", "\x00", "I" * 300, "in,,ru", " , ", "Ｉｎ", "१२", "<b>IN</b>", "r" * 5000]
+    for n, value in enumerate(odd):
+        form = {"role": [value, "reviewer", "lead\x00"][n % 3], "kinds": [value, "unlock"],
+                "countries": value}
+        answer = await admin.post(path, form)
+        assert answer.status_code in {303, 409, 422}, (value, answer.status_code)
+        if answer.status_code == 422:
+            assert 'role="alert"' in answer.text and "<b>IN</b>" not in answer.text
+    row = await Reviewer.get(id=bo.reviewer.id)
+    assert row.role in {"reviewer", "lead"} and set(row.kinds) <= {"unlock"}
