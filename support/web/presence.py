@@ -25,7 +25,7 @@ from support.data.ids import parse_id
 from support.data.models import Application, Event, Reviewer
 from support.platform import tokens
 from support.reads.wording import event_words
-from support.web.auth import requires
+from support.web.auth import render_review, requires
 from support.web.forms import read_small_form
 from support.workflow import presence
 
@@ -46,8 +46,14 @@ async def _visible(request: Request) -> Application | None:
     return await Application.filter(Q(reference=reference) & in_scope(_reviewer(request))).first()
 
 
-def _not_found() -> JSONResponse:
-    return JSONResponse({"error": "No such application."}, 404, headers=NO_STORE)
+# Refusals are the desk's usual pages, as for every other route (a person may open the URL
+# by hand); only the poll's answer is JSON, for the script.
+def _not_found(request: Request) -> Response:
+    return render_review(request, "errors/404.html", {}, 404)
+
+
+def _unreadable(request: Request) -> Response:
+    return render_review(request, "errors/400.html", {}, 400)
 
 
 def _since(request: Request) -> int | None | str:
@@ -77,11 +83,10 @@ async def _change(events: list[Event]) -> dict[str, object]:
 async def poll(request: Request) -> Response:
     since = _since(request)
     if since == "bad":
-        return JSONResponse({"error": "since must be the id of an event."}, 400,
-                            headers=NO_STORE)
+        return _unreadable(request)
     application = await _visible(request)
     if application is None:
-        return _not_found()
+        return _not_found(request)
     reviewer = _reviewer(request)
     here = await presence.still_here(application, reviewer)
     changed = None
@@ -111,11 +116,10 @@ async def leave(request: Request) -> Response:
     form = await read_small_form(request)  # and the CSRF check
     mark = _mark(form.get("mark"))
     if mark is None:
-        return JSONResponse({"error": "mark must be the time a poll answered."}, 400,
-                            headers=NO_STORE)
+        return _unreadable(request)
     application = await _visible(request)
     if application is None:
-        return _not_found()
+        return _not_found(request)
     await presence.leave(application, _reviewer(request), mark)
     return Response(status_code=204, headers=NO_STORE)
 
