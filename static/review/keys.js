@@ -87,7 +87,7 @@
     r: () => decide("reject", "select"),
     i: () => decide("request_info", "input[type=checkbox]"),
     n: note,
-    u: () => { if (!onQueue) location.assign("/review/queue"); },
+    u: () => { if (byId("viewer")) location.assign("/review/queue"); }, // from an application only
     j: onQueue ? () => row(1) : viewer("next"),
     k: onQueue ? () => row(-1) : viewer("prev"),
     o: onQueue ? openRow : null,

@@ -26,6 +26,7 @@ from pathlib import Path
 from PIL import Image
 
 from support.documents import images
+from support.platform import memory
 
 MEDIA_TYPE = "image/jpeg"
 MAX_PAGES = 50  # pages shown in the viewer; a longer file is downloaded to be read whole
@@ -197,7 +198,8 @@ async def _run(path: str, arguments: list[str]) -> bytes:
 
 def _photo_thumbnail(path: Path, max_pixels: int) -> bytes:
     """In a thread: the photo scaled down. A JPEG is decoded at 1/2 to 1/8 of its size
-    (``draft``), so a 12 MP photo costs a few megabytes, not 37."""
+    (``draft``), so a 12 MP photo costs a few megabytes, not 37; a PNG cannot be, and is
+    bounded by the pixel limit it was re-encoded under."""
     try:
         with Image.open(path, formats=list(images.FORMATS.values())) as image:
             width, height = image.size
@@ -217,3 +219,5 @@ def _photo_thumbnail(path: Path, max_pixels: int) -> bytes:
             return out.getvalue()
     except images.PILLOW_ERRORS as error:
         raise Unrenderable(type(error).__name__) from None
+    finally:
+        memory.give_back()  # a PNG is decoded whole (no draft): its pixels go back
