@@ -198,3 +198,21 @@ async def test_documents_sent_in_a_reply_are_new_since_the_request(desk, setting
     assert len(items) == 2
     marked = {("first.jpg" in item, "New since the request" in item) for item in items}
     assert marked == {(True, False), (False, True)}
+
+
+async def test_a_hostile_pdf_is_never_drawn(desk, settings):
+    ann = await desk.reviewer()
+    application = await make_application()
+    scripted = pdf_bytes(1).replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction "
+                                    b"<< /S /JavaScript /JS (app.alert(1)) >>", 1)
+    assert scripted != pdf_bytes(1)
+    doc = await attach(settings, application, scripted, name="trap.pdf", content_type=PDF)
+    for path in (f"/review/documents/{doc.id}/thumbnail", f"/review/documents/{doc.id}/pages/1"):
+        response = await ann.get(path)
+        assert response.status_code == 409, path
+        assert "could not be made safe" in response.text
+    page = await ann.get(f"/review/applications/{application.reference}")
+    assert page.status_code == 200
+    assert "this document could not be made safe" in page.text
+    assert f"/review/documents/{doc.id}/thumbnail" not in page.text
+    assert await views(application) == []
