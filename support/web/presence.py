@@ -2,8 +2,9 @@
 
 ``GET …/presence?since=N`` is the page's poll, every few seconds while its tab is visible:
 it marks the reviewer as still there and answers, in JSON, the others with the application
-open (and which of them holds it) and, given the newest event the page showed (``since``),
-what changed after it, so the page can offer a reload. ``POST …/presence/leave`` is the
+open (and which of them holds it) and, given the newest event the page showed (``since``,
+the page's ``seen``), what changed after it by the rule a decision is checked with
+(``review.changes_since``), so the page can offer a reload. ``POST …/presence/leave`` is the
 page going away (hidden or closed, by ``navigator.sendBeacon`` with the form's CSRF field
 and the ``mark`` its last poll answered): the others stop seeing the reviewer at their next
 poll instead of after the window, unless a later page of theirs has marked them since.
@@ -27,7 +28,7 @@ from support.platform import tokens
 from support.reads.wording import event_words
 from support.web.auth import render_review, requires
 from support.web.forms import read_small_form
-from support.workflow import presence
+from support.workflow import presence, review
 
 NO_STORE = {"cache-control": "no-store"}
 
@@ -91,7 +92,7 @@ async def poll(request: Request) -> Response:
     here = await presence.still_here(application, reviewer)
     changed = None
     if isinstance(since, int):
-        events = await presence.changes_since(application, since, reviewer)
+        events = await review.changes_since(application, since, reviewer)
         changed = await _change(events) if events else None
     return JSONResponse({
         "others": [{"name": other.name, "holds": other.holds} for other in here.others],

@@ -19,17 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 
-from support.data.models import Application, ApplicationViewer, Event, Reviewer
+from support.data.models import Application, ApplicationViewer, Reviewer
 
 WINDOW = timedelta(seconds=20)  # seen within it: still there (the page polls every 5 s)
 REFRESH = timedelta(seconds=8)  # a row younger than this is not written again: every other poll
 KEEP = timedelta(days=1)  # older rows go at the clock's next run
-
-# Events that are no change a reviewer must reload for: opening a document is the viewer's
-# own trace, not a change to the application (the page's timeline leaves it out too).
-QUIET_EVENTS = ("document_viewed",)
 
 # One statement for "insert, or move seen_at forward", safe when two requests of one
 # reviewer race (the unique (application, reviewer) index decides, nobody fails, and a
@@ -128,22 +123,6 @@ async def leave(application: Application, reviewer: Reviewer, mark: datetime) ->
                                              reviewer_id=reviewer.id,
                                              seen_at__lte=mark).delete()
     return bool(deleted)
-
-
-async def changes_since(application: Application, since: int,
-                        reviewer: Reviewer) -> list[Event]:
-    """What happened to the application after event ``since`` (the newest its page showed),
-    oldest first: how an open page learns it is out of date. The same rule as a decision's
-    check (``review.changes_since``): opening a document changes nothing, and nor does the
-    reviewer's own note (written in their other tab). One read along the application's
-    events."""
-    own_note = Q(type="note") & Q(actor=f"reviewer:{reviewer.id}")
-    return await (
-        Event.filter(Q(application_id=application.id) & Q(id__gt=since))
-        .exclude(type__in=QUIET_EVENTS)
-        .exclude(own_note)
-        .order_by("id")
-    )
 
 
 async def prune(now: datetime | None = None) -> int:
