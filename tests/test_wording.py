@@ -7,13 +7,16 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import os
 import secrets
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 from support.accounts.roles import ROLES
-from support.data.models import Channel, DeliveryStatus, Event, Notification, Status
+from support.data.models import Channel, DeliveryStatus, Event, Notification, Reviewer, Status
 from support.reads import wording
 from support.reads.queue import TABS
 from support.reads.reports import tables as report_tables
@@ -306,3 +309,25 @@ async def test_export_headers_and_cells_are_words(desk):
         first = report.content.decode("utf-8-sig").splitlines()[0]
         assert_no_codes(first, f"the report table {key}'s header")
         assert "_" not in first, first
+
+
+async def test_the_export_command_writes_words_and_refuses_an_unknown_flag(app, database_url,
+                                                                          tmp_path):
+    await Reviewer.create(email="lee@example.com", name="Lee", role="lead", password_hash="-",
+                          kinds=["unlock", "recovery", "appeal"])
+    await make_application(status=Status.IN_REVIEW)
+    env = {**os.environ, "SUPPORT_DATABASE_URL": database_url,
+           "SUPPORT_DATA_DIR": str(tmp_path / "cli-data")}
+
+    def export(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "support", "export", "--as",
+                               "lee@example.com", *args], env=env, capture_output=True,
+                              timeout=60, check=False)
+
+    done = export("--tab", "in_review", "--contacts")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(io.StringIO(done.stdout.decode("utf-8-sig"), newline="")))
+    assert rows[0][:3] == ["Reference", "Kind", "State"] and rows[1][2] == "In review"
+    assert_no_codes(" ".join(rows[0] + rows[1]), "support export")
+    refused = export("--flag", "no_such_flag")
+    assert refused.returncode == 2 and b"invalid choice" in refused.stderr

@@ -21,6 +21,7 @@ from support.config import Settings
 from support.data.models import Reviewer
 from support.reads.exports import BOM, QueueExport, encode
 from support.reads.queue import TABS, Filters
+from support.rules.flags import FLAG_WORDS
 from support.rules.kinds import KINDS
 
 audit = logging.getLogger("support.audit")
@@ -34,7 +35,8 @@ def add_parser(commands: Any, command: Callable[..., argparse.ArgumentParser]) -
         "batches along the queue's index, so memory stays flat at a million rows. Text "
         "that a spreadsheet would run as a formula is quoted. Progress (rows so far) goes "
         "to standard error; each export is written to the audit log without its filters' "
-        "values.",
+        "values. The header and the cells say kinds, states, refusal reasons and risk "
+        "flags in words, as the desk's pages do (the options below take their codes).",
         ["support export --as lead@example.com --tab decided -o decided.csv",
          "support export --as asha@example.com --kind unlock --country IN > unlock-in.csv",
          "support export --as lead@example.com --tab queued --contacts -o with-contacts.csv"],
@@ -47,7 +49,9 @@ def add_parser(commands: Any, command: Callable[..., argparse.ArgumentParser]) -
     export.add_argument("--country", default="",
                         help="only this country (two-letter ISO code, e.g. IN)")
     export.add_argument("--model", default="", help="only this phone model, as stored")
-    export.add_argument("--flag", default="", help="only applications with this risk flag")
+    export.add_argument("--flag", default="", choices=["", *FLAG_WORDS], metavar="FLAG",
+                        help="only applications with this risk flag: "
+                        + "; ".join(f"{code} ({words})" for code, words in FLAG_WORDS.items()))
     export.add_argument("--contacts", action="store_true",
                         help="add account ID, phone, email and IMEI (leads and admins only)")
     export.add_argument("-o", "--output", type=Path, metavar="FILE",

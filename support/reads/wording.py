@@ -61,7 +61,7 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "reply": ("The applicant replied: waiting for a reviewer",) * 2,
     # Events that change no state.
     "submitted": ("Submitted by the applicant",) * 2,
-    "code_resent": ("A new confirmation code was sent",) * 2,
+    "code_resent": ("The applicant asked for a new confirmation code",) * 2,
     "status_link_sent": ("The applicant asked for their status link again",) * 2,
     "appealed": ("The applicant appealed the refusal",) * 2,
     "note": ("Wrote a note", "Note by {who}"),
