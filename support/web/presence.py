@@ -57,18 +57,22 @@ def _unreadable(request: Request) -> Response:
     return render_review(request, "errors/400.html", {}, 400)
 
 
-def _since(request: Request) -> int | None | str:
-    """The newest event id the page showed: None when not asked, "bad" when unreadable."""
+UNREADABLE = -1
+
+
+def _since(request: Request) -> int | None:
+    """The newest event id the page showed (0: it showed none), None when not asked, or
+    ``UNREADABLE`` when it cannot be an event's id."""
     text = request.query_params.get("since")
     if text is None:
         return None
-    if text == "0":  # a page that showed no event yet
+    if text == "0":
         return 0
-    return parse_id(text) or "bad"
+    return parse_id(text) or UNREADABLE
 
 
 async def _change(events: list[Event]) -> dict[str, object]:
-    """The latest of ``events`` in words a reviewer reads ("Claim, by Bob"), and how many."""
+    """The latest of ``events`` in words a reviewer reads ("Taken, by Bob"), and how many."""
     latest = events[-1]
     actor = latest.actor
     if actor.startswith("reviewer:"):
@@ -83,7 +87,7 @@ async def _change(events: list[Event]) -> dict[str, object]:
 @requires("reviewer")
 async def poll(request: Request) -> Response:
     since = _since(request)
-    if since == "bad":
+    if since == UNREADABLE:
         return _unreadable(request)
     application = await _visible(request)
     if application is None:
@@ -91,7 +95,7 @@ async def poll(request: Request) -> Response:
     reviewer = _reviewer(request)
     here = await presence.still_here(application, reviewer)
     changed = None
-    if isinstance(since, int):
+    if since is not None:
         events = await review.changes_since(application, since, reviewer)
         changed = await _change(events) if events else None
     return JSONResponse({
