@@ -48,6 +48,9 @@ async def test_admin_adds_a_reviewer_who_chooses_their_password_and_is_deactivat
     assert await ReviewerSession.filter(reviewer=bo).count() == 0
     assert await AccountEvent.filter(reviewer=bo).order_by("id").values_list("type", flat=True) \
         == ["invited", "password_set", "deactivated"]
+    invited = await AccountEvent.get(reviewer=bo, type="invited")
+    assert invited.message == ("As reviewer, working Bootloader unlock permission in "
+                               "India (IN), Nepal (NP).")  # queues in words, not "unlock"
 
 
 async def test_admins_edit_canned_responses_and_reviewers_start_from_them(

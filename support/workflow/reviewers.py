@@ -44,8 +44,8 @@ async def invite(admin: Reviewer, email: str, name: str, role: str, *,
     async with in_transaction():
         reviewer = await auth.create_reviewer(email, name, role, None, kinds=kinds,
                                               countries=countries)
-        queues = ", ".join(reviewer.kinds) or "none"
-        await history.record(reviewer, "invited", f"As {role}, queues {queues}.",
+        await history.record(reviewer, "invited", f"As {role}, working "
+                             f"{describe_queues(reviewer.kinds, reviewer.countries)}.",
                              actor=history.actor_of(admin))
         await _email(reviewer, invitations.INVITATION, admin, base_url, require_2fa)
     return reviewer
