@@ -429,6 +429,21 @@ async def test_due_in_and_overdue_are_shown(desk):
     assert cells[upcoming.reference] == "in 5 h"
 
 
+async def test_decided_rows_say_their_state_in_words(desk):
+    signed = await desk.reviewer()
+    now = datetime.now(UTC)
+    approved = await make(status=Status.APPROVED, decided_at=now)
+    rejected = await make(status=Status.REJECTED, decided_at=now)
+    page = await listing(signed, tab="decided")
+    cells = dict(re.findall(
+        r'href="/review/applications/([A-Z0-9-]+)".*?<td data-label="Due">(.*?)</td>', page,
+        re.S,
+    ))
+    assert cells == {approved.reference: state_word(Status.APPROVED),
+                     rejected.reference: state_word(Status.REJECTED)}
+    assert ">approved<" not in page and ">rejected<" not in page
+
+
 # Query count
 
 async def _queries_for(signed: Any, path: str) -> list[str]:

@@ -15,7 +15,9 @@ from tortoise import connections
 from support.data.models import Application, Status
 from support.reads import queue
 from support.reads.wording import state_word
+from support.rules.kinds import KINDS
 from support.workflow import retention
+from support.workflow.applicant import ApplicationInput, new_application
 from tests.factories import make_application as make
 
 
@@ -119,9 +121,6 @@ async def test_redacted_phone_is_not_found_by_its_last_digits(desk):
 
 def test_new_applications_store_the_phone_backwards():
     """The form's path (and an appeal's) writes the column the last-digits search reads."""
-    from support.rules.kinds import KINDS
-    from support.workflow.applicant import ApplicationInput, new_application
-
     data = ApplicationInput(
         kind=KINDS["unlock"], account_id="6100000001", country="IN", phone="+919812340001",
         email="a@example.com", model="POCO F5", firmware="1.0", firmware_channel="developer",
@@ -161,3 +160,18 @@ async def test_each_way_of_matching_is_an_index_range(people, text):
             plan = "\n".join(str(row["detail"]) for row in rows)
             assert "SEARCH application USING" in plan, plan
             assert "SCAN application" not in plan, plan
+
+
+@pytest.mark.parametrize("typed", [
+    "@", "@@", "a@", "ü@", "x" * 64 + "@", "UL-", "ul-7", "UL-7K%", "UL-7K\\", "١٢٣٤٥",
+    "0000", "+", "+1", "'; DROP TABLE application; --", "priya.k%", "\U0010ffff",
+    "9" * 64, "UL-7KQ2-ABCD-EXTRA", "\u202eUL-7K", "%", "_",
+])
+async def test_odd_searches_find_nothing_and_never_fail(desk, typed):
+    """Text people paste, or type by mistake: a page, never a 500; wildcards are not
+    wildcards (``%`` and ``_`` are compared as characters)."""
+    reviewer = await desk.reviewer()
+    await make(phone="+919812345678", email="priya.k@example.com", reference="UL-7KQ2-ABCD")
+    response = await reviewer.get("/review/queue?" + urlencode({"q": typed}))
+    assert response.status_code == 200
+    assert states(response.text) == {}
