@@ -356,8 +356,8 @@ async def test_worker_marks_what_it_cannot_make_safe_and_carries_on(settings, de
     page = await reviewer.get(f"/review/applications/{application.reference}")
     assert page.text.count("this document could not be made safe") == 3
     for document in bad:
-        assert f'src="/review/documents/{document.id}"' not in page.text
-    assert f'src="/review/documents/{good.id}"' in page.text
+        assert f'src="/review/documents/{document.id}/thumbnail"' not in page.text
+    assert f'src="/review/documents/{good.id}/thumbnail"' in page.text
 
 
 async def test_reviewer_route_checks_an_unchecked_pdf_first(settings, desk, app):

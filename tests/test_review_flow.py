@@ -138,7 +138,7 @@ async def test_reject_then_appeal_decided_by_another_reviewer(applicant, outbox,
     assert second.status_code == 409
 
     # Ann refused the original: the appeal is not hers to take or decide.
-    assert (await ann.post("/review/next")).headers["location"] == "/review/queue?notice=empty"
+    assert (await ann.post("/review/next")).headers["location"] == "/review/queue?notice=own_appeals"
     barred = await ann.post(f"/review/applications/{appeal.reference}/claim")
     assert barred.status_code == 409
     assert "another reviewer" in barred.text

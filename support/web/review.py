@@ -21,6 +21,7 @@ from support.platform import tokens
 from support.reads import related
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.web import composer
+from support.web import documents as document_views
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 from support.workflow import presence, responses, risk
@@ -88,6 +89,7 @@ async def _page(request: Request, application: Application, *, use: int | None =
         "application": application,
         "kind": kind,
         "documents": application.documents,
+        "page_counts": await document_views.page_counts(request, application.documents),
         "flags": await RiskFlag.filter(application=application).order_by("code"),
         "flag_labels": risk.CODES,
         "events": events,
