@@ -49,6 +49,8 @@ def add_parser(commands: Any, command: Callable[..., argparse.ArgumentParser]) -
     export.add_argument("--country", default="",
                         help="only this country (two-letter ISO code, e.g. IN)")
     export.add_argument("--model", default="", help="only this phone model, as stored")
+    # A known flag only: a mistyped one matched no row, an empty file that looked like
+    # "nothing is flagged".
     export.add_argument("--flag", default="", choices=["", *FLAG_WORDS], metavar="FLAG",
                         help="only applications with this risk flag: "
                         + "; ".join(f"{code} ({words})" for code, words in FLAG_WORDS.items()))
