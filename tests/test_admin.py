@@ -68,7 +68,7 @@ async def test_admins_edit_canned_responses_and_reviewers_start_from_them(
     bad = await admin.post(f"/review/admin/responses/{row.id}", {
         "kind": "unlock", "action": "reject", "title": "Fast track", "body": "x", "active": "1",
     })
-    assert bad.status_code == 422 and "reason code" in bad.text
+    assert bad.status_code == 422 and "A refusal needs a reason." in bad.text
     await admin.post(f"/review/admin/responses/{row.id}", {
         "kind": "unlock", "action": "approve", "title": "Fast track",
         "body": "Approved on the fast track, edited.", "active": "0",
