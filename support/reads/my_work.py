@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tortoise.expressions import Q
 from tortoise.functions import Max
 
 from support.accounts.scope import in_scope
-from support.data.models import Application, Event, Reviewer, Status
-from support.reads.queue import capped_count
+from support.data.models import Application, Event, Reviewer
+from support.reads.queue import capped_count, my_work_conditions
 from support.rules.kinds import KINDS
 
 # Each list shows this many; its count says how many there are (up to the cap).
@@ -27,15 +26,6 @@ SECTIONS: dict[str, str] = {
     "answered": "Answered: back with you",
     "waiting": "Waiting on the applicant",
 }
-
-
-def conditions(reviewer: Reviewer) -> dict[str, Q]:
-    """Each section's rows, by the columns its index starts with."""
-    return {
-        "held": Q(assignee_id=reviewer.id, status=Status.IN_REVIEW),
-        "answered": Q(held_for_id=reviewer.id, status=Status.QUEUED),
-        "waiting": Q(asked_by_id=reviewer.id, status=Status.NEEDS_INFO),
-    }
 
 
 # Oldest first in each: what has waited longest comes first.
@@ -56,10 +46,6 @@ class MyWork:
     answer_by: dict[int, datetime]
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
 
 async def my_work(reviewer: Reviewer, size: int = LIST_SIZE) -> MyWork:
     """The three lists, their counts (counted past a full list only), and when each
@@ -67,7 +53,7 @@ async def my_work(reviewer: Reviewer, size: int = LIST_SIZE) -> MyWork:
     scope = in_scope(reviewer)
     rows: dict[str, list[Application]] = {}
     counts: dict[str, int] = {}
-    for name, condition in conditions(reviewer).items():
+    for name, condition in my_work_conditions(reviewer).items():
         query = Application.filter(condition & scope)
         rows[name] = await query.order_by(*ORDERING[name]).limit(size)
         counts[name] = (len(rows[name]) if len(rows[name]) < size
@@ -83,10 +69,3 @@ async def my_work(reviewer: Reviewer, size: int = LIST_SIZE) -> MyWork:
                  for row in rows["waiting"]
                  if row.info_requested_at is not None and row.kind in KINDS}
     return MyWork(rows=rows, counts=counts, replied_at=replied_at, answer_by=answer_by)
-
-
-async def count(reviewer: Reviewer) -> int:
-    """How many items My work holds, for the queue's tab (three capped counts)."""
-    scope = in_scope(reviewer)
-    return sum([await capped_count(Application.filter(condition & scope))
-                for condition in conditions(reviewer).values()])

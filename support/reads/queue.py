@@ -137,10 +137,11 @@ def count_label(count: int) -> str:
 
 def _prefix(column: str, prefix: str) -> Q:
     """``column`` starts with ``prefix``, as a range of the column's index on either
-    database: from the prefix up to the prefix with its last character one higher. Both
-    databases compare these columns by code point (SQLite's BINARY, PostgreSQL's C
-    collation, as ``db`` creates the database), where a LIKE with a leading or trailing
-    wildcard reads every row on PostgreSQL and ``%…`` does on both."""
+    database: from the prefix up to the prefix with its last character one higher. Exact
+    where text compares by code point: SQLite's BINARY, and PostgreSQL under the C or
+    C.UTF-8 collation its cluster is created with here (under a linguistic collation a
+    range of digits still is; "name@" and "UL-7K" could be off). ``LIKE 'x%'`` would
+    use no index on PostgreSQL outside the C collation, ``LIKE '%x'`` none anywhere."""
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     return Q(**{f"{column}__gte": prefix, f"{column}__lt": upper})
 
@@ -381,10 +382,26 @@ async def _flags(rows: list[Application]) -> dict[int, list[str]]:
     return flags
 
 
+def my_work_conditions(reviewer: Reviewer) -> dict[str, Q]:
+    """My work's lists (``reads/my_work.py``), each by the columns its index starts with:
+    what the reviewer holds, what came back to them (the applicant answered; held for
+    them), what waits on applicants they asked."""
+    return {
+        "held": Q(assignee_id=reviewer.id, status=Status.IN_REVIEW),
+        "answered": Q(held_for_id=reviewer.id, status=Status.QUEUED),
+        "waiting": Q(asked_by_id=reviewer.id, status=Status.NEEDS_INFO),
+    }
+
+
 async def tab_counts(reviewer: Reviewer, base: QuerySet[Application]) -> dict[str, int]:
-    """Each tab's count under ``base`` (the scope and filters), capped."""
-    return {tab: await capped_count(base.filter(_tab_condition(tab, reviewer)))
-            for tab in TABS}
+    """Each tab's count under ``base`` (the scope and filters), capped; "My work" counts
+    its three lists (each capped), in the reviewer's scope whatever the filters."""
+    counts = {tab: await capped_count(base.filter(_tab_condition(tab, reviewer)))
+              for tab in TABS if tab != "mine"}
+    mine = Application.filter(in_scope(reviewer))
+    counts["mine"] = sum([await capped_count(mine.filter(condition))
+                          for condition in my_work_conditions(reviewer).values()])
+    return counts
 
 
 # Open applications before settled ones in a search's results, then the newest first.

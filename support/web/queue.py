@@ -41,7 +41,6 @@ async def queue_page(request: Request) -> Response:
         result = await queue.search(reviewer, filters)
     else:
         result = await queue.page(reviewer, filters, request.query_params.get("after"))
-    result.counts["mine"] = await my_work.count(reviewer)
     assignees = await Reviewer.filter(active=True).order_by("name")
     return render_review(request, "review/queue.html", {
         "page": result, "tabs": queue.TABS, "kinds": KINDS, "flags": risk.CODES,
@@ -56,7 +55,6 @@ async def my_work_page(request: Request) -> Response:
     work = await my_work.my_work(reviewer)
     filters = queue.Filters(tab="mine")
     counts = await queue.tab_counts(reviewer, queue.filtered(reviewer, filters))
-    counts["mine"] = work.total
     return render_review(request, "review/my_work.html", {
         "work": work, "sections": my_work.SECTIONS, "tabs": queue.TABS, "kinds": KINDS,
         "filters": filters,
