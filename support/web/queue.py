@@ -82,8 +82,8 @@ async def bulk_action(request: Request) -> Response:
     form = await read_small_form(request)
     action = form.get("action")
     references = list(dict.fromkeys(form.fields.get("reference", [])))
-    back = "/review/queue?" + urlencode({"tab": tab} if (tab := form.get("tab")) in queue.TABS
-                                        else {})
+    tab = form.get("tab")
+    back = "/review/queue" + (f"?{urlencode({'tab': tab})}" if tab in queue.TABS else "")
     problem = ""
     target: Reviewer | None = None
     if action not in {"reassign", "release"}:
