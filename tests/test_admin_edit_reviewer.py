@@ -51,7 +51,7 @@ async def test_an_admin_widens_a_reviewers_queues_and_their_queue_shows_it(desk)
     assert saved.status_code == 303
     assert saved.headers["location"] == f"/review/admin/reviewers/{bo.reviewer.id}?notice=saved"
     shown = await admin.get(saved.headers["location"])
-    assert "Saved. Bo is now a reviewer working Bootloader unlock permission, Account " \
+    assert "Saved. Bo is now reviewer, working Bootloader unlock permission, Account " \
            "recovery in India (IN)." in shown.text
     row = await Reviewer.get(id=bo.reviewer.id)
     assert (row.role, row.kinds, row.countries) == ("reviewer", ["unlock", "recovery"], ["IN"])
@@ -89,9 +89,9 @@ async def test_raised_to_lead_they_set_up_codes_at_their_next_page(desk):
         "role": "lead", "kinds": ["unlock"], "countries": ""})
     assert saved.status_code == 303
     shown = await admin.get(saved.headers["location"])
-    assert f"Saved. Bo is now a {role_word('lead').lower()}." in shown.text
+    assert f"Saved. Bo is now {role_word('lead').lower()}." in shown.text
     assert "must use sign-in codes and has not set them up yet" in shown.text
-    assert await account_events(bo.reviewer) == [("role_changed", "From reviewer to lead.")]
+    assert await account_events(bo.reviewer) == [("role_changed", "From Reviewer to Lead reviewer.")]
     listing = await admin.get("/review/admin/reviewers")
     assert "<strong>required</strong>, not set up yet" in listing.text
 

@@ -444,7 +444,7 @@ async def test_requires_refuses_a_role_too_low_with_a_readable_403(guarded):
     assert (await guarded.get("/review/test/any")).status_code == 200
     response = await guarded.get("/review/test/lead")
     assert response.status_code == 403
-    assert "It needs the <strong>lead</strong> role" in response.text
+    assert "It needs the <strong>lead reviewer</strong> role" in response.text
     assert "Ann Reviewer" in response.text and "Sign out" in response.text
     assert "/review/admin/reviewers" not in response.text  # no Admin link for a reviewer
     assert response.headers["cache-control"] == "no-store"

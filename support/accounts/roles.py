@@ -7,6 +7,12 @@ from support.data.models import Reviewer
 
 ROLES = ("reviewer", "lead", "admin")
 REVIEWER, LEAD, ADMIN = ROLES
+# How pages and the account audit name each role (reads.wording.role_word shows them).
+WORDS: dict[str, str] = {
+    "reviewer": "Reviewer",
+    "lead": "Lead reviewer",
+    "admin": "Administrator",
+}
 
 
 def has_role(reviewer: Reviewer, role: str) -> bool:

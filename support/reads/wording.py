@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from support.accounts import roles
 from support.data.models import Channel, DeliveryStatus, Status
 from support.rules.flags import FLAG_WORDS
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
@@ -37,11 +38,7 @@ STATE_WORDS: dict[str, str] = {
 }
 
 # Who may do what on the desk.
-ROLE_WORDS: dict[str, str] = {
-    "reviewer": "Reviewer",
-    "lead": "Lead reviewer",
-    "admin": "Administrator",
-}
+ROLE_WORDS: Mapping[str, str] = roles.WORDS  # kept beside the roles: the audit says them too
 
 # Timeline events: each as said without its actor (the audit's "What" column, beside a
 # "Who" column) and with it (the application's history: "Taken by Asha"). ``{who}`` is the

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from tortoise.transactions import in_transaction
 
 from support.accounts import auth, history, invitations, second_factor
-from support.accounts.roles import ADMIN, ROLES, has_role
+from support.accounts.roles import ADMIN, ROLES, WORDS, has_role
 from support.accounts.scope import works_queue_of
 from support.data.models import Application, Reviewer, ReviewerSession, Status
 from support.notify import outbox
@@ -76,13 +76,14 @@ class AccessChange:
 
     reviewer: Reviewer
     old_role: str
+    new_role: str
     queues_changed: bool
     released: int
     must_set_up_codes: bool
 
     @property
     def role_changed(self) -> bool:
-        return self.old_role != self.reviewer.role
+        return self.old_role != self.new_role
 
     @property
     def changed(self) -> bool:
@@ -137,23 +138,24 @@ async def change_access(admin: Reviewer, reviewer_id: int, *, role: str, kinds: 
             raise AccessRefused("Only an admin can change roles and queues.")
         if target is None:
             raise LookupError(reviewer_id)
-        if target.id == acting.id and role != target.role:
-            raise AccessRefused("You cannot change your own role: ask another admin.")
         old_role = target.role
+        if target.id == acting.id and role != old_role:
+            raise AccessRefused("You cannot change your own role: ask another admin.")
         queues_changed = (kinds, countries) != (list(target.kinds), list(target.countries))
         before = describe_queues(target.kinds, target.countries)
         target.role, target.kinds, target.countries = role, kinds, countries
         await target.save(update_fields=["role", "kinds", "countries"])
         actor = history.actor_of(acting)
         if old_role != role:
-            await history.record(target, "role_changed", f"From {old_role} to {role}.",
+            await history.record(target, "role_changed",
+                                 f"From {WORDS.get(old_role, old_role)} to {WORDS[role]}.",
                                  actor=actor)
         if queues_changed:
             await history.record(target, "queues_changed",
                                  f"From {before} to {describe_queues(kinds, countries)}.",
                                  actor=actor)
         released = await _release_out_of_scope(acting, target)
-    return AccessChange(target, old_role, queues_changed, released,
+    return AccessChange(target, old_role, role, queues_changed, released,
                         second_factor.needs_enrolment(target, require_2fa))
 
 

@@ -59,7 +59,7 @@ async def test_an_admin_changes_a_reviewers_queues_and_role(new_context, live, r
     await admin.get_by_role("button", name="Save role and queues").click()
     await admin.wait_for_url(re.compile(r"\?notice=saved$"))
     await expect(admin.locator("#saved-notice")).to_contain_text(
-        "Bo is now a reviewer working Account recovery in India (IN)")
+        "Bo is now reviewer, working Account recovery in India (IN)")
     await recorder.step(admin, "saved-queues")
 
     shown = await queue_shows(bo_page, live, recorder, "bo-recovery-in-india")
@@ -71,7 +71,7 @@ async def test_an_admin_changes_a_reviewers_queues_and_role(new_context, live, r
     await admin.get_by_role("button", name="Save role and queues").click()
     await admin.wait_for_url(re.compile(r"\?notice=saved$"))
     lead = role_word("lead").lower()
-    await expect(admin.locator("#saved-notice")).to_contain_text(f"Bo is now a {lead}.")
+    await expect(admin.locator("#saved-notice")).to_contain_text(f"Bo is now {lead}.")
     await expect(admin.locator("#codes-notice")).to_contain_text(
         "must use sign-in codes and has not set them up yet")
     await recorder.step(admin, "saved-role")

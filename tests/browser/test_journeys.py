@@ -164,13 +164,13 @@ async def test_3_request_information_then_approve(new_context, live, receipt, ou
     ravi = await sign_in(new_context, live, recorder, "Ravi")
     await expect(ravi.locator("table")).to_contain_text("UL-")
     reference = await take_next(ravi, recorder, "taken")
-    # The receipt shows inline, and opens on its own.
-    image = ravi.locator("figure.document img").first
+    # The receipt shows in the viewer beside the facts, and opens on its own.
+    image = ravi.locator("#viewer-stage img").first
     await expect(image).to_be_visible()
     assert await image.evaluate("img => img.complete && img.naturalWidth") == 800
-    async with ravi.expect_response(re.compile(r"/review/documents/\d+$")) as opened:
-        await ravi.locator("figure.document figcaption a").first.click()
-    assert (await opened.value).headers["content-type"] == "image/jpeg"
+    href = await ravi.locator("li.viewer-item figcaption a").first.get_attribute("href")
+    opened = await ravi.goto(live + href)
+    assert opened.headers["content-type"] == "image/jpeg"
     await recorder.shot(ravi, "receipt-opened")
     await ravi.go_back()
     await decide(ravi, "request_info", recorder, "Please send a clearer photo of the receipt.")
@@ -188,7 +188,8 @@ async def test_3_request_information_then_approve(new_context, live, receipt, ou
 
     await ravi.goto(f"{live}/review/queue")
     assert await take_next(ravi, recorder, "held-for-ravi") == reference
-    await expect(ravi.locator("figure.document")).to_have_count(2)
+    await expect(ravi.locator("li.viewer-item")).to_have_count(2)
+    await expect(ravi.locator("li.viewer-item").nth(1)).to_contain_text("New since the request")
     await decide(ravi, "approve", recorder, "Approved: the receipt matches the account.")
     assert (await Application.get(reference=reference)).status is Status.APPROVED
 
@@ -232,7 +233,7 @@ async def test_4_rejection_appeal_and_a_second_reviewer(new_context, live, recei
     # The refusing reviewer is not offered the appeal; another one decides it.
     await ravi.goto(f"{live}/review/queue")
     await ravi.locator("form[action='/review/next'] button").click()
-    await expect(ravi.locator("main")).to_contain_text("Nothing is waiting")
+    await expect(ravi.locator("main")).to_contain_text("Only appeals of your own refusals are waiting")
     await recorder.shot(ravi, "ravi-not-offered")
     meera = await sign_in(new_context, live, recorder, "Meera", role="lead")
     assert await take_next(meera, recorder, "meera") == appeal_ref
