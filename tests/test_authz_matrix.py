@@ -161,6 +161,8 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/review"): desk((303, "/review/queue")),
     ("GET", "/review/queue"): desk(200),
     ("GET", "/review/queue.csv"): desk(200),  # each their own queues (test_exports.py)
+    ("GET", "/review/mine"): desk(200),  # each their own work
+    ("POST", "/review/queue/bulk"): LEADS,  # the page of what happened to each
     ("POST", "/review/next"): desk(BACK, other_queue=(303, "/review/queue?notice=empty")),
     ("GET", REF): desk(200, other_queue=404),
     ("POST", REF + "/claim"): desk(BACK, other_queue=404),
@@ -169,6 +171,12 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("POST", REF + "/notes"): desk(BACK, other_queue=404),
     ("POST", REF + "/decide"): desk(BACK, other_queue=404),
     ("GET", DOC): desk(200, other_queue=404),
+    ("GET", DOC + "/thumbnail"): desk(200, other_queue=404),  # drawn with the page: no view
+    # A's document is a photo: no pages to draw (test_document_viewer.py draws a PDF's).
+    ("GET", DOC + "/pages/{page:int}"): desk(404, other_queue=404),
+    # Who else has it open: the page's poll (JSON) and its leave beacon.
+    ("GET", REF + "/presence"): desk(200, other_queue=404),
+    ("POST", REF + "/presence/leave"): desk(204, other_queue=404),
     # Leads and admins.
     ("GET", "/review/admin/deliveries"): LEADS,
     ("POST", "/review/admin/deliveries/{notification_id:int}/retry"): desk(
@@ -180,6 +188,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/review/admin/reviewers"): ADMIN_ONLY,
     ("POST", "/review/admin/reviewers"): desk(
         403, admin=(303, "/review/admin/reviewers?notice=invited")),
+    ("GET", "/review/admin/reviewers/{reviewer_id:int}"): ADMIN_ONLY,
+    ("POST", "/review/admin/reviewers/{reviewer_id:int}"): desk(
+        403, admin=(303, "/review/admin/reviewers/")),
     ("POST", "/review/admin/reviewers/{reviewer_id:int}/deactivate"): desk(
         403, admin=(303, "/review/admin/reviewers?notice=deactivated")),
     ("POST", "/review/admin/reviewers/{reviewer_id:int}/link"): desk(
@@ -205,6 +216,7 @@ STATES: dict[str, Status] = {
     REF + "/release": Status.IN_REVIEW,
     REF + "/reassign": Status.IN_REVIEW,
     REF + "/decide": Status.IN_REVIEW,
+    "/review/queue/bulk": Status.IN_REVIEW,
 }
 CANNED = {"kind": "unlock", "action": "approve", "title": "Approved",
           "body": "Your request is approved."}
@@ -221,6 +233,10 @@ FORMS: dict[str, dict[str, str]] = {
     REF + "/notes": {"note": "Checked the receipt against the account."},
     REF + "/decide": {"action": "approve", "message": "Your request is approved."},
     REF + "/reassign": {"reviewer_id": "{target}"},
+    "/review/queue/bulk": {"action": "release", "reference": "{reference}"},
+    REF + "/presence/leave": {"mark": "2026-12-06T06:00:00+00:00"},
+    "/review/admin/reviewers/{reviewer_id:int}": {"role": "lead", "kinds": "unlock",
+                                                  "countries": "IN"},
     "/review/admin/reviewers": {"email": "new.reviewer@example.com", "name": "New Reviewer",
                                 "role": "reviewer", "kinds": "unlock", "countries": ""},
     "/review/admin/responses": CANNED,
@@ -398,7 +414,7 @@ def fill(path: str, world: World, principal: str) -> str:
                                                                       world.a.reference)
     values = {"reference": world.a.reference, "token": token, "kind": "unlock",
               "document_id": str(world.document.id), "reviewer_id": str(world.target.id),
-              "response_id": str(world.canned.id),
+              "response_id": str(world.canned.id), "page": "1",
               "notification_id": str(world.notification.id),
               "invitation": world.invitation,
               "session_id": str(world.own_session or world.target_session)}

@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx2
 import pyotp
@@ -470,6 +470,47 @@ def _invitation(rng: random.Random, desk: Desk) -> str:
     return f"/review/invitation/{token}"
 
 
+def _document_part(part: Callable[[random.Random], str]) -> Build:
+    def build(rng: random.Random, desk: Desk) -> tuple[str, Form | None]:
+        return f"/review/documents/{_id(rng, desk.documents)}/{part(rng)}", None
+    return build
+
+
+def _page_number(rng: random.Random) -> str:
+    return "pages/" + rng.choice([str(rng.randint(0, 60)), "1", "2", str(2**31), "9" * 30,
+                                  str(2**63)])
+
+
+def _presence(rng: random.Random, desk: Desk) -> tuple[str, Form | None]:
+    query = _query(rng, {"since": ["0", "1", "5000", str(2**31 - 1), str(2**31), "-1"]})
+    return f"/review/applications/{_reference(rng, desk)}/presence{query}", None
+
+
+def _leave(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
+    return _pairs({"mark": rng.choice(["2026-12-06T06:00:00+00:00", "2026-12-06T06:00:00",
+                                       "", "x" * 50, "9999-12-31T23:59:59+14:00",
+                                       "0001-01-01T00:00:00-12:00", "%00"])})
+
+
+def _bulk(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
+    pairs = _pairs({"action": rng.choice(["release", "reassign", "reassign", "erase", ""]),
+                    "reviewer_id": _id(rng, [*desk.ids.values(), *desk.spares]).replace(
+                        "%C2%B2", "²").replace("%00", "\x00"),
+                    "tab": rng.choice(["queued", "in_review", "nope", ""])})
+    for _ in range(rng.choice([0, 1, 2, 3, 60])):
+        pairs.append((b"reference", unquote(_reference(rng, desk)).encode(
+            "utf-8", "surrogateescape")))
+    return pairs
+
+
+def _access(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
+    pairs = _pairs({"role": rng.choice(["reviewer", "lead", "admin", "root", ""]),
+                    "countries": rng.choice(["", "IN, NP", "XX", "in,,ru", "I" * 300])})
+    for _ in range(rng.randint(0, 3)):
+        pairs.append((b"kinds", rng.choice(["unlock", "recovery", "appeal", "nope"]).encode()))
+    return pairs
+
+
 def _page_of(path: Callable[[random.Random, Desk], str]) -> Build:
     def build(rng: random.Random, desk: Desk) -> tuple[str, Form | None]:
         return path(rng, desk) + _query(rng, {"next": ["/review/queue"]}), None
@@ -492,6 +533,17 @@ ROUTES: dict[tuple[str, str], tuple[int, str, Build]] = {
     ("POST", APPLICATION + "/decide"): (4, "reviewer",
                                         _post_to(_on_application("decide"), _decide)),
     ("GET", "/review/documents/{document_id:int}"): (8, "reviewer", _document),
+    ("GET", "/review/documents/{document_id:int}/thumbnail"): (
+        4, "reviewer", _document_part(lambda rng: "thumbnail")),
+    ("GET", "/review/documents/{document_id:int}/pages/{page:int}"): (
+        4, "reviewer", _document_part(_page_number)),
+    ("GET", APPLICATION + "/presence"): (4, "reviewer", _presence),
+    ("POST", APPLICATION + "/presence/leave"): (2, "reviewer",
+                                                _post_to(_on_application("presence/leave"),
+                                                         _leave)),
+    ("GET", "/review/mine"): (3, "reviewer", _page("/review/mine", {"notice": ["nope"]})),
+    ("POST", "/review/queue/bulk"): (4, "lead", _post_to(lambda rng, desk: "/review/queue/bulk",
+                                                         _bulk)),
     ("GET", "/review/admin/deliveries"): (5, "lead", _page("/review/admin/deliveries", {
         "status": ["failing", "dead", "pending", "sent"], "channel": ["email", "sms"],
         "template": ["received", "code"], "notice": ["retrying"]})),
@@ -504,6 +556,11 @@ ROUTES: dict[tuple[str, str], tuple[int, str, Build]] = {
     ("GET", "/review/admin/reviewers"): (1, "admin", _page("/review/admin/reviewers")),
     ("POST", "/review/admin/reviewers"): (2, "admin", _post_to(
         lambda rng, desk: "/review/admin/reviewers", _new_reviewer)),
+    ("GET", "/review/admin/reviewers/{reviewer_id:int}"): (2, "admin", _page_of(
+        lambda rng, desk: f"/review/admin/reviewers/{_id(rng, desk.spares, small=False)}")),
+    ("POST", "/review/admin/reviewers/{reviewer_id:int}"): (3, "admin", _post_to(
+        lambda rng, desk: f"/review/admin/reviewers/{_id(rng, desk.spares, small=False)}",
+        _access)),
     ("POST", "/review/admin/reviewers/{reviewer_id:int}/deactivate"): (4, "admin",
                                                                         _on_spare("deactivate")),
     ("POST", "/review/admin/reviewers/{reviewer_id:int}/link"): (2, "admin", _on_spare("link")),
@@ -665,6 +722,8 @@ def problem(case: Case, reply: Reply | str) -> str | None:
         return f"{status}"
     if status == 303:
         return None if reply.headers.get("location", "").startswith("/") else "redirect away"
+    if status == 204 and case.route.endswith("/presence/leave"):
+        return None if not body else "a 204 with a body"
     if status not in {200, 400, 403, 404, 409, 413, 422}:
         return f"unexpected {status}"
     if status == 200 and case.export:
@@ -675,6 +734,14 @@ def problem(case: Case, reply: Reply | str) -> str | None:
         return None
     if status == 200 and case.route.endswith("{document_id:int}"):
         return None if kind.startswith(("image/", "application/pdf")) else f"document as {kind}"
+    if status == 200 and case.route.endswith(("/thumbnail", "/pages/{page:int}")):
+        return None if kind.startswith("image/") else f"a picture as {kind}"
+    if status == 200 and case.route.endswith("/presence"):
+        try:
+            json.loads(body)
+        except ValueError:
+            return "presence that is no JSON"
+        return None if kind.startswith("application/json") else f"presence as {kind}"
     if "text/html" not in kind:
         return f"{status} is not an HTML page ({kind})"
     if b"Traceback" in body or MARKER in body:
