@@ -131,25 +131,39 @@ async def decide_all(base: str, count: int) -> Run:
             run.keys.append(0)
             refuse = n % 3 == 2
             start = time.perf_counter()
-            await press(page, run, "t")
-            await page.wait_for_url("**/review/applications/*")
-            # The look: the receipt drawn in the viewer, beside the facts.
-            await page.wait_for_function(
-                "() => [...document.querySelectorAll('.desk-documents img')]"
-                ".some(img => img.complete && img.naturalWidth > 0)")
-            if refuse:
-                await press(page, run, "r")
-                await press(page, run, "Control+Enter")
-                await page.wait_for_url("**notice=refused")
-            else:
-                await press(page, run, "a")
-                await press(page, run, "Enter")
-                await page.wait_for_url("**notice=approved")
-            await page.locator("#notice").wait_for()
+            try:
+                before = page.url
+                await press(page, run, "t")
+                await page.wait_for_url(lambda url: url != before and "/review/applications/" in url
+                                        and "notice=" not in url)
+                # The look: the receipt drawn in the viewer, beside the facts.
+                await page.wait_for_function(
+                    "() => [...document.querySelectorAll('#viewer-stage img')]"
+                    ".some(img => img.complete && img.naturalWidth > 0)")
+                await decide_one(page, run, refuse)
+            except Exception as failed:
+                print(f"decision {n + 1} failed at {page.url}: {failed}", file=sys.stderr)
+                shot = Path(tempfile.gettempdir()) / f"b7-failed-{n}.png"
+                await page.screenshot(path=str(shot), timeout=5000)
+                raise
             run.seconds.append(time.perf_counter() - start)
             run.actions.append("refuse" if refuse else "approve")
         await browser.close()
     return run
+
+
+async def decide_one(page: Page, run: Run, refuse: bool) -> None:
+    """Approve (a, Enter) or refuse (r, Ctrl+Enter) with the canned text, and wait for the
+    page that says it was sent."""
+    if refuse:
+        await press(page, run, "r")
+        await press(page, run, "Control+Enter")
+        await page.wait_for_url("**notice=refused")
+    else:
+        await press(page, run, "a")
+        await press(page, run, "Enter")
+        await page.wait_for_url("**notice=approved")
+    await page.locator("#notice").wait_for()
 
 
 def report(db: str, count: int, run: Run) -> str:
@@ -188,14 +202,18 @@ async def main() -> None:
         try:
             migrate(env)
             await seed(url, data_dir, args.count)
+            log = (data_dir / "server.log").open("wb")  # a pipe nobody reads fills and blocks
             server = subprocess.Popen([str(BIN / "support"), "serve"], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                      stdout=log, stderr=log)
             try:
                 wait_for(port, server)
                 run = await decide_all(f"http://127.0.0.1:{port}", args.count)
             finally:
                 server.terminate()
-                server.wait(10)
+                try:
+                    server.wait(10)
+                except subprocess.TimeoutExpired:  # connections a failed run left open
+                    server.kill()
         finally:
             await drop_database(url)
     text = report(args.db, args.count, run)
