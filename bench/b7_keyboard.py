@@ -134,7 +134,8 @@ async def decide_all(base: str, count: int) -> Run:
             try:
                 before = page.url
                 await press(page, run, "t")
-                await page.wait_for_url(lambda url: url != before and "/review/applications/" in url
+                await page.wait_for_url(lambda url, before=before: url != before
+                                        and "/review/applications/" in url
                                         and "notice=" not in url)
                 # The look: the receipt drawn in the viewer, beside the facts.
                 await page.wait_for_function(
