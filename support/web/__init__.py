@@ -1,6 +1,7 @@
 """Thin endpoints: parse and check input, call one workflow action or one read, render or
-redirect. Applicant pages (``applicant``, ``status``), the reviewer's desk (``review``,
-``admin``, ``audit``, ``reports``, ``exports``, ``deliveries``, ``auth``) and what every
+redirect. Applicant pages (``applicant``, ``status``), the reviewer's desk (``queue``, ``review``
+with ``composer`` for its decision forms, ``documents``, ``presence``, ``admin``,
+``admin_responses``, ``audit``, ``reports``, ``exports``, ``deliveries``, ``auth``) and what every
 request passes through (``security``, ``language``, ``request_id``, ``metrics``,
 ``errors``, ``forms``, ``templating``).
 

@@ -1,11 +1,12 @@
 """The workflow layer: every change of an application's state goes through here.
 
-``machine`` holds the state machine as data; ``applicant``, ``review`` and
-``housekeeping`` hold the actions of each kind of actor; ``risk`` the signals stored
-beside an application; ``retention``, ``erasure`` and ``purge`` what we stop keeping, by
-policy and on request; ``reviewers`` the admins' actions on accounts that send an email
-(an invitation, a new sign-in link). Endpoints and the clock call these functions and never change
-rows themselves.
+``machine`` holds the state machine as data; ``applicant``, ``review`` (with ``bulk`` for a
+lead's many at once) and ``housekeeping`` hold the actions of each kind of actor;
+``presence`` who has an application open; ``responses`` the canned texts; ``risk`` the
+signals stored beside an application; ``retention``, ``erasure`` and ``purge`` what we stop
+keeping, by policy and on request; ``reviewers`` the admins' actions on accounts that send
+an email (an invitation, a new sign-in link). Endpoints and the clock call these functions
+and never change rows themselves.
 
 May import: ``rules``, ``documents``, ``notify`` (to write the outbox), ``accounts``,
 ``data``, ``platform``, ``config``. Never ``web``, ``reads`` or ``clock``.
