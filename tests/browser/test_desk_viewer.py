@@ -53,7 +53,7 @@ async def test_viewer_by_keyboard_and_mouse(new_context, live, settings, recorde
     page = await sign_in(new_context, live, recorder, "Vera")
     await page.goto(f"{live}/review/applications/{application.reference}")
     status = page.locator("#viewer-status")
-    await expect(status).to_contain_text("Receipt: receipt.jpg · document 1 of 2")
+    await expect(status).to_contain_text("Purchase receipt: receipt.jpg · document 1 of 2")
     await page.wait_for_function(
         "() => document.querySelector('#viewer-stage img')?.naturalWidth > 0")
     # The facts to compare stay in the viewer's own header.
@@ -83,7 +83,7 @@ async def test_viewer_by_keyboard_and_mouse(new_context, live, settings, recorde
 
     # Next document: the PDF, page by page.
     await page.keyboard.press("j")
-    await expect(status).to_contain_text("Receipt: bill.pdf · document 2 of 2 · page 1")
+    await expect(status).to_contain_text("Purchase receipt: bill.pdf · document 2 of 2 · page 1")
     await page.wait_for_function(
         "() => document.querySelector('#viewer-stage img')?.naturalWidth > 0")
     assert (await shown(page))["src"] == f"/review/documents/{bill.id}/pages/1"
