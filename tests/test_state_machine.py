@@ -243,7 +243,7 @@ async def test_a_lead_decides_without_holding(desk):
     response = await lead.post(f"/review/applications/{held.reference}/decide",
                                {"action": "approve", "message": "Approved."})
     assert response.status_code == 303
-    assert response.headers["location"] == f"/review/applications/{held.reference}?notice=decided"
+    assert response.headers["location"] == f"/review/applications/{held.reference}?notice=approved"
     fresh = await Application.get(id=held.id)
     assert fresh.status is Status.APPROVED
     assert fresh.decided_by_id == lead.reviewer.id  # type: ignore[attr-defined]

@@ -186,7 +186,8 @@ async def decide(request: Request) -> Response:
                            error=f"{wrong.message} (The text sent was “{wrong.written_for}”.)",
                            status=wrong.status_code)
     except workflow.DomainError as refused:
-        return await _page(request, application, posted=posted, error=refused.message,
+        message = refused.message % refused.params if refused.params else refused.message
+        return await _page(request, application, posted=posted, error=message,
                            status=refused.status_code)
     return _back(application, {"approve": "approved", "reject": "refused",
                                "request_info": "asked"}[decision.action])
