@@ -256,45 +256,31 @@ async def test_a_desk_seeded_before_translations_gets_them_where_it_never_edited
     from tortoise.migrations.api.migrate import migrate as migrate_api
 
     from support.data.db import tortoise_config
-    from tests.conftest import DB_KIND, PG_ADMIN_URL
+    from tests.conftest import empty_database
 
-    if DB_KIND == "postgres":
-        import asyncpg
-
-        name = f"support_canned_{tmp_path.name[-8:].lower().replace('-', '_')}"
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    else:
-        url = f"sqlite://{tmp_path / 'canned.sqlite3'}"
-    config = tortoise_config(url)
     old_appeal = ("We looked again and cannot permit unlocking this phone. The reason is "
                   "explained below.")
-    try:
-        await migrate_api(config=config, target="models.0012_busy_desk")
-        db = connections.get("default")
-        seeded = _default("unlock", "approve")
-        for kind, action, reason, body in [
-            ("unlock", "approve", None, seeded["body"]),
-            ("unlock", "reject", "stable_firmware", "Our own words, edited by an admin."),
-            ("appeal", "reject", "reason_insufficient", old_appeal),
-        ]:
-            code = f"'{reason}'" if reason else "NULL"
-            await db.execute_query(
-                "INSERT INTO canned_response (kind, action, reason_code, title, body, active, "
-                f"created_at) VALUES ('{kind}', '{action}', {code}, 'T', '{body}', TRUE, "
-                "CURRENT_TIMESTAMP)")
-        await migrate_api(config=config)
-        rows = {(r["kind"], r["action"]): r for r in await db.execute_query_dict(
-            "SELECT kind, action, body, translations FROM canned_response")}
-    finally:
-        await Tortoise.close_connections()
-        if DB_KIND == "postgres":
-            admin = await asyncpg.connect(PG_ADMIN_URL)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+    seeded = _default("unlock", "approve")
+    async with empty_database("canned", tmp_path) as url:
+        config = tortoise_config(url)
+        try:
+            await migrate_api(config=config, target="models.0012_busy_desk")
+            db = connections.get("default")
+            for kind, action, reason, body in [
+                ("unlock", "approve", None, seeded["body"]),
+                ("unlock", "reject", "stable_firmware", "Our own words, edited by an admin."),
+                ("appeal", "reject", "reason_insufficient", old_appeal),
+            ]:
+                code = f"'{reason}'" if reason else "NULL"
+                await db.execute_query(
+                    "INSERT INTO canned_response (kind, action, reason_code, title, body, "
+                    f"active, created_at) VALUES ('{kind}', '{action}', {code}, 'T', '{body}', "
+                    "TRUE, CURRENT_TIMESTAMP)")
+            await migrate_api(config=config)
+            rows = {(r["kind"], r["action"]): r for r in await db.execute_query_dict(
+                "SELECT kind, action, body, translations FROM canned_response")}
+        finally:
+            await Tortoise.close_connections()
     import json
 
     def translations(row):
