@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from support import workflow
-from support.config import Settings
 from support.data.models import Application, Status, Verification
 from support.documents.storage import NOT_SAVED, DocumentStore, NotStored
 from support.platform import ratelimit, tokens
@@ -19,6 +18,7 @@ from support.rules.kinds import KINDS, Kind
 from support.rules.validation import FieldError
 from support.web import abuse
 from support.web.apply_form import Checked, check_application
+from support.web.context import settings_of
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
 from support.web.templating import render, request_language
@@ -26,10 +26,6 @@ from support.web.templating import render, request_language
 SUBMISSION_FIELD = "submission_token"
 SUBMISSION_MAX_AGE = 24 * 3600
 
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _kind(request: Request) -> Kind:
@@ -58,7 +54,7 @@ def form_page(
     notice: str = "", action: str = "", fixed: Mapping[str, str] | None = None,
 ) -> Response:
     """The form; ``fixed`` facts (an appeal's account and contacts) are shown, not asked."""
-    settings = _settings(request)
+    settings = settings_of(request)
     lang = request_language(request)
     context: dict[str, Any] = {
         "kind": kind,
@@ -89,7 +85,7 @@ async def apply_submit(request: Request) -> Response:
         kind = _kind(request)
     except LookupError:
         return render(request, "errors/404.html", status_code=404)
-    settings = _settings(request)
+    settings = settings_of(request)
     limits, ip = abuse.limiter(request), abuse.client_ip(request)
     await limits.check(ratelimit.Rule.SUBMIT_IP, ip)  # before an upload is read
     form = await read_form(request, tmp_dir=settings.upload_tmp_dir,
@@ -126,7 +122,7 @@ async def _verify_page(
     request: Request, application: Application, error: FieldError | None = None,
     status_code: int = 200, notice: str = "",
 ) -> Response:
-    settings = _settings(request)
+    settings = settings_of(request)
     verification = await Verification.get_or_none(application=application)
     context = {
         "application": application,
@@ -163,7 +159,7 @@ async def verify_form(request: Request) -> Response:
 
 
 async def verify_submit(request: Request) -> Response:
-    settings = _settings(request)
+    settings = settings_of(request)
     application = await _application(request)
     if application is None:
         return render(request, "errors/404.html", status_code=404)
@@ -186,7 +182,7 @@ async def verify_submit(request: Request) -> Response:
 
 
 async def resend_code(request: Request) -> Response:
-    settings = _settings(request)
+    settings = settings_of(request)
     application = await _application(request)
     if application is None:
         return render(request, "errors/404.html", status_code=404)

@@ -25,11 +25,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from support.accounts import auth, roles, second_factor
-from support.config import Settings
 from support.data.models import Reviewer, ReviewerSession
 from support.platform import i18n, ratelimit
 from support.platform.formatting import format_when
 from support.web import abuse
+from support.web.context import settings_of
 from support.web.forms import read_small_form
 from support.web.templating import render
 
@@ -45,10 +45,6 @@ _UNKNOWN = object()
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def safe_next(value: str | None) -> str | None:
@@ -99,7 +95,7 @@ def second_step(request: Request, session: ReviewerSession) -> str | None:
     reviewer = session.reviewer
     if session.pending:
         return CODE_PATH if second_factor.enrolled(reviewer) else ENROL_PATH
-    if second_factor.needs_enrolment(reviewer, _settings(request).require_2fa):
+    if second_factor.needs_enrolment(reviewer, settings_of(request).require_2fa):
         return ENROL_PATH
     return None
 
@@ -195,7 +191,7 @@ def set_session_cookie(response: Response, request: Request, token: str) -> None
         token,
         max_age=int(auth.SESSION_LIFETIME.total_seconds()),
         path=COOKIE_PATH,
-        secure=_settings(request).base_url.startswith("https"),
+        secure=settings_of(request).base_url.startswith("https"),
         httponly=True,
         samesite="lax",
     )
@@ -205,7 +201,7 @@ def clear_session_cookie(response: Response, request: Request) -> None:
     response.delete_cookie(
         SESSION_COOKIE,
         path=COOKIE_PATH,
-        secure=_settings(request).base_url.startswith("https"),
+        secure=settings_of(request).base_url.startswith("https"),
         httponly=True,
         samesite="lax",
     )
@@ -224,7 +220,7 @@ LOGIN_ACCOUNT_RULES = (ratelimit.Rule.LOGIN_ACCOUNT_IP, ratelimit.Rule.LOGIN_ACC
 
 
 async def login_submit(request: Request) -> Response:
-    _settings(request)
+    settings_of(request)
     form = await read_small_form(request)
     email = form.get("email").strip()
     password = form.get("password")
@@ -269,7 +265,7 @@ async def start_signed_in(request: Request, reviewer: Reviewer, next_path: str |
     up a second factor, when ``offer_enrolment`` and the reviewer has none)."""
     # A new session id at every sign-in; whatever session this browser had ends.
     await auth.end_session(request.cookies.get(SESSION_COOKIE))
-    must_enrol = second_factor.needs_enrolment(reviewer, _settings(request).require_2fa)
+    must_enrol = second_factor.needs_enrolment(reviewer, settings_of(request).require_2fa)
     if second_factor.enrolled(reviewer):
         target = with_next(CODE_PATH, next_path)
     elif must_enrol or offer_enrolment:
@@ -379,7 +375,7 @@ async def code_submit(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    _settings(request)
+    settings_of(request)
     await read_small_form(request)
     await auth.end_session(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse(LOGIN_PATH, status_code=303)

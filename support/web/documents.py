@@ -18,13 +18,13 @@ from starlette.routing import Route
 from tortoise.expressions import Q
 
 from support.accounts.scope import in_scope
-from support.config import Settings
-from support.data.models import Application, Document, Event, Reviewer
+from support.data.models import Application, Document, Event
 from support.documents import rendering
 from support.documents.filing import sanitise_document
 from support.documents.storage import DocumentStore
 from support.web import params
 from support.web.auth import render_review, requires
+from support.web.context import reviewer_of, settings_of
 
 PDF = "application/pdf"
 # A picture of a document is the applicant's data: never kept by the browser or a proxy,
@@ -34,14 +34,6 @@ HEADERS = {"x-content-type-options": "nosniff", "cache-control": "private, no-st
            "style-src 'unsafe-inline'; sandbox"}
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _reviewer(request: Request) -> Reviewer:
-    reviewer: Reviewer = request.state.reviewer
-    return reviewer
 
 
 async def _safe_document(request: Request) -> Document | Response:
@@ -51,10 +43,10 @@ async def _safe_document(request: Request) -> Document | Response:
     found = None if doc_id is None else await Document.get_or_none(
         id=doc_id).prefetch_related("application")
     if found is None or not await Application.filter(
-        Q(id=found.application.id) & in_scope(_reviewer(request))
+        Q(id=found.application.id) & in_scope(reviewer_of(request))
     ).exists():
         return render_review(request, "errors/404.html", {}, 404)
-    if not await sanitise_document(_settings(request), found):  # if the worker is behind
+    if not await sanitise_document(settings_of(request), found):  # if the worker is behind
         return render_review(request, "review/document_unsafe.html", {
             "document": found, "application": found.application}, 409)
     return found
@@ -62,7 +54,7 @@ async def _safe_document(request: Request) -> Document | Response:
 
 async def _record_view(request: Request, document: Document, how: str) -> None:
     await Event.create(application=document.application,
-                       actor=f"reviewer:{_reviewer(request).id}",
+                       actor=f"reviewer:{reviewer_of(request).id}",
                        type="document_viewed", internal=True,
                        message=f"{how} {document.purpose.replace('_', ' ')} "
                                f"({document.original_name}).")
@@ -85,7 +77,7 @@ async def document(request: Request) -> Response:
     found = await _safe_document(request)
     if isinstance(found, Response):
         return found
-    store = DocumentStore.of(_settings(request))
+    store = DocumentStore.of(settings_of(request))
     download = bool(request.query_params.get("download"))
     await _record_view(request, found, "Downloaded" if download else "Viewed")
     return FileResponse(
@@ -101,7 +93,7 @@ async def thumbnail(request: Request) -> Response:
     found = await _safe_document(request)
     if isinstance(found, Response):
         return found
-    settings = _settings(request)
+    settings = settings_of(request)
     try:
         data = await rendering.thumbnail(
             DocumentStore.of(settings).path(found.storage_key), found.storage_key,
@@ -120,7 +112,7 @@ async def page(request: Request) -> Response:
     number = params.path_id(request, "page")
     if found.content_type != PDF or number is None:
         return render_review(request, "errors/404.html", {}, 404)
-    path = DocumentStore.of(_settings(request)).path(found.storage_key)
+    path = DocumentStore.of(settings_of(request)).path(found.storage_key)
     try:
         data = await rendering.pdf_page(path, found.storage_key, number)
     except rendering.NoSuchPage:
@@ -137,7 +129,7 @@ async def page_counts(request: Request, documents: Iterable[Document]) -> dict[i
     page says so). Photos have none. A PDF the worker has not reached yet is made safe
     first, as its thumbnail would be a moment later (``sanitise_document`` marks ``doc``
     itself if it cannot be, so the page shows that instead)."""
-    settings = _settings(request)
+    settings = settings_of(request)
     store = DocumentStore.of(settings)
     counts: dict[int, int | None] = {}
     for doc in documents:

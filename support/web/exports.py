@@ -40,13 +40,10 @@ from support.reads.exports import BOM, QueueExport, encode, incomplete
 from support.reads.queue import Filters
 from support.reads.reports import tables as report_tables
 from support.web.auth import render_review, requires
+from support.web.context import reviewer_of
 
 audit = logging.getLogger("support.audit")
 
-
-def _reviewer(request: Request) -> Reviewer:
-    reviewer: Reviewer = request.state.reviewer
-    return reviewer
 
 
 def _filename(stem: str) -> str:
@@ -124,7 +121,7 @@ def _described(filters: Filters, contacts: bool) -> str:
 
 @requires("reviewer")
 async def queue_csv(request: Request) -> Response:
-    reviewer = _reviewer(request)
+    reviewer = reviewer_of(request)
     filters, unusable = Filters.parse(dict(request.query_params))
     contacts = request.query_params.get("contacts") == "1"
     if contacts and not roles.has_role(reviewer, "lead"):
@@ -151,7 +148,7 @@ async def report_csv(request: Request) -> Response:
         return render_review(request, "errors/404.html", {}, 404)
     table = report_tables.build(await reports.load())[key]
     return await _csv(_filename(f"report-{key}"), table.csv_header(), _one(table.csv_rows()),
-                      _reviewer(request), f"report table {key}")
+                      reviewer_of(request), f"report table {key}")
 
 
 def routes() -> list[Route]:

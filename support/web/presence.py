@@ -19,32 +19,18 @@ from datetime import datetime
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from tortoise.expressions import Q
 
-from support.accounts.scope import in_scope
 from support.data.ids import parse_id
-from support.data.models import Application, Event, Reviewer
-from support.platform import tokens
+from support.data.models import Event, Reviewer
 from support.reads.wording import event_words
 from support.web.auth import render_review, requires
+from support.web.context import reviewer_of, visible_application
 from support.web.forms import read_small_form
 from support.workflow import presence, review
 
 NO_STORE = {"cache-control": "no-store"}
 
 
-def _reviewer(request: Request) -> Reviewer:
-    reviewer: Reviewer = request.state.reviewer
-    return reviewer
-
-
-async def _visible(request: Request) -> Application | None:
-    """The application if it is in this reviewer's queues; otherwise none (404), as on
-    its page, so references cannot be probed through the poll."""
-    reference = tokens.parse_reference(request.path_params["reference"])
-    if reference is None:
-        return None
-    return await Application.filter(Q(reference=reference) & in_scope(_reviewer(request))).first()
 
 
 # Refusals are the desk's usual pages, as for every other route (a person may open the URL
@@ -89,10 +75,10 @@ async def poll(request: Request) -> Response:
     since = _since(request)
     if since == UNREADABLE:
         return _unreadable(request)
-    application = await _visible(request)
+    application = await visible_application(request)
     if application is None:
         return _not_found(request)
-    reviewer = _reviewer(request)
+    reviewer = reviewer_of(request)
     here = await presence.still_here(application, reviewer)
     changed = None
     if since is not None:
@@ -122,10 +108,10 @@ async def leave(request: Request) -> Response:
     mark = _mark(form.get("mark"))
     if mark is None:
         return _unreadable(request)
-    application = await _visible(request)
+    application = await visible_application(request)
     if application is None:
         return _not_found(request)
-    await presence.leave(application, _reviewer(request), mark)
+    await presence.leave(application, reviewer_of(request), mark)
     return Response(status_code=204, headers=NO_STORE)
 
 

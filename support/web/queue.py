@@ -16,16 +16,13 @@ from support.reads import my_work, queue
 from support.rules import catalogue, countries
 from support.rules.kinds import KINDS
 from support.web.auth import render_review, requires
+from support.web.context import reviewer_of
 from support.web.forms import read_small_form
 from support.workflow import bulk, risk
 
 # The most applications one bulk action takes: a page of the queue.
 BULK_MAX = queue.PAGE_SIZE
 
-
-def _reviewer(request: Request) -> Reviewer:
-    reviewer: Reviewer = request.state.reviewer
-    return reviewer
 
 
 @requires("reviewer")
@@ -35,7 +32,7 @@ async def home(request: Request) -> Response:
 
 @requires("reviewer")
 async def queue_page(request: Request) -> Response:
-    reviewer = _reviewer(request)
+    reviewer = reviewer_of(request)
     filters = queue.Filters.from_query(dict(request.query_params))
     if filters.search:
         result = await queue.search(reviewer, filters)
@@ -51,7 +48,7 @@ async def queue_page(request: Request) -> Response:
 
 @requires("reviewer")
 async def my_work_page(request: Request) -> Response:
-    reviewer = _reviewer(request)
+    reviewer = reviewer_of(request)
     work = await my_work.my_work(reviewer)
     filters = queue.Filters(tab="mine")
     counts = await queue.tab_counts(reviewer, queue.filtered(reviewer, filters))
@@ -67,7 +64,7 @@ async def my_work_page(request: Request) -> Response:
 @requires("reviewer")
 async def take_next(request: Request) -> Response:
     await read_small_form(request)
-    reviewer = _reviewer(request)
+    reviewer = reviewer_of(request)
     application = await workflow.claim_next(reviewer)
     if application is None:
         notice = "own_appeals" if await queue.only_own_appeals_waiting(reviewer) else "empty"
@@ -100,7 +97,7 @@ async def bulk_action(request: Request) -> Response:
     if problem:
         return render_review(request, "review/bulk_done.html",
                              {"problem": problem, "back": back}, 400)
-    actor = workflow.reviewer_actor(_reviewer(request))
+    actor = workflow.reviewer_actor(reviewer_of(request))
     if action == "reassign":
         assert target is not None
         outcome = await bulk.reassign_each(references, actor, target)

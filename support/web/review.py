@@ -9,46 +9,26 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from tortoise.expressions import Q
 
 from support import workflow
 from support.accounts import roles
-from support.accounts.scope import in_scope, works_queue_of
-from support.config import Settings
+from support.accounts.scope import works_queue_of
 from support.data.ids import parse_id
 from support.data.models import Application, Event, Reviewer, RiskFlag
-from support.platform import tokens
 from support.reads import related
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.web import composer
 from support.web import documents as document_views
 from support.web.auth import render_review, requires
+from support.web.context import reviewer_of, visible_application
 from support.web.forms import FormInput, read_small_form
 from support.workflow import presence, responses, risk
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _reviewer(request: Request) -> Reviewer:
-    reviewer: Reviewer = request.state.reviewer
-    return reviewer
 
 
 async def _form(request: Request) -> FormInput:
     return await read_small_form(request)
 
 
-
-async def _visible(request: Request) -> Application | None:
-    """The application if it is in this reviewer's queues; otherwise it does not exist
-    for them (404, so references cannot be probed)."""
-    reference = tokens.parse_reference(request.path_params["reference"])
-    if reference is None:
-        return None
-    return await Application.filter(Q(reference=reference) & in_scope(_reviewer(request))).first()
 
 
 def _back(application: Application, notice: str = "") -> RedirectResponse:
@@ -58,10 +38,10 @@ def _back(application: Application, notice: str = "") -> RedirectResponse:
 
 @requires("reviewer")
 async def application_page(request: Request) -> Response:
-    application = await _visible(request)
+    application = await visible_application(request)
     if application is None:
         return render_review(request, "errors/404.html", {}, 404)
-    reviewer = _reviewer(request)
+    reviewer = reviewer_of(request)
     await risk.refresh(application)
     await workflow.review.touch(application, reviewer)
     await presence.seen(application, reviewer)
@@ -74,7 +54,7 @@ async def _page(request: Request, application: Application, *, use: int | None =
                 changes: list[Event] | None = None, status: int = 200) -> Response:
     """The application on one screen; after a refused decision, with what the reviewer
     wrote kept in its form and the reason it was refused."""
-    reviewer = _reviewer(request)
+    reviewer = reviewer_of(request)
     await application.fetch_related("assignee", "appeal_of", "documents", "held_for",
                                     "decided_by", "asked_by")
     original = application.appeal_of
@@ -125,49 +105,49 @@ async def _actor_names(events: list[Event]) -> dict[str, str]:
 @requires("reviewer")
 async def claim(request: Request) -> Response:
     await _form(request)
-    application = await _visible(request)
+    application = await visible_application(request)
     if application is None:
         return render_review(request, "errors/404.html", {}, 404)
-    await workflow.claim(application, workflow.reviewer_actor(_reviewer(request)))
+    await workflow.claim(application, workflow.reviewer_actor(reviewer_of(request)))
     return _back(application)
 
 
 @requires("reviewer")
 async def release(request: Request) -> Response:
     await _form(request)
-    application = await _visible(request)
+    application = await visible_application(request)
     if application is None:
         return render_review(request, "errors/404.html", {}, 404)
-    await workflow.release(application, workflow.reviewer_actor(_reviewer(request)))
+    await workflow.release(application, workflow.reviewer_actor(reviewer_of(request)))
     return RedirectResponse("/review/queue?notice=released", 303)
 
 
 @requires("lead")
 async def reassign(request: Request) -> Response:
     form = await _form(request)
-    application = await _visible(request)
+    application = await visible_application(request)
     chosen = parse_id(form.get("reviewer_id"))  # "abc" or 30 digits was a 500 (int(), int4)
     target = await Reviewer.get_or_none(id=chosen, active=True) if chosen else None
     if application is None or target is None:
         return render_review(request, "errors/404.html", {}, 404)
-    await workflow.reassign(application, workflow.reviewer_actor(_reviewer(request)), target)
+    await workflow.reassign(application, workflow.reviewer_actor(reviewer_of(request)), target)
     return _back(application, "reassigned")
 
 
 @requires("reviewer")
 async def add_note(request: Request) -> Response:
     form = await _form(request)
-    application = await _visible(request)
+    application = await visible_application(request)
     if application is None:
         return render_review(request, "errors/404.html", {}, 404)
-    await workflow.add_note(application, _reviewer(request), form.get("note"))
+    await workflow.add_note(application, reviewer_of(request), form.get("note"))
     return _back(application, "noted")
 
 
 @requires("reviewer")
 async def decide(request: Request) -> Response:
     form = await _form(request)
-    application = await _visible(request)
+    application = await visible_application(request)
     if application is None:
         return render_review(request, "errors/404.html", {}, 404)
     posted = composer.Posted.of(form)
@@ -176,7 +156,7 @@ async def decide(request: Request) -> Response:
         items=posted.items, seen=parse_id(form.get("seen")),
     )
     try:
-        await workflow.decide(application, workflow.reviewer_actor(_reviewer(request)), decision)
+        await workflow.decide(application, workflow.reviewer_actor(reviewer_of(request)), decision)
     except workflow.review.Changed as changed:
         return await _page(request, application, posted=posted, error=changed.message,
                            changes=changed.events, status=409)
