@@ -331,3 +331,20 @@ async def test_the_export_command_writes_words_and_refuses_an_unknown_flag(app, 
     assert_no_codes(" ".join(rows[0] + rows[1]), "support export")
     refused = export("--flag", "no_such_flag")
     assert refused.returncode == 2 and b"invalid choice" in refused.stderr
+
+
+def test_the_history_does_not_say_twice_what_its_words_say():
+    from types import SimpleNamespace
+
+    from support.reads.wording import event_detail
+
+    def detail(kind: str, message: str) -> str:
+        return event_detail(SimpleNamespace(type=kind, message=message))
+
+    assert detail("claim", "Taken by Asha.") == ""
+    assert detail("verify", "Contact confirmed; waiting for review.") == ""
+    assert detail("release", "Returned to the queue.") == ""
+    # What adds to the words stays: why the desk released it, a decision's text, a note.
+    assert detail("release", "Returned to the queue: Bo no longer works it.") != ""
+    assert detail("reject", "The phone runs a stable build.") == "The phone runs a stable build."
+    assert detail("note", "Taken by Asha.") == "Taken by Asha."

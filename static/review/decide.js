@@ -22,6 +22,10 @@
 
   function show(form, option) {
     var action = form.getAttribute("data-action");
+    // The list offers every text but the one in the box.
+    form.querySelectorAll("a.insert-canned").forEach(function (link) {
+      link.parentNode.hidden = !!option && link.getAttribute("data-id") === String(option.id);
+    });
     var source = document.getElementById("source-" + action);
     var english = document.getElementById("english-" + action);
     var missing = document.getElementById("missing-" + action);

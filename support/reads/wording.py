@@ -210,3 +210,23 @@ def event_plain(kind: str) -> str:
     pair = EVENT_WORDS.get(kind)
     return pair[0] if pair else _made_from(kind)
 
+
+# What the code writes as the message of these events says only what their words say
+# ("Taken by Asha." under "Taken by Asha"): the history shows the words alone.
+SAID_BY_THE_WORDS: dict[str, tuple[str, ...]] = {
+    "claim": ("Taken by ",),
+    "verify": ("Contact confirmed; waiting for review.",),
+    "release": ("Returned to the queue.",),
+}
+
+
+def event_detail(event: Any) -> str:
+    """An event's message where it adds to its words (a decision's text, a reply, a note,
+    why the desk did something); "" where it would repeat them."""
+    message = str(event.message or "")
+    repeats = SAID_BY_THE_WORDS.get(str(event.type), ())
+    if any(message == said or (said.endswith(" ") and message.startswith(said)
+                               and message.count(".") == 1) for said in repeats):
+        return ""
+    return message
+

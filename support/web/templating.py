@@ -23,7 +23,7 @@ from support.web.security import CSRF_FIELD, csrf_token
 # Codes as words on every reviewer page (reads/wording.py).
 WORDING_FILTERS = ("state_word", "event_words", "role_word", "reason_word", "info_word",
                    "kind_word", "flag_word", "message_word", "delivery_word", "channel_word",
-                   "firmware_word", "purpose_word")
+                   "firmware_word", "purpose_word", "event_detail")
 
 
 def _zone_of(application: Any) -> zones.ApplicantZone | None:

@@ -52,6 +52,9 @@ async def test_a_hindi_refusal_from_heading_to_body(new_context, live, receipt, 
     await reject.locator("select.reason-select").select_option("stable_firmware")
     await expect(message).to_have_value(_text("stable_firmware", "hi"))
     await expect(reject.locator(".english-text")).to_have_text(_text("stable_firmware", "en"))
+    # The list offers the other texts, not the one now in the box.
+    await expect(reject.locator("a.insert-canned", has_text="Stable firmware")).to_be_hidden()
+    await expect(reject.locator("a.insert-canned", has_text="Account too new")).to_be_visible()
     await recorder.step(ravi, "reason-brings-its-text")
 
     # Another canned text, with one click: the reason follows it.
