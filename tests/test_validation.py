@@ -170,11 +170,17 @@ def test_phone_refused(raw: str, country: str | None, idea: str) -> None:
     assert idea in refusal(excinfo)
 
 
-def test_phone_refusal_reminds_of_country_code() -> None:
-    for raw in ("12345", "55555 55555", "123456789012345"):
+def test_phone_refusal_says_what_the_hint_says() -> None:
+    """The hint takes a number with or without its country code; a refusal shows both
+    forms, never asking for the code the hint said was optional (issue 21)."""
+    for raw in ("12345", "123456789012345"):  # too short, too long
         with pytest.raises(FieldError) as excinfo:
             check_phone(raw, "IN")
-        assert "country code" in refusal(excinfo)
+        assert "98765 43210 or +91 98765 43210" in refusal(excinfo)
+        assert "with the country code" not in refusal(excinfo)
+    with pytest.raises(FieldError) as excinfo:  # not a number here: maybe one from abroad
+        check_phone("55555 55555", "IN")
+    assert "from another country, type it with its own country code" in refusal(excinfo)
 
 
 # --- email ------------------------------------------------------------------------------

@@ -137,16 +137,15 @@ def _phone_region(country: str | None) -> str | None:
 
 def _too_short() -> FieldError:
     return FieldError(
-        "This phone number is too short. Check that you typed every digit, with the "
-        "country code, for example +91 98765 43210."
+        "This phone number is too short. Check that you typed every digit, for example "
+        "98765 43210 or +91 98765 43210."
     )
 
 
 def _too_long() -> FieldError:
     return FieldError(
         "This phone number is too long. Check that you did not type the country code "
-        "twice or add extra digits. Type it with its country code once, for example "
-        "+91 98765 43210."
+        "twice or add extra digits, for example 98765 43210 or +91 98765 43210."
     )
 
 
@@ -157,7 +156,8 @@ def _parse_phone(text: str, region: str | None) -> phonenumbers.PhoneNumber:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             raise FieldError(
                 "The country code at the start of the number is not right. Type the "
-                "number with its country code, for example +91 98765 43210."
+                "number without it, or with the right one, for example 98765 43210 or "
+                "+91 98765 43210."
             ) from exc
         if exc.error_type == phonenumbers.NumberParseException.TOO_LONG:
             raise _too_long() from exc

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -80,6 +81,8 @@ def _environment(lang: str) -> Environment:
     env.filters["country_name"] = country_name  # "IN" → "India", English on the desk
     env.filters["both_times"] = both_times
     env.filters["applicant_now"] = applicant_now
+    # A reference inside a sentence never breaks at its hyphens on a phone (.reference).
+    env.filters["reference_tag"] = lambda ref: Markup('<span class="reference">%s</span>') % ref
     env.globals["has_role"] = has_role  # pages check roles the one way the code does
     return env
 
