@@ -16,6 +16,7 @@ from support.data.models import Status
 from support.reads import charts, reports
 from support.reads.reports.rollup import start_of
 from tests.factories import make_application
+from tests.test_reports import svgs
 
 SVG = "{http://www.w3.org/2000/svg}"
 COUNT_CHARTS = ("chart-backlog", "chart-overdue", "chart-decisions", "chart-deliveries")
@@ -30,13 +31,6 @@ ROUND_STEPS = {
     "d": {m * 10**n for m in (1, 2, 5) for n in range(4)},
 }
 
-
-def chart_svgs(html: str) -> dict[str, ET.Element]:
-    found = {}
-    for markup in re.findall(r"<svg\b.*?</svg>", html, flags=re.S):
-        root = ET.fromstring(markup)
-        found[root.attrib["id"]] = root
-    return found
 
 
 def tick_labels(chart: ET.Element) -> list[str]:
@@ -84,7 +78,7 @@ async def the_page(desk: object) -> tuple[str, dict[str, ET.Element]]:
     lead = await desk.reviewer(role="lead")  # type: ignore[attr-defined]
     page = await lead.get("/review/reports")
     assert page.status_code == 200
-    return page.text, chart_svgs(page.text)
+    return page.text, svgs(page.text)
 
 
 def check_every_axis(found: dict[str, ET.Element]) -> dict[str, tuple[str, list[int]]]:
