@@ -304,3 +304,16 @@ async def test_seen_is_checked_only_when_sent(desk):
         "action": "approve", "message": "Approved."})
     assert answer.status_code == 303
     assert (await Application.get(id=application.id)).status is Status.APPROVED
+
+
+async def test_held_for_another_reviewer_offers_no_claim_that_would_fail(desk):
+    from datetime import UTC, datetime, timedelta
+
+    ann, bob = await desk.reviewer("Ann"), await desk.reviewer("Bob")
+    application = await make_application(held_for_id=ann.reviewer.id,
+                                         held_until=datetime.now(UTC) + timedelta(hours=20))
+    page = (await bob.get(f"/review/applications/{application.reference}")).text
+    assert "held for them until" in page and "Ann" in page
+    assert 'id="claim-form"' not in page
+    mine = (await ann.get(f"/review/applications/{application.reference}")).text
+    assert 'id="claim-form"' in mine and "it is held for you" in mine

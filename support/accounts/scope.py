@@ -5,6 +5,8 @@ application already in hand."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tortoise.expressions import Q
 
 from support.accounts.roles import LEAD, has_role
@@ -20,6 +22,19 @@ def in_scope(reviewer: Reviewer) -> Q:
     if reviewer.countries:
         scope &= Q(country__in=reviewer.countries)
     return scope
+
+
+def claimable_by(reviewer: Reviewer, now: datetime) -> Q:
+    """Not held for someone else: a reply goes first to the reviewer who asked, until the
+    hold ends."""
+    return Q(held_for_id=None) | Q(held_for_id=reviewer.id) | Q(held_until__lt=now)
+
+
+def held_for_another(application: Application, reviewer: Reviewer, now: datetime) -> bool:
+    """``claimable_by``'s rule, negated, for one application already in hand."""
+    held_for = application.held_for_id  # type: ignore[attr-defined]
+    return (held_for is not None and held_for != reviewer.id
+            and application.held_until is not None and application.held_until >= now)
 
 
 def works_queue_of(reviewer: Reviewer, application: Application) -> bool:

@@ -29,7 +29,7 @@ import phonenumbers
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet, ValuesListQuery
 
-from support.accounts.scope import in_scope
+from support.accounts.scope import claimable_by, in_scope
 from support.data.ids import fits, parse_id
 from support.data.models import Application, Reviewer, RiskFlag, Status
 from support.platform.tokens import parse_reference
@@ -444,6 +444,6 @@ async def only_own_appeals_waiting(reviewer: Reviewer) -> bool:
     now = datetime.now(UTC)
     return await Application.filter(
         Q(status=Status.QUEUED) & in_scope(reviewer)
-        & (Q(held_for_id=None) | Q(held_for_id=reviewer.id) | Q(held_until__lt=now))
+        & claimable_by(reviewer, now)
         & Q(appeal_of__decided_by_id=reviewer.id)
     ).exists()

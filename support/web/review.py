@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from support import workflow
 from support.accounts import roles
-from support.accounts.scope import works_queue_of
+from support.accounts.scope import held_for_another, works_queue_of
 from support.data.ids import parse_id
 from support.data.models import Application, Event, Reviewer, RiskFlag
 from support.reads import related
@@ -80,7 +80,7 @@ async def _page(request: Request, application: Application, *, use: int | None =
         "forms": composer.forms(options, use=use, posted=posted),
         "options": options,
         "canned_data": [dataclasses.asdict(option) for option in options],
-        "now": datetime.now(UTC),
+        "held_elsewhere": held_for_another(application, reviewer, datetime.now(UTC)),
         "reasons": REJECTION_REASONS,
         "info_items": INFO_ITEMS,
         "reply_by": composer.reply_by(application, kind),

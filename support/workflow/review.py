@@ -14,7 +14,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from support.accounts.roles import REVIEWER
-from support.accounts.scope import in_scope, works_queue_of
+from support.accounts.scope import claimable_by, held_for_another, in_scope, works_queue_of
 from support.data.models import Application, Event, Reviewer, Status
 from support.notify.outbox import notify_applicant
 from support.platform import metrics
@@ -37,11 +37,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def claimable_by(reviewer: Reviewer, now: datetime) -> Q:
-    """Not held for someone else (a reply goes first to the reviewer who asked)."""
-    return Q(held_for_id=None) | Q(held_for_id=reviewer.id) | Q(held_until__lt=now)
-
-
 async def barred_from(application: Application, reviewer: Reviewer) -> bool:
     """The reviewer who refused an application may not judge its appeal."""
     if application.appeal_of_id is None:  # type: ignore[attr-defined]
@@ -53,9 +48,12 @@ async def barred_from(application: Application, reviewer: Reviewer) -> bool:
 
 async def available(application: Application, reviewer: Reviewer) -> dict[str, bool]:
     """What this reviewer may do to this application now, for the buttons they are shown:
-    the state machine's answer, less claiming and deciding an appeal they are barred from."""
+    the state machine's answer, less claiming and deciding an appeal they are barred from,
+    and less claiming one held for another reviewer (the claim would be refused)."""
     actor = Actor(REVIEWER, reviewer)
     can = {action: allowed(application, action, actor) for action in TRANSITIONS}
+    if held_for_another(application, reviewer, _now()):
+        can["claim"] = False
     if await barred_from(application, reviewer):
         for action in ("claim", "approve", "reject", "request_info"):
             can[action] = False
