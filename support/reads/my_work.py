@@ -10,7 +10,7 @@ rows, never the queue's million.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from tortoise.functions import Max
 
@@ -65,7 +65,7 @@ async def my_work(reviewer: Reviewer, size: int = LIST_SIZE) -> MyWork:
             application_id__in=answered, type="reply", actor="applicant"
         ).group_by("application_id").annotate(last=Max("at")).values("application_id", "last"):
             replied_at[int(found["application_id"])] = found["last"]
-    answer_by = {row.id: row.info_requested_at + timedelta(days=KINDS[row.kind].info_reply_days)
+    answer_by = {row.id: KINDS[row.kind].answer_due(row.info_requested_at)
                  for row in rows["waiting"]
                  if row.info_requested_at is not None and row.kind in KINDS}
     return MyWork(rows=rows, counts=counts, replied_at=replied_at, answer_by=answer_by)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from support.platform.i18n import N_
 
@@ -82,6 +83,11 @@ class Kind:
         ]
         if problems:
             raise ValueError(f"kind {self.code!r} needs " + "; ".join(problems))
+
+    def answer_due(self, requested_at: datetime) -> datetime:
+        """Until when an applicant may answer a request for information made at
+        ``requested_at``; after it the application expires (workflow.housekeeping)."""
+        return requested_at + timedelta(days=self.info_reply_days)
 
     @property
     def needs_imei(self) -> bool:

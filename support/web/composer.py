@@ -8,7 +8,7 @@ application, wrong text, missing field) shows exactly what the reviewer wrote.""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from support.data.models import Application, Status
 from support.rules.kinds import Kind
@@ -84,4 +84,4 @@ def reply_by(application: Application, kind: Kind) -> datetime | None:
     """Until when the applicant may answer a request for information."""
     if application.status != Status.NEEDS_INFO or application.info_requested_at is None:
         return None
-    return application.info_requested_at + timedelta(days=kind.info_reply_days)
+    return kind.answer_due(application.info_requested_at)
