@@ -393,14 +393,18 @@ def my_work_conditions(reviewer: Reviewer) -> dict[str, Q]:
     }
 
 
-async def tab_counts(reviewer: Reviewer, base: QuerySet[Application]) -> dict[str, int]:
+async def tab_counts(reviewer: Reviewer, base: QuerySet[Application],
+                     mine: int | None = None) -> dict[str, int]:
     """Each tab's count under ``base`` (the scope and filters), capped; "My work" counts
-    its three lists (each capped), in the reviewer's scope whatever the filters."""
+    its three lists (each capped), in the reviewer's scope whatever the filters, unless
+    the caller counted them already (``mine``: the My work page)."""
     counts = {tab: await capped_count(base.filter(_tab_condition(tab, reviewer)))
               for tab in TABS if tab != "mine"}
-    mine = Application.filter(in_scope(reviewer))
-    counts["mine"] = sum([await capped_count(mine.filter(condition))
-                          for condition in my_work_conditions(reviewer).values()])
+    if mine is None:
+        scope = Application.filter(in_scope(reviewer))
+        mine = sum([await capped_count(scope.filter(condition))
+                    for condition in my_work_conditions(reviewer).values()])
+    counts["mine"] = mine
     return counts
 
 

@@ -51,7 +51,8 @@ async def my_work_page(request: Request) -> Response:
     reviewer = reviewer_of(request)
     work = await my_work.my_work(reviewer)
     filters = queue.Filters(tab="mine")
-    counts = await queue.tab_counts(reviewer, queue.filtered(reviewer, filters))
+    counts = await queue.tab_counts(reviewer, queue.filtered(reviewer, filters),
+                                    mine=sum(work.counts.values()))
     return render_review(request, "review/my_work.html", {
         "work": work, "sections": my_work.SECTIONS, "tabs": queue.TABS, "kinds": KINDS,
         "filters": filters,
