@@ -79,17 +79,19 @@ async def seen(application: Application, reviewer: Reviewer, now: datetime | Non
 
 
 async def others(application: Application, reviewer: Reviewer,
-                 now: datetime | None = None) -> list[str]:
-    """The names of the other active reviewers with this application open, by name."""
+                 now: datetime | None = None) -> list[Viewer]:
+    """The other active reviewers with this application open, by name, and which of them
+    holds it (by id, as the poll says it: two reviewers may share a name)."""
     since = (now or _now()) - WINDOW
-    names = await (
+    rows = await (
         ApplicationViewer.filter(application_id=application.id, seen_at__gte=since,
                                  reviewer__active=True)
         .exclude(reviewer_id=reviewer.id)
         .order_by("reviewer__name")
-        .values_list("reviewer__name", flat=True)
+        .values_list("reviewer_id", "reviewer__name")
     )
-    return [str(name) for name in names]
+    holder = application.assignee_id  # type: ignore[attr-defined]
+    return [Viewer(name=str(name), holds=who == holder) for who, name in rows]
 
 
 async def still_here(application: Application, reviewer: Reviewer,
