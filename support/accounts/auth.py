@@ -40,7 +40,7 @@ from support.accounts.roles import ROLES
 from support.data.models import Reviewer, ReviewerSession
 from support.platform import tokens
 from support.rules.countries import country_codes
-from support.rules.kinds import queues
+from support.rules.kinds import queue_titles, queues
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # Argon2 takes any length; this only stops absurd inputs
@@ -102,24 +102,29 @@ def _check_password(password: str) -> None:
         raise AuthError(f"The password is longer than {MAX_PASSWORD} characters.")
 
 
-def _check_kinds(kinds: Iterable[str]) -> list[str]:
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AuthError(f"Unknown role {role!r}: choose among {', '.join(ROLES)}.")
+    return role
+
+
+def check_kinds(kinds: Iterable[str]) -> list[str]:
     """The queues chosen (``Reviewer.kinds``), in the kinds' order."""
     chosen = [kind.strip().lower() for kind in kinds if kind.strip()]
     unknown = sorted(set(chosen) - set(queues()))
     if unknown:
-        raise AuthError(
-            f"Unknown queue {', '.join(unknown)}: choose among {', '.join(queues())}."
-        )
+        raise AuthError(f"Unknown queue {', '.join(unknown)}: choose among "
+                        f"{', '.join(queue_titles().values())}.")
     return [queue for queue in queues() if queue in chosen]
 
 
-def _check_countries(countries: Iterable[str]) -> list[str]:
+def check_countries(countries: Iterable[str]) -> list[str]:
+    """The countries chosen, as sorted ISO codes."""
     chosen = [code.strip().upper() for code in countries if code.strip()]
     unknown = sorted(set(chosen) - country_codes())
     if unknown:
-        raise AuthError(
-            f"Unknown country code {', '.join(unknown)}: use two-letter ISO codes like IN or RU."
-        )
+        raise AuthError(f"Unknown country code {', '.join(unknown)}: use two-letter ISO "
+                        "codes like IN or RU, separated by commas.")
     return sorted(set(chosen))
 
 
@@ -159,12 +164,11 @@ async def create_reviewer(
         raise AuthError("Give the reviewer's name: applicants never see it, colleagues do.")
     if len(name) > 128:
         raise AuthError("The name is longer than 128 characters.")
-    if role not in ROLES:
-        raise AuthError(f"Unknown role {role!r}: choose among {', '.join(ROLES)}.")
+    check_role(role)
     if password is not None:
         _check_password(password)
-    chosen_kinds = _check_kinds(queues() if kinds is None else kinds)
-    chosen_countries = _check_countries(countries or ())
+    chosen_kinds = check_kinds(queues() if kinds is None else kinds)
+    chosen_countries = check_countries(countries or ())
     if await Reviewer.filter(email=address).exists():
         raise AuthError(f"A reviewer with the email {address} already exists.")
     password_hash = NO_PASSWORD if password is None else await _hash(password)

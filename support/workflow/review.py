@@ -144,10 +144,11 @@ async def touch(application: Application, reviewer: Reviewer) -> None:
         await Application.filter(id=application.id).update(last_activity_at=_now())
 
 
-async def release(application: Application, actor: Actor) -> None:
+async def release(application: Application, actor: Actor,
+                  message: str = "Returned to the queue.") -> None:
     async with in_transaction():
         fresh = await locked(application.reference)
-        await move(fresh, "release", actor, "Returned to the queue.", internal=True)
+        await move(fresh, "release", actor, message, internal=True)
         fresh.assignee_id = None
         fresh.claimed_at = None
         await fresh.save(update_fields=["assignee_id", "claimed_at"])

@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from support.accounts import auth, history, invitations, second_factor
-from support.accounts.roles import ADMIN, ROLES, WORDS, has_role
-from support.accounts.scope import works_queue_of
+from support.accounts.roles import ADMIN, LEAD, WORDS, has_role
+from support.accounts.scope import in_scope
 from support.data.models import Application, Reviewer, ReviewerSession, Status
 from support.notify import outbox
-from support.rules.countries import country_codes, country_name
-from support.rules.kinds import queue_titles, queues
-from support.workflow.machine import locked, move, reviewer_actor
+from support.rules.countries import country_name
+from support.rules.kinds import queue_titles
+from support.workflow.machine import DomainError, reviewer_actor
+from support.workflow.review import release
 
 TEMPLATE = "reviewer_invitation"
 
@@ -94,19 +96,7 @@ def checked_access(role: str, kinds: Iterable[str],
                    countries: Iterable[str]) -> tuple[str, list[str], list[str]]:
     """The role, queues (in the kinds' order) and countries (sorted ISO codes) asked for,
     or AuthError naming what is not known."""
-    if role not in ROLES:
-        raise auth.AuthError(f"Unknown role {role!r}: choose reviewer, lead or admin.")
-    chosen = {kind.strip().lower() for kind in kinds if kind.strip()}
-    unknown = sorted(chosen - set(queues()))
-    if unknown:
-        raise auth.AuthError(f"Unknown queue {', '.join(unknown)}: choose among "
-                             f"{', '.join(queue_titles().values())}.")
-    codes = {code.strip().upper() for code in countries if code.strip()}
-    wrong = sorted(codes - country_codes())
-    if wrong:
-        raise auth.AuthError(f"Unknown country code {', '.join(wrong)}: use two-letter ISO "
-                             "codes like IN or RU, separated by commas.")
-    return role, [queue for queue in queues() if queue in chosen], sorted(codes)
+    return auth.check_role(role), auth.check_kinds(kinds), auth.check_countries(countries)
 
 
 def describe_queues(kinds: Iterable[str], countries: Iterable[str]) -> str:
@@ -162,19 +152,16 @@ async def change_access(admin: Reviewer, reviewer_id: int, *, role: str, kinds: 
 async def _release_out_of_scope(admin: Reviewer, reviewer: Reviewer) -> int:
     """Hand back what ``reviewer`` holds and may no longer open; the caller holds the
     transaction."""
-    held = await Application.filter(status=Status.IN_REVIEW, assignee_id=reviewer.id)
+    if has_role(reviewer, LEAD):
+        return 0  # every queue is theirs
+    outside = await Application.filter(
+        Q(status=Status.IN_REVIEW, assignee_id=reviewer.id) & ~in_scope(reviewer))
     released = 0
-    for application in held:
-        if works_queue_of(reviewer, application):
-            continue
-        fresh = await locked(application.reference)
-        if fresh.status is not Status.IN_REVIEW or \
-                fresh.assignee_id != reviewer.id:  # type: ignore[attr-defined]
-            continue  # decided or released since the list was read
-        await move(fresh, "release", reviewer_actor(admin),
-                   f"Returned to the queue: {reviewer.name} no longer works it.", internal=True)
-        fresh.assignee_id = None
-        fresh.claimed_at = None
-        await fresh.save(update_fields=["assignee_id", "claimed_at"])
+    for application in outside:
+        try:
+            await release(application, reviewer_actor(admin),
+                          f"Returned to the queue: {reviewer.name} no longer works it.")
+        except DomainError:
+            continue  # decided since the list was read: nothing to hand back
         released += 1
     return released
