@@ -25,8 +25,6 @@ from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 from support.workflow import reviewers as reviewer_accounts
 
-DECISIONS = ("approve", "reject", "request_info")
-
 
 async def _form(request: Request) -> FormInput:
     return await read_small_form(request)

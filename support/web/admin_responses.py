@@ -14,8 +14,7 @@ from support.web import params
 from support.web.auth import render_review, requires
 from support.web.forms import FormInput, read_small_form
 from support.workflow import responses
-
-DECISIONS = ("approve", "reject", "request_info")
+from support.workflow.review import DECISIONS
 
 
 async def _form(request: Request) -> FormInput:

@@ -14,8 +14,7 @@ from support.data.models import Application, Status
 from support.rules.kinds import Kind
 from support.web.forms import FormInput
 from support.workflow.responses import Option
-
-ACTIONS = ("approve", "reject", "request_info")
+from support.workflow.review import DECISIONS
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ def forms(options: list[Option], *, use: int | None = None,
     picked = next((o for o in options if o.id == use), None)
     opened = posted.action if posted else picked.action if picked else "approve"
     result: dict[str, DecisionForm] = {}
-    for action in ACTIONS:
+    for action in DECISIONS:
         option = _first(options, action)
         reason = option.reason_code if option else None
         text = option.text if option else ""

@@ -178,6 +178,10 @@ async def add_note(application: Application, reviewer: Reviewer, text: str) -> E
                               type="note", message=text[:5000], internal=True)
 
 
+# What a reviewer decides, in the order the desk offers them.
+DECISIONS = ("approve", "reject", "request_info")
+
+
 @dataclass(frozen=True)
 class Decision:
     action: str  # approve | reject | request_info
@@ -230,21 +234,21 @@ def _validate(decision: Decision) -> None:
 async def decide(application: Application, actor: Actor, decision: Decision) -> Application:
     """Approve, reject or ask for information: one transaction, one event, one message
     on each channel the applicant gave."""
-    if decision.action not in {"approve", "reject", "request_info"}:
+    if decision.action not in DECISIONS:
         raise DomainError("Unknown decision.")
     _validate(decision)
     assert actor.reviewer is not None
-    if decision.action == "reject":
-        choices = await responses.options(application.kind, application.locale)
-        wrong = responses.misfit(choices, decision.reason_code, decision.text)
-        if wrong is not None:
-            raise WrongText(wrong.title)
     async with in_transaction():
         fresh = await locked(application.reference)
         if decision.seen is not None:
             changed = await changes_since(fresh, decision.seen, actor.reviewer)
             if changed:
                 raise Changed(changed)
+        if decision.action == "reject":  # in the language the applicant has now
+            choices = await responses.options(fresh.kind, fresh.locale)
+            wrong = responses.misfit(choices, decision.reason_code, decision.text)
+            if wrong is not None:
+                raise WrongText(wrong.title)
         if await barred_from(fresh, actor.reviewer):
             raise DomainError("You refused the original application, so another reviewer "
                               "must decide this appeal.")
