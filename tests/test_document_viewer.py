@@ -216,3 +216,22 @@ async def test_a_hostile_pdf_is_never_drawn(desk, settings):
     assert "this document could not be made safe" in page.text
     assert f"/review/documents/{doc.id}/thumbnail" not in page.text
     assert await views(application) == []
+
+
+async def test_a_long_pdf_offers_only_the_pages_the_viewer_draws(desk, settings):
+    """Past MAX_PAGES the viewer would ask for pages the server refuses: the page offers the
+    first ones and says the rest are in the download."""
+    from support.documents.rendering import MAX_PAGES
+
+    ann = await desk.reviewer()
+    application = await make_application()
+    long = await attach(settings, application, pdf_bytes(MAX_PAGES + 2, (60, 80)),
+                        name="long.pdf", content_type=PDF)
+    page = (await ann.get(f"/review/applications/{application.reference}")).text
+    assert f'data-pages="{MAX_PAGES}"' in page
+    assert f"{MAX_PAGES + 2} pages" in page
+    assert f"the first {MAX_PAGES} shown here; download it for the rest" in page
+    assert f"/review/documents/{long.id}/pages/{MAX_PAGES}\"" in page
+    assert f"/review/documents/{long.id}/pages/{MAX_PAGES + 1}\"" not in page
+    beyond = await ann.get(f"/review/documents/{long.id}/pages/{MAX_PAGES + 1}")
+    assert beyond.status_code == 404

@@ -56,13 +56,8 @@
     canvas.appendChild(p);
   }
 
-  function failed(item, page) {
-    // A page past the end of a PDF whose count was not known: the end is found.
-    if (isPdf(item) && page > 1 && !pageCount(item)) {
-      item.dataset.pages = String(page - 1);
-      if (current() === item) turnPage(-1, "That was the last page.");
-      return;
-    }
+  function failed(item, page, src) {
+    pictures.delete(src); // shown again later, it is asked for again, not kept broken
     if (current() === item && view.page === page) {
       message("This document could not be shown here (damaged, or hard to draw).");
     }
@@ -85,7 +80,7 @@
       img.alt = item.dataset.title + (isPdf(item) ? `, page ${page}` : "");
       img.draggable = false;
       img.addEventListener("load", () => img === canvas.firstChild && layout());
-      img.addEventListener("error", () => failed(item, page));
+      img.addEventListener("error", () => failed(item, page, src));
       img.src = src;
       pictures.set(src, img);
     }

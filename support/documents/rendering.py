@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import io
 import sys
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 from PIL import Image
 
 from support.documents import images
+from support.documents.storage import one_large_file
 from support.platform import memory
 
 MEDIA_TYPE = "image/jpeg"
@@ -92,7 +94,17 @@ class _Cache:
 
 _cache = _Cache(CACHE_BYTES)
 _counts: OrderedDict[str, int] = OrderedDict()
-_slots = asyncio.Semaphore(2)  # two cores: pictures never take more than two at once
+_render_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+    weakref.WeakKeyDictionary()
+
+
+def _slots() -> asyncio.Semaphore:
+    """Two PDFium children at a time (two cores), per event loop as ``storage``'s slot is:
+    a semaphore made at import binds to the first loop that waits on it."""
+    loop = asyncio.get_running_loop()
+    if loop not in _render_slots:
+        _render_slots[loop] = asyncio.Semaphore(2)
+    return _render_slots[loop]
 
 
 def forget() -> None:
@@ -110,14 +122,17 @@ async def thumbnail(path: Path, storage_key: str, content_type: str, max_pixels:
     if found is None:
         if storage_key in _cache.failed:
             raise Unrenderable("could not be drawn before")
-        async with _slots:
-            try:
-                data = await asyncio.to_thread(_photo_thumbnail, path, max_pixels)
-            except Unrenderable:
-                _cache.fail(storage_key)
-                raise
-        found = _Picture(data, 1)
-        _cache.put(key, found)
+        # A photo's pixels in memory: the process's one large-file slot (storage.py).
+        async with one_large_file():
+            found = _cache.get(key)  # drawn by a request that held the slot before us
+            if found is None:
+                try:
+                    data = await asyncio.to_thread(_photo_thumbnail, path, max_pixels)
+                except Unrenderable:
+                    _cache.fail(storage_key)
+                    raise
+                found = _Picture(data, 1)
+                _cache.put(key, found)
     return found.data
 
 
@@ -157,7 +172,13 @@ async def _pdf(path: Path, storage_key: str, number: int) -> _Picture:
     arguments = [str(max(number, 1)), str(PAGE_PIXELS),
                  str(THUMBNAIL_SIDE if thumbnail else 0),
                  str(THUMBNAIL_QUALITY if thumbnail else PAGE_QUALITY)]
-    async with _slots:
+    async with _slots():
+        # Requests for one picture queue here: the first draws it, the rest find it.
+        found = _cache.get(key)
+        if found is not None:
+            return found
+        if storage_key in _cache.failed:
+            raise Unrenderable("could not be drawn before")
         try:
             output = await _run(str(path), arguments)
         except Unrenderable:
@@ -186,10 +207,12 @@ async def _run(path: str, arguments: list[str]) -> bytes:
     try:
         output, errors = await asyncio.wait_for(process.communicate(), RENDER_SECONDS)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
         raise Unrenderable(f"took longer than {RENDER_SECONDS:g} s") from None
+    finally:
+        if process.returncode is None:  # timed out, or the request was cancelled
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
     if process.returncode != 0:
         why = errors.decode("ascii", "replace").strip()[-200:] or f"exit {process.returncode}"
         raise Unrenderable(why)

@@ -15,6 +15,7 @@ from support.accounts import roles
 from support.accounts.scope import held_for_another, works_queue_of
 from support.data.ids import parse_id
 from support.data.models import Application, Event, Reviewer, RiskFlag
+from support.documents.rendering import MAX_PAGES
 from support.reads import related
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.web import composer
@@ -70,6 +71,7 @@ async def _page(request: Request, application: Application, *, use: int | None =
         "kind": kind,
         "documents": application.documents,
         "page_counts": await document_views.page_counts(request, application.documents),
+        "max_pages": MAX_PAGES,
         "flags": await RiskFlag.filter(application=application).order_by("code"),
         "flag_labels": risk.CODES,
         "events": events,
