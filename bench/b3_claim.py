@@ -51,6 +51,7 @@ from bench.harness import (  # noqa: E402
     load_average,
     migrate,
     new_postgres,
+    percentile,
     support_env,
     wait_for,
 )
@@ -225,13 +226,6 @@ def machine_busy() -> tuple[int, int]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return sum(values) - values[3] - values[4], sum(values)
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 # --- checking the claims against the database ---------------------------------------------

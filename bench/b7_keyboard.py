@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
 import secrets
 import statistics
 import subprocess
@@ -39,19 +38,23 @@ from tortoise import Tortoise  # noqa: E402
 
 from bench.harness import (  # noqa: E402
     BIN,
+    ROOT,
     code_state,
     drop_database,
     free_port,
     load_average,
     migrate,
     new_database,
+    percentile,
     support_env,
     wait_for,
 )
 from bench.machine import describe, record  # noqa: E402
 from support.accounts.passwords import hash_password  # noqa: E402
+from support.config import Settings  # noqa: E402
 from support.data.db import tortoise_config  # noqa: E402
 from support.data.models import Application, Document, Reviewer, Status  # noqa: E402
+from support.documents.storage import DocumentStore  # noqa: E402
 from support.platform import tokens  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -72,10 +75,11 @@ def receipt_photo(n: int) -> bytes:
     return out.getvalue()
 
 
-async def seed(url: str, data_dir: Path, count: int) -> None:
+async def seed(url: str, settings: Settings, count: int) -> None:
     """The reviewer and ``count`` queued applications with their receipts, written as the
     worker would have left them (sanitised), so the run measures the desk, not the worker."""
     await Tortoise.init(config=tortoise_config(url))
+    store = DocumentStore.of(settings)
     try:
         await Reviewer.create(email=EMAIL, name="Bench Reviewer", role="reviewer",
                               password_hash=hash_password(PASSWORD),
@@ -94,7 +98,7 @@ async def seed(url: str, data_dir: Path, count: int) -> None:
             )
             photo = receipt_photo(n)
             key = secrets.token_urlsafe(24)
-            target = data_dir / "documents" / key[:2] / key
+            target = store.path(key)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(photo)
             await Document.create(application=application, purpose="receipt",
@@ -170,8 +174,7 @@ async def decide_one(page: Page, run: Run, refuse: bool) -> None:
 def report(db: str, count: int, run: Run) -> str:
     approvals = [k for k, a in zip(run.keys, run.actions, strict=True) if a == "approve"]
     refusals = [k for k, a in zip(run.keys, run.actions, strict=True) if a == "refuse"]
-    ordered = sorted(run.seconds)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
+    p95 = percentile(run.seconds, 0.95)
     return "\n".join([
         f"### B7 keyboard desk, {db}, {count} decisions (2 approvals : 1 refusal)",
         "",
@@ -202,26 +205,26 @@ async def main() -> None:
         env = support_env(url, data_dir, port)
         try:
             migrate(env)
-            await seed(url, data_dir, args.count)
-            log = (data_dir / "server.log").open("wb")  # a pipe nobody reads fills and blocks
-            server = subprocess.Popen([str(BIN / "support"), "serve"], env=env,
-                                      stdout=log, stderr=log)
-            try:
-                wait_for(port, server)
-                run = await decide_all(f"http://127.0.0.1:{port}", args.count)
-            finally:
-                server.terminate()
+            await seed(url, Settings.from_env(env), args.count)
+            # The log to a file: a pipe nobody reads fills and blocks the server.
+            with (data_dir / "server.log").open("wb") as log:
+                server = subprocess.Popen([str(BIN / "support"), "serve"], env=env,
+                                          stdout=log, stderr=log, cwd=ROOT)
                 try:
-                    server.wait(10)
-                except subprocess.TimeoutExpired:  # connections a failed run left open
-                    server.kill()
+                    wait_for(port, server)
+                    run = await decide_all(f"http://127.0.0.1:{port}", args.count)
+                finally:
+                    server.terminate()
+                    try:
+                        server.wait(10)
+                    except subprocess.TimeoutExpired:  # connections a failed run left open
+                        server.kill()
         finally:
             await drop_database(url)
     text = report(args.db, args.count, run)
     print(describe(), text, sep="\n\n")
     if not args.no_record:
         record(f"B7 keyboard desk ({args.db})", text)
-    os.environ.pop("SUPPORT_DATABASE_URL", None)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,15 @@ class RssSampler:
         self.thread.join()
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile by nearest rank over ``n - 1`` (the one definition every script's
+    p50/p95 uses)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def postgres_url(name: str) -> str:
     return f"postgres://postgres@127.0.0.1:5432/{name}"
 

@@ -4,13 +4,12 @@ marked), and its documents as thumbnails that are not views."""
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import UTC, datetime, timedelta
 
 from support.data.models import Application, Document, Event, Status
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
+from tests.test_audit import _text
 from tests.test_authz_matrix import attach
 
 REFUSED = datetime(2026, 12, 5, 22, 40, tzinfo=UTC)
@@ -35,10 +34,6 @@ async def _appeal(original: Application, **overrides) -> Application:
 def _section(page: str) -> str:
     assert 'id="original-h"' in page, "no original on the page"
     return page.split('id="original-h"', 1)[1].split("</section>", 1)[0]
-
-
-def _text(fragment: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
 
 
 async def test_the_original_refusal_facts_and_documents_are_beside_the_appeal(desk, settings):

@@ -12,16 +12,13 @@ from support.data.models import Application, Event, Status
 from support.documents.storage import DocumentStore
 from support.workflow import Decision
 from tests.factories import make_application as make
+from tests.test_queue import references as refs
 
 
 def section(page: str, name: str) -> str:
     match = re.search(rf'<section aria-labelledby="mine-{name}".*?</section>', page, re.S)
     assert match, name
     return match.group(0)
-
-
-def refs(html: str) -> list[str]:
-    return re.findall(r'class="reference" href="/review/applications/([A-Z0-9-]+)"', html)
 
 
 def count(html: str) -> int:

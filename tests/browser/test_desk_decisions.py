@@ -11,9 +11,9 @@ import pytest
 from playwright.async_api import expect
 
 from support.data.models import Application, Status
-from support.rules.responses import DEFAULTS
 from tests.browser.conftest import PHONE
 from tests.browser.test_journeys import DEVANAGARI, apply_for_unlock, receipt, sign_in, take_next
+from tests.test_decision_texts import _default
 
 pytestmark = pytest.mark.browser
 __all__ = ["receipt"]  # the fixture, used by name
@@ -22,8 +22,7 @@ LATIN_WORD = re.compile(r"\b[A-Za-z]{3,}\b")
 
 
 def _text(reason: str, lang: str) -> str:
-    default = next(d for d in DEFAULTS
-                   if (d["kind"], d["action"], d["reason_code"]) == ("unlock", "reject", reason))
+    default = _default("unlock", "reject", reason)
     return default["body"] if lang == "en" else default["translations"][lang]
 
 

@@ -15,6 +15,7 @@ from tests.browser.test_journeys import sign_in
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
 from tests.test_authz_matrix import attach
+from tests.test_decision_texts import _default
 
 pytestmark = pytest.mark.browser
 
@@ -64,7 +65,9 @@ async def test_approve_from_the_queue_with_three_keys(new_context, live, setting
     await recorder.step(page, "approved")
     decided = await Application.get(id=first.id)
     assert decided.status == Status.APPROVED
-    assert decided.decision_text  # the canned text went out
+    assert decided.decision_text  # the canned text went out, in the applicant's language
+    assert decided.decision_text == _default(decided.kind, "approve")["translations"].get(
+        decided.locale, _default(decided.kind, "approve")["body"])
     assert (await Application.get(id=second.id)).status == Status.QUEUED
 
 

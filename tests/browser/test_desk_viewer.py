@@ -10,13 +10,12 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from support.data.models import Event
 from tests.browser.conftest import PHONE
 from tests.browser.test_journeys import PASSWORD, sign_in
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
 from tests.test_authz_matrix import attach
-from tests.test_document_viewer import PDF, pdf_bytes
+from tests.test_document_viewer import PDF, pdf_bytes, views
 
 pytestmark = pytest.mark.browser
 
@@ -26,11 +25,6 @@ async def two_documents(settings):
     photo = await attach(settings, application, jpeg_bytes((1200, 800)), name="receipt.jpg")
     bill = await attach(settings, application, pdf_bytes(3), name="bill.pdf", content_type=PDF)
     return application, photo, bill
-
-
-async def views(application) -> list[str]:
-    return [e.message for e in await Event.filter(
-        application_id=application.id, type="document_viewed").order_by("id")]
 
 
 async def zoom(page: Page) -> int:
