@@ -17,11 +17,11 @@ stays readable and the test on the dictionaries is what catches the gap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from support.accounts import roles
-from support.data.models import Channel, DeliveryStatus, Status
+from support.data.models import Channel, DeliveryStatus, Reviewer, Status
 from support.rules.flags import FLAG_WORDS
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 
@@ -184,6 +184,16 @@ def purpose_word(purpose: Any) -> str:
             if slot.name == code:
                 return str(slot.label).removesuffix(" (optional)")
     return _made_from(code)
+
+
+async def actor_names(events: Iterable[Any]) -> dict[str, str]:
+    """The names ``event_words`` needs for these events' reviewers (actor → name), in one
+    statement."""
+    ids = {int(actor.split(":", 1)[1]) for actor in (str(e.actor) for e in events)
+           if actor.startswith("reviewer:") and actor.split(":", 1)[1].isdigit()}
+    if not ids:
+        return {}
+    return {f"reviewer:{who.id}": who.name for who in await Reviewer.filter(id__in=ids)}
 
 
 def event_words(event: Any, names: Mapping[str, str] | None = None) -> str:

@@ -21,7 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from support.data.ids import parse_id
-from support.data.models import Event, Reviewer
+from support.data.models import Event
+from support.reads import wording
 from support.reads.wording import event_words
 from support.web.auth import render_review, requires
 from support.web.context import reviewer_of, visible_application
@@ -58,15 +59,11 @@ def _since(request: Request) -> int | None:
 
 
 async def _change(events: list[Event]) -> dict[str, object]:
-    """The latest of ``events`` in words a reviewer reads ("Taken, by Bob"), and how many."""
+    """The latest of ``events`` in the words its history line says ("Taken by Bob"), and
+    how many."""
     latest = events[-1]
-    actor = latest.actor
-    if actor.startswith("reviewer:"):
-        who = await Reviewer.filter(id=parse_id(actor.split(":", 1)[1]) or 0).first()
-        by = who.name if who else "a reviewer"
-    else:
-        by = {"applicant": "the applicant", "system": "the system"}.get(actor, actor)
-    return {"count": len(events), "latest": f"{event_words(latest)}, by {by}",
+    return {"count": len(events),
+            "latest": event_words(latest, await wording.actor_names([latest])),
             "version": latest.id}
 
 

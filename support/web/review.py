@@ -16,7 +16,7 @@ from support.accounts.scope import held_for_another, works_queue_of
 from support.data.ids import parse_id
 from support.data.models import Application, Event, Reviewer, RiskFlag
 from support.documents.rendering import MAX_PAGES
-from support.reads import related
+from support.reads import related, wording
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.web import composer
 from support.web import documents as document_views
@@ -76,7 +76,7 @@ async def _page(request: Request, application: Application, *, use: int | None =
         "flag_labels": risk.CODES,
         "events": events,
         "seen": max((event.id for event in events), default=0),
-        "actors": await _actor_names(events),
+        "actors": await wording.actor_names(events),
         "can": await workflow.review.available(application, reviewer),
         "barred": await workflow.review.barred_from(application, reviewer),
         "forms": composer.forms(options, use=use, posted=posted),
@@ -96,12 +96,6 @@ async def _page(request: Request, application: Application, *, use: int | None =
         "error": error,
         "changes": changes or [],
     }, status)
-
-
-async def _actor_names(events: list[Event]) -> dict[str, str]:
-    ids = {int(e.actor.split(":")[1]) for e in events if e.actor.startswith("reviewer:")}
-    names = {f"reviewer:{r.id}": r.name for r in await Reviewer.filter(id__in=list(ids))}
-    return {**names, "applicant": "Applicant", "system": "System"}
 
 
 @requires("reviewer")
