@@ -18,7 +18,6 @@ from tortoise.functions import Count
 
 from support.accounts import auth, history, roles, second_factor
 from support.data.models import Reviewer, ReviewerSession
-from support.rules.countries import country_name
 from support.rules.kinds import queue_titles
 from support.web import params
 from support.web.auth import render_review, requires
@@ -127,7 +126,7 @@ async def deactivate_reviewer(request: Request) -> Response:
 
 
 def _countries_of(reviewer: Reviewer) -> str:
-    return ", ".join(f"{country_name(code)} ({code})" for code in reviewer.countries)
+    return reviewer_accounts.describe_countries(reviewer.countries)
 
 
 # What the edit page says after a save (``?notice=``), by what the save did.

@@ -29,11 +29,12 @@ async def _each(typed: list[str], actor: Actor,
                 action: Callable[[Application], Awaitable[None]]) -> Outcome:
     outcome = Outcome()
     assert actor.reviewer is not None
-    scope = in_scope(actor.reviewer)
-    for text in typed:
-        reference = tokens.parse_reference(text)
-        application = (None if reference is None else
-                       await Application.filter(Q(reference=reference) & scope).first())
+    parsed = {text: tokens.parse_reference(text) for text in typed}
+    # One read of them all (at most web.queue.BULK_MAX); each is locked again by its action.
+    found = {application.reference: application for application in await Application.filter(
+        Q(reference__in=[r for r in parsed.values() if r]) & in_scope(actor.reviewer))}
+    for text, reference in parsed.items():
+        application = found.get(reference) if reference else None
         if application is None:
             outcome.failed.append((text[:32], "No such application in your queues."))
             continue

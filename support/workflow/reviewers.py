@@ -99,12 +99,16 @@ def checked_access(role: str, kinds: Iterable[str],
     return auth.check_role(role), auth.check_kinds(kinds), auth.check_countries(countries)
 
 
+def describe_countries(countries: Iterable[str]) -> str:
+    """"India (IN), Nepal (NP)"; empty for none."""
+    return ", ".join(f"{country_name(code)} ({code})" for code in countries)
+
+
 def describe_queues(kinds: Iterable[str], countries: Iterable[str]) -> str:
     """"Account recovery in India (IN), Nepal (NP)": queues and countries in words."""
     titles = queue_titles()
     named = ", ".join(titles.get(kind, kind) for kind in kinds) or "no queue"
-    where = ", ".join(f"{country_name(code)} ({code})" for code in countries)
-    return f"{named} in {where or 'every country'}"
+    return f"{named} in {describe_countries(countries) or 'every country'}"
 
 
 async def change_access(admin: Reviewer, reviewer_id: int, *, role: str, kinds: Iterable[str],
