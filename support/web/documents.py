@@ -10,6 +10,7 @@ the pages after the first of a PDF already opened, are not views.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from starlette.requests import Request
@@ -130,12 +131,13 @@ async def page_counts(request: Request, documents: Iterable[Document]) -> dict[i
     itself if it cannot be, so the page shows that instead)."""
     settings = settings_of(request)
     store = DocumentStore.of(settings)
-    counts: dict[int, int | None] = {}
-    for doc in documents:
-        if doc.content_type == PDF and await sanitise_document(settings, doc):
-            counts[doc.id] = await rendering.page_count_or_none(
-                store.path(doc.storage_key), doc.storage_key)
-    return counts
+    safe = [doc for doc in documents
+            if doc.content_type == PDF and await sanitise_document(settings, doc)]
+    # Drawn side by side, not one after another: the renderer's slots bound them.
+    counted = await asyncio.gather(*(
+        rendering.page_count_or_none(store.path(doc.storage_key), doc.storage_key)
+        for doc in safe))
+    return {doc.id: pages for doc, pages in zip(safe, counted, strict=True)}
 
 
 def routes() -> list[Route]:
