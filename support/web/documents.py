@@ -5,7 +5,9 @@ Three routes serve a document's pictures, and only the two a reviewer reaches by
 one count as a view in the audit trail (``document_viewed``): the file itself (the link
 that opens it, the download, the viewer showing a photo) and a PDF's first page (where the
 viewer and the page links open a PDF). Thumbnails drawn with the application page, and
-the pages after the first of a PDF already opened, are not views.
+the pages after the first of a PDF already opened, are not views. The viewer opens an
+application's first document as its page loads (one key fewer per application), so each
+visit with JavaScript records one view of it: the reviewer was shown it.
 """
 
 from __future__ import annotations
