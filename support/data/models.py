@@ -83,6 +83,17 @@ class Application(Model):
     decision_code = fields.CharField(max_length=32, null=True)
     decision_text = fields.TextField(null=True)
     permission_expires_at = fields.DatetimeField(null=True)
+    # When the maker's unlock service used the permission (issue 22 sets it): an unused
+    # one near its end gets one reminder, sent at ``permission_reminded_at``.
+    permission_used_at = fields.DatetimeField(null=True)
+    permission_reminded_at = fields.DatetimeField(null=True)
+    # The applicant's IANA zone: their own choice where the country has several, else the
+    # country's one. Every date they see (pages, emails, SMS) is on this clock. Null on
+    # rows from before it was asked (rules.zones falls back to the country's).
+    time_zone = fields.CharField(max_length=64, null=True)
+    # An applicant may give a corrected email once (after a bounce or a typo), confirmed
+    # by a code sent to it.
+    email_corrected_at = fields.DatetimeField(null=True)
     info_request: dict[str, Any] | None = fields.JSONField(null=True)
     info_requested_at = fields.DatetimeField(null=True)
     appeal_of: fields.ForeignKeyNullableRelation[Application] = fields.ForeignKeyField(
@@ -124,6 +135,8 @@ class Application(Model):
             Index(fields=("imei",), name="application_imei_idx"),
             Index(fields=("account_id",), name="application_account_idx"),
             Index(fields=("assignee_id", "status"), name="application_assignee_idx"),
+            # The worker's per-minute look for permissions that lapse within two days.
+            Index(fields=("permission_expires_at",), name="application_permission_expiry_idx"),
             # The worker's per-minute look for erasures waiting on a decision.
             Index(fields=("erasure_requested_at", "redacted_at"), name="application_erasure_idx"),
         ]
@@ -200,6 +213,10 @@ class Verification(Model):
     attempts = fields.IntField(default=0)
     sends = fields.IntField(default=1)
     last_sent_at = fields.DatetimeField()
+    # What the code proves: the first contact ("contact"), or a corrected email address
+    # ("email", held in ``new_email`` until the code comes back).
+    purpose = fields.CharField(max_length=16, default="contact", db_default="contact")
+    new_email = fields.CharField(max_length=254, null=True)
 
     class Meta:
         table = "verification"

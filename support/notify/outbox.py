@@ -10,6 +10,7 @@ from typing import Any
 
 from support.data.models import Application, Channel, DeliveryStatus, Notification
 from support.platform import logs
+from support.rules import zones
 
 # Context keys that carry something secret (a code, a private link). They are wiped from
 # the row once the message is delivered, so the outbox does not keep them in the clear.
@@ -55,7 +56,9 @@ def applicant_messages(
     """One message per channel: a lost SMS must never be the only word an applicant gets.
     The rows are not linked or saved: ``notify_applicant`` does that, or, for a new
     application, ``workflow.submit`` inserts them with it (``rows.insert_with_children``)."""
-    base = {"reference": application.reference, "kind": application.kind, **context}
+    # ``zone``: every date in the message is on the applicant's clock (notify.render).
+    base = {"reference": application.reference, "kind": application.kind,
+            "zone": zones.zone_name(application.country, application.time_zone), **context}
     if (request_id := logs.request_id.get()) is not None:
         base[logs.PRIVATE_REQUEST_ID] = request_id  # the worker logs its sends under it
     return [

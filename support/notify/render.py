@@ -6,17 +6,25 @@ and ``templates/email/<name>.html``; SMS texts in ``templates/sms/<name>.txt``.
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import datetime
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 from babel.support import NullTranslations
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 
 from support.platform import i18n
-from support.platform.formatting import format_when
+from support.platform.formatting import format_applicant, format_when
 from support.rules.kinds import KINDS
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -34,9 +42,25 @@ def install_language(env: Environment, lang: str) -> None:
     env.install_gettext_translations(  # type: ignore[attr-defined]
         i18n.translations(lang), newstyle=True
     )
-    env.filters["when"] = functools.partial(format_when, locale=lang)
-    env.filters["translated"] = functools.partial(_translated_params, i18n.translations(lang))
+    env.filters["when"] = _when(lang, short=False)
+    env.filters["when_short"] = _when(lang, short=True)
+    env.filters["translated"] = partial(_translated_params, i18n.translations(lang))
     env.globals["lang"] = lang
+
+
+def _when(lang: str, short: bool) -> Callable[..., str]:
+    """``{{ moment|when }}``: on the applicant's clock where the page or message has a
+    ``zone`` (applicant pages, every applicant message), else in UTC (the desk's pages).
+    ``when_short`` is the SMS's form ("9 Dec, 10:40 IST")."""
+
+    @pass_context
+    def when(context: Context, value: datetime | str | None) -> str:
+        zone = context.get("zone")
+        if zone:
+            return format_applicant(value, zone, lang, short)
+        return format_when(value, lang)
+
+    return when
 
 
 def _translated_params(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_datetime, format_time
 
 # English dates the way most of the world reads them: "5 December 2026", not "December 5".
 _DATE_LOCALE = {"en": "en_GB"}
@@ -23,6 +25,104 @@ def format_when(value: datetime | str | None, locale: str = "en") -> str:
     babel_locale = _DATE_LOCALE.get(locale, locale)
     day = format_date(value, "long", locale=babel_locale)
     return f"{day}, {format_time(value, 'HH:mm', tzinfo=UTC, locale=babel_locale)} UTC"
+
+
+# Where CLDR gives a zone a short name, some English locale has it (IST in en_IN, EST in
+# en_US, CET in en_GB, AEDT in en_AU); an applicant in Delhi reads "IST" whatever their
+# language. Tried after the applicant's own locale.
+_ABBREVIATING = ("en_GB", "en_US", "en_IN", "en_AU")
+_ABBREVIATION = re.compile(r"[A-Z]{2,5}")
+# Russia's zones are said as Moscow's time and the hours from it: "MSK+4" in Novosibirsk,
+# "МСК+4" in Russian, as its timetables and its people say them.
+_MOSCOW = ZoneInfo("Europe/Moscow")
+_MSK = {"ru": "МСК"}
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _offset(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta(0)).total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'+' if minutes > 0 else '−'}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+_SHORT_NAMES: dict[tuple[str, str, timedelta | None], str | None] = {}
+
+
+def _short_name(moment: datetime, zone: str, locale: str) -> str | None:
+    """IST, CET, EDT, MSK+4 at ``moment``; None where no short name is in common use
+    (Brazil, China). Remembered per zone, locale and offset (summer's is not winter's)."""
+    offset = moment.astimezone(ZoneInfo(zone)).utcoffset()
+    key = (zone, locale, offset)
+    if key in _SHORT_NAMES:
+        return _SHORT_NAMES[key]
+    name: str | None = None
+    if zone in _RUSSIAN_ZONES:
+        moscow = moment.astimezone(_MOSCOW).utcoffset() or timedelta(0)
+        hours = int(((offset or timedelta(0)) - moscow).total_seconds() // 3600)
+        word = _MSK.get(locale.split("_")[0], "MSK")
+        name = word if hours == 0 else f"{word}{'+' if hours > 0 else '−'}{abs(hours)}"
+    else:
+        for candidate in (locale, *_ABBREVIATING):
+            said = format_datetime(moment, "z", tzinfo=ZoneInfo(zone), locale=candidate)
+            if said == "GMT" or (_ABBREVIATION.fullmatch(said) and not said.startswith("GMT")):
+                name = said
+                break
+    if len(_SHORT_NAMES) < 4096:
+        _SHORT_NAMES[key] = name
+    return name
+
+
+_RUSSIAN_ZONES = frozenset({
+    "Europe/Kaliningrad", "Europe/Moscow", "Europe/Kirov", "Europe/Volgograd",
+    "Europe/Astrakhan", "Europe/Saratov", "Europe/Ulyanovsk", "Europe/Samara",
+    "Asia/Yekaterinburg", "Asia/Omsk", "Asia/Novosibirsk", "Asia/Barnaul", "Asia/Tomsk",
+    "Asia/Novokuznetsk", "Asia/Krasnoyarsk", "Asia/Irkutsk", "Asia/Chita", "Asia/Yakutsk",
+    "Asia/Khandyga", "Asia/Vladivostok", "Asia/Ust-Nera", "Asia/Magadan", "Asia/Sakhalin",
+    "Asia/Srednekolymsk", "Asia/Kamchatka", "Asia/Anadyr",
+})
+
+
+def zone_label(moment: datetime, zone: str, locale: str = "en", short: bool = False) -> str:
+    """The zone named as the applicant reads it at ``moment``: "IST", "MSK+4", "CET";
+    where none is in common use, the locale's long name in brackets ("(Brasilia Standard
+    Time)", "(Бразилия, стандартное время)"), or for an SMS the offset ("UTC−3")."""
+    if zone in ("UTC", "Etc/UTC"):
+        return "UTC"
+    babel_locale = _DATE_LOCALE.get(locale, locale)
+    name = _short_name(moment, zone, babel_locale)
+    if name is not None:
+        return name
+    tz = ZoneInfo(zone)
+    if short:
+        return _offset(moment.astimezone(tz).utcoffset())
+    return f"({format_datetime(moment, 'zzzz', tzinfo=tz, locale=babel_locale)})"
+
+
+def format_applicant(value: datetime | str | None, zone: str | None, locale: str = "en",
+                     short: bool = False) -> str:
+    """A moment on the applicant's own clock, the zone named: "9 December 2026, 10:40 IST",
+    "9 декабря 2026 г., 12:10 МСК+4"; ``short`` for an SMS: "9 Dec, 10:40 IST". Without
+    a known zone, UTC as ``format_when`` says it."""
+    if value is None or value == "":
+        return ""
+    tz = _zone(zone)
+    if tz is None:
+        return format_when(value, locale)
+    moment = _aware(value).astimezone(tz)
+    babel_locale = _DATE_LOCALE.get(locale, locale)
+    day = format_date(moment, "d MMM" if short else "long", locale=babel_locale)
+    clock = format_time(moment, "HH:mm", tzinfo=tz, locale=babel_locale)
+    return f"{day}, {clock} {zone_label(moment, str(zone), locale, short)}"
 
 
 def _aware(value: datetime | str) -> datetime:

@@ -128,6 +128,12 @@ def applicant_zone(country: str, given: str | None = None) -> ApplicantZone | No
     return _country_zone(country or "")
 
 
+def zone_name(country: str, given: str | None = None) -> str | None:
+    """The IANA name of ``applicant_zone``: what a page or a message formats dates in."""
+    zone = applicant_zone(country, given)
+    return zone.name if zone is not None else None
+
+
 def described(zone: ApplicantZone, moment: datetime) -> str:
     """Whose time a local clock reading is, said honestly: "in the applicant's time
     (Asia/Kolkata, UTC+05:30)", or, where the country's zones disagree at that moment,

@@ -28,7 +28,8 @@ WORDING_FILTERS = ("state_word", "event_words", "role_word", "reason_word", "inf
 
 
 def _zone_of(application: Any) -> zones.ApplicantZone | None:
-    # ``time_zone``: the applicant's own, if applications ever carry it (issue 21).
+    # ``time_zone``: the applicant's own (chosen on the form where the country has
+    # several); older rows have none and get their country's.
     return zones.applicant_zone(str(getattr(application, "country", "") or ""),
                                 getattr(application, "time_zone", None))
 
@@ -103,6 +104,10 @@ def render(
     context.setdefault("csrf_field", CSRF_FIELD)
     context.setdefault("csrf_token", csrf_token(request))
     chosen = lang or request_language(request)
+    application = context.get("application")
+    if lang is None and application is not None:
+        # An applicant's page: every ``|when`` on it is on their clock (notify.render).
+        context.setdefault("zone", zones.zone_name(application.country, application.time_zone))
     # Pages in a fixed language (reviewer routes, their error pages too) offer no switcher.
     context.setdefault("switcher", lang is None)
     response = templates(chosen).TemplateResponse(request, name, context, status_code=status_code)

@@ -82,7 +82,8 @@ async def appeal(settings: Settings, original: Application, data: ApplicationInp
                   message=f"Appealed: {appeal_row.reference}."),
         ])
         link = await new_status_link(settings, appeal_row)
-        await notify_applicant(appeal_row, "received", {"status_url": link})
+        await notify_applicant(appeal_row, "received", {
+            "status_url": link, "decide_by": appeal_row.due_at.isoformat()})
     await risk.refresh(appeal_row)
     log.info("application %s appealed as %s", original.reference, appeal_row.reference)
     metrics.submitted(appeal_row.kind)

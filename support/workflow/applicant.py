@@ -387,7 +387,8 @@ async def _confirm(settings: Settings, application: Application) -> str:
     await move(application, "verify", APPLICANT_ACTOR, "Contact confirmed; waiting for review.")
     await Verification.filter(application=application).delete()
     link = await new_status_link(settings, application)
-    await notify_applicant(application, "received", {"status_url": link})
+    await notify_applicant(application, "received", {
+        "status_url": link, "decide_by": application.due_at.isoformat()})
     return link
 
 

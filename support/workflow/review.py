@@ -265,6 +265,7 @@ async def decide(application: Application, actor: Actor, decision: Decision) -> 
             fresh.assignee_id = None
             context["items"] = [INFO_ITEMS[item] for item in decision.items]
             context["reply_days"] = kind.info_reply_days
+            context["answer_by"] = kind.answer_due(now).isoformat()
             template = "info_requested"
         else:
             fresh.decided_at = now
