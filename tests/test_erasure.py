@@ -96,7 +96,7 @@ async def test_a_refused_application_is_erased_at_once_and_the_applicant_told(
     assert (await Application.get()).redacted_at is None
 
     done = await applicant.post_form(status_path + "/erase", {})
-    assert done.status_code == 303 and done.headers["location"] == status_path
+    assert done.status_code == 303 and done.headers["location"] == status_path + "?done=erasure"
 
     erased = await Application.get()
     assert erased.redacted_at is not None and erased.erasure_requested_at is not None

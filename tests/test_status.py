@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from support.data.models import AccessToken, Application, Event, Notification, Status
 
 
@@ -14,7 +16,8 @@ async def test_status_page_shows_state_next_step_and_timeline(applicant, outbox,
     assert "Bootloader unlock permission" in page.text
     assert "Waiting for a reviewer" in page.text
     assert "A reviewer will decide by" in page.text
-    assert f"{application.due_at.day} " in page.text and "UTC" in page.text
+    local = application.due_at.astimezone(ZoneInfo("Asia/Kolkata"))  # an Indian applicant
+    assert f"{local.day} " in page.text and "IST" in page.text and " UTC" not in page.text
     assert "Application sent." in page.text
     assert "Contact confirmed" in page.text
     assert page.headers["cache-control"] == "no-store"

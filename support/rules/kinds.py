@@ -224,6 +224,17 @@ def promised_hours(kind: Kind, overrides: Mapping[str, int]) -> int:
     return kind.sla_hours
 
 
+def expected_by(due: datetime, period: timedelta, now: datetime) -> datetime:
+    """When an applicant may expect a decision: ``due`` while it is ahead; once the desk
+    is late, the end of the next whole promise period after it (``due`` + k·``period``,
+    the first still ahead). It holds still while the applicant reloads the page, and moves
+    only if the desk misses it again, where "in two days from now" would slide forever."""
+    if due > now or period <= timedelta(0):
+        return due
+    missed = (now - due) // period + 1
+    return due + missed * period
+
+
 def queues() -> tuple[str, ...]:
     """The queues a reviewer can work, in the order of the kinds."""
     return tuple(dict.fromkeys(kind.queue for kind in KINDS.values()))

@@ -3,20 +3,21 @@ erasure (see workflow/erasure.py for when it happens)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from support import workflow
 from support.config import Settings
-from support.data.models import Application, DeliveryStatus, Event, Notification
+from support.data.models import Application, DeliveryStatus, Notification
+from support.reads import standing
 from support.documents.storage import NOT_SAVED, DocumentStore, NotStored, check_document
 from support.platform import i18n, ratelimit, tokens
 from support.platform.i18n import N_
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS, Kind, appeal_kind
 from support.rules.validation import FieldError
-from support.web import abuse
+from support.web import abuse, contact
 from support.web.applicant import form_page
 from support.web.apply_form import Checked, check_application
 from support.web.forms import read_form, read_small_form
@@ -88,24 +89,34 @@ async def erase(request: Request) -> Response:
         return render(request, "errors/status_unknown.html", status_code=404)
     await read_small_form(request)
     await workflow.request_erasure(settings, application)
-    return RedirectResponse(f"/status/{token}", status_code=303)
+    return _done(token, "erasure")
 
 
 async def _status(
     request: Request, application: Application, errors: dict[str, FieldError] | None = None,
     values: dict[str, str] | None = None, status_code: int = 200,
 ) -> Response:
-    events = await Event.filter(application=application, internal=False).order_by("at", "id")
+    settings = _settings(request)
+    now = datetime.now(UTC)
     request_items = (application.info_request or {}).get("items", [])
-    appeal = await Application.filter(appeal_of=application).first()
+    appeal = await standing.appeal_of(application)
     unreachable = sorted({str(channel) for channel in await Notification.filter(
         application=application, status=DeliveryStatus.DEAD
     ).values_list("channel", flat=True)})
     response = render(request, "applicant/status.html", {
         "application": application,
         "kind": KINDS[application.kind],
-        "events": events,
+        "history": await standing.history(application),
+        "promise": standing.decision_promise(application, settings.sla_hours, now),
+        "answer_by": standing.answer_by(application),
+        "permission_ended": application.permission_expires_at is not None
+        and application.permission_expires_at <= now,
+        "original": await standing.original_of(application),
+        "contact": await contact.panel(application),
         "welcome": request.query_params.get("welcome") == "1",
+        # What the applicant just did, said at the top (a redirect's ``?done=``).
+        "done": request.query_params.get("done") if request.query_params.get("done") in DONE
+        else None,
         "token": request.path_params["token"],
         "can_withdraw": workflow.allowed(application, "withdraw", APPLICANT_ACTOR),
         "reasons": REJECTION_REASONS,
@@ -118,13 +129,33 @@ async def _status(
         "values": values or {},
         "unreachable": unreachable,
         "erasure": workflow.erasure_state(application).value,
-        "code_hours": _settings(request).unverified_ttl_hours,
+        "code_hours": settings.unverified_ttl_hours,
     }, status_code)
     response.headers.update(NO_STORE)
     return response
 
 
 UPLOADABLE = ("receipt", "box_photo", "sim_proof")
+# The confirmations the status page can say after a redirect (``?done=``).
+DONE = ("withdrawn", "reply", "appeal", "erasure", "email")
+
+
+def _done(token: str, what: str) -> RedirectResponse:
+    return RedirectResponse(f"/status/{token}?done={what}", status_code=303)
+
+
+async def linked(request: Request) -> Response:
+    """The other end of an appeal (the appeal from the refusal, the refusal from the
+    appeal): a new private link to it, as the look-up would send. Whoever holds this
+    application's link holds the contacts the other was confirmed with."""
+    application = await workflow.application_for_token(request.path_params["token"])
+    if application is None:
+        return render(request, "errors/status_unknown.html", status_code=404)
+    other = await standing.linked_application(application)
+    if other is None or other.redacted_at is not None:
+        return render(request, "errors/404.html", status_code=404)
+    link = await workflow.new_status_link(_settings(request), other)
+    return RedirectResponse(link.removeprefix(_settings(request).base_url), status_code=303)
 
 
 async def reply(request: Request) -> Response:
@@ -171,7 +202,7 @@ async def reply(request: Request) -> Response:
             return await _status(request, application, errors, {"message": message}, 422)
     finally:
         form.discard_files()
-    return RedirectResponse(f"/status/{request.path_params['token']}", status_code=303)
+    return _done(request.path_params["token"], "reply")
 
 
 async def appeal_form(request: Request) -> Response:
@@ -221,7 +252,7 @@ async def appeal_submit(request: Request) -> Response:
     await limits.check_submission(fixed["phone"], fixed["account_id"], nonce)
     link = await workflow.appeal(settings, application, checked.data)
     await limits.count_submission(ip, fixed["phone"], fixed["account_id"], nonce)
-    return RedirectResponse(link.removeprefix(settings.base_url) + "?welcome=1", 303)
+    return RedirectResponse(link.removeprefix(settings.base_url) + "?done=appeal", 303)
 
 
 async def withdraw_confirm(request: Request) -> Response:
@@ -240,7 +271,7 @@ async def withdraw(request: Request) -> Response:
         return render(request, "errors/status_unknown.html", status_code=404)
     await read_small_form(request)
     await workflow.withdraw(application)
-    return RedirectResponse(f"/status/{token}", status_code=303)
+    return _done(token, "withdrawn")
 
 
 async def lookup_form(request: Request) -> Response:
