@@ -132,6 +132,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", TOKEN + "/reply"): everyone(TO_STATUS),  # to the page of the form; no look-up
     ("GET", TOKEN + "/appeal"): holders(200),
     ("POST", TOKEN + "/appeal"): holders(TO_STATUS),
+    # A's and B's holders may open the other end of an appeal; neither has one, so nothing
+    # opens for anyone (test_where_they_stand.py follows a real one both ways).
+    ("GET", TOKEN + "/linked"): everyone(404),
     # Signing in and out.
     ("GET", "/review/login"): everyone(200, **dict.fromkeys(STAFF, (303, "/review/queue"))),
     ("POST", "/review/login"): everyone(422),  # a wrong password, whoever sends it

@@ -48,11 +48,13 @@ def _zone(name: str | None) -> ZoneInfo | None:
 
 
 def _offset(delta: timedelta | None) -> str:
+    # An ASCII minus: one character outside GSM-7 would make the whole SMS UCS-2, twice
+    # the segments (notify/segments.py).
     minutes = int((delta or timedelta(0)).total_seconds() // 60)
     if minutes == 0:
         return "UTC"
     hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{'+' if minutes > 0 else '−'}{hours}" + (f":{rest:02d}" if rest else "")
+    return f"UTC{'+' if minutes > 0 else '-'}{hours}" + (f":{rest:02d}" if rest else "")
 
 
 _SHORT_NAMES: dict[tuple[str, str, timedelta | None], str | None] = {}
@@ -70,7 +72,7 @@ def _short_name(moment: datetime, zone: str, locale: str) -> str | None:
         moscow = moment.astimezone(_MOSCOW).utcoffset() or timedelta(0)
         hours = int(((offset or timedelta(0)) - moscow).total_seconds() // 3600)
         word = _MSK.get(locale.split("_")[0], "MSK")
-        name = word if hours == 0 else f"{word}{'+' if hours > 0 else '−'}{abs(hours)}"
+        name = word if hours == 0 else f"{word}{'+' if hours > 0 else '-'}{abs(hours)}"
     else:
         for candidate in (locale, *_ABBREVIATING):
             said = format_datetime(moment, "z", tzinfo=ZoneInfo(zone), locale=candidate)
@@ -95,7 +97,7 @@ _RUSSIAN_ZONES = frozenset({
 def zone_label(moment: datetime, zone: str, locale: str = "en", short: bool = False) -> str:
     """The zone named as the applicant reads it at ``moment``: "IST", "MSK+4", "CET";
     where none is in common use, the locale's long name in brackets ("(Brasilia Standard
-    Time)", "(Бразилия, стандартное время)"), or for an SMS the offset ("UTC−3")."""
+    Time)", "(Бразилия, стандартное время)"), or for an SMS the offset ("UTC-3")."""
     if zone in ("UTC", "Etc/UTC"):
         return "UTC"
     babel_locale = _DATE_LOCALE.get(locale, locale)

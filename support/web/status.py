@@ -11,10 +11,10 @@ from starlette.responses import RedirectResponse, Response
 from support import workflow
 from support.config import Settings
 from support.data.models import Application, DeliveryStatus, Notification
-from support.reads import standing
 from support.documents.storage import NOT_SAVED, DocumentStore, NotStored, check_document
 from support.platform import i18n, ratelimit, tokens
 from support.platform.i18n import N_
+from support.reads import standing
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS, Kind, appeal_kind
 from support.rules.validation import FieldError
 from support.web import abuse, contact
