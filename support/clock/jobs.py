@@ -52,6 +52,10 @@ async def run_all(settings: Settings) -> None:
     await housekeeping.expire_unanswered()
     await housekeeping.release_stale_claims()
     await erasure.carry_out_requested(settings)
+    try:  # on its own: a reminder not sent this minute is sent the next (two days ahead)
+        await housekeeping.remind_unused_permissions(settings)
+    except Exception:
+        log.exception("reminding of unused permissions failed; the next run retries")
     await filing.sweep_spool(settings)
     try:  # on its own: a file left on disk harms nobody for another minute
         await LEFTOVERS.run(settings)

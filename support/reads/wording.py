@@ -68,6 +68,10 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "erasure_requested": ("The applicant asked for their personal data to be erased",) * 2,
     "documents_purged": ("Documents deleted under the retention policy",) * 2,
     "redacted": ("Personal data erased",) * 2,
+    "permission_reminded": ("The applicant was reminded that their unused permission ends "
+                            "within two days",) * 2,
+    "email_corrected": ("Email corrected by the applicant",) * 2,
+    "email_correction_started": ("Corrected email given, waiting for its code",) * 2,
 }
 
 # An expiry says what ran out, by the state it ended.
@@ -94,6 +98,8 @@ MESSAGE_WORDS: dict[str, str] = {
     "expired_no_reply": "Expired without a reply",
     "withdrawn": "Withdrawal confirmed",
     "erased": "Personal data erased",
+    "permission_reminder": "Reminder: the unlock permission ends soon, unused",
+    "email_code": "Code to confirm a corrected email",
     "reviewer_invitation": "Reviewer's sign-in link",
 }
 
