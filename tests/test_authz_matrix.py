@@ -135,6 +135,11 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     # A's and B's holders may open the other end of an appeal; neither has one, so nothing
     # opens for anyone (test_where_they_stand.py follows a real one both ways).
     ("GET", TOKEN + "/linked"): everyone(404),
+    # A corrected email, once, confirmed by a code sent to it (test_email_correction.py).
+    ("GET", TOKEN + "/email"): holders(200),
+    ("POST", TOKEN + "/email"): holders(TO_STATUS),  # to the page that asks for the code
+    ("POST", TOKEN + "/email/confirm"): holders(422),  # no code posted
+    ("POST", TOKEN + "/email/resend"): holders(409),  # nothing waits for a code
     # Signing in and out.
     ("GET", "/review/login"): everyone(200, **dict.fromkeys(STAFF, (303, "/review/queue"))),
     ("POST", "/review/login"): everyone(422),  # a wrong password, whoever sends it
@@ -226,6 +231,7 @@ CANNED = {"kind": "unlock", "action": "approve", "title": "Approved",
 FORMS: dict[str, dict[str, str]] = {
     "/status": {"reference": "{reference}", "contact": "{email}"},
     TOKEN + "/reply": {"message": "Here is the receipt you asked for, thank you."},
+    TOKEN + "/email": {"email": "corrected@example.org"},
     TOKEN + "/appeal": {**UNLOCK, "reason": UNLOCK["reason"] + " I now run a developer build."},
     "/review/login": {"email": "somebody@example.com", "password": "not the password at all"},
     # Five digits: never a code, whatever the clock says.

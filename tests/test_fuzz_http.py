@@ -299,10 +299,16 @@ ROUTES: dict[str, tuple[int, Builder]] = {
         "message": rng.choice(["Here is the receipt you asked for.", "short", "x" * 2001])},
         files=True)),
     "/status/{token}/appeal": (12, _by_link("appeal", "appeal", _appeal_fields)),
+    "/status/{token}/email": (6, _by_link("spare", "email", lambda rng: {"email": rng.choice(
+        ["new@example.org", "bad address", "", "x" * 300 + "@a.b"])})),
+    "/status/{token}/email/confirm": (4, _by_link("spare", "email/confirm", lambda rng: {
+        "code": rng.choice(["123456", "12", "", "١٢٣٤٥٦"])})),
+    "/status/{token}/email/resend": (2, _by_link("spare", "email/resend", lambda rng: {})),
     "/review/login": (4, _login),
     "/review/logout": (2, lambda rng, targets: ("/review/logout", Form())),
 }
-SUCCESS_PAGES = {"/status", "/applications/{reference}/verify/resend"}  # 200 without errors
+SUCCESS_PAGES = {"/status", "/applications/{reference}/verify/resend",  # 200 without errors
+                 "/status/{token}/email/resend"}
 
 
 # --- one case ---------------------------------------------------------------------------

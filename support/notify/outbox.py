@@ -18,7 +18,8 @@ SECRET_KEYS = frozenset({"code", "status_url", "invitation_url"})
 
 # Messages the applicant waits for on the page they are looking at: delivered first, never
 # held back behind bulk work (``Notification.urgent``).
-URGENT_TEMPLATES = frozenset({"verification_code", "status_link", "reviewer_invitation"})
+URGENT_TEMPLATES = frozenset({"verification_code", "email_code", "status_link",
+                              "reviewer_invitation"})
 
 # A failed message is tried again after each of these steps (with jitter, at delivery);
 # one more failure after the last and it is dead.

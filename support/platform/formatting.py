@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date, format_datetime, format_time
 
+NBSP = "\u00a0"
 # English dates the way most of the world reads them: "5 December 2026", not "December 5".
 _DATE_LOCALE = {"en": "en_GB"}
 
@@ -124,7 +125,13 @@ def format_applicant(value: datetime | str | None, zone: str | None, locale: str
     babel_locale = _DATE_LOCALE.get(locale, locale)
     day = format_date(moment, "d MMM" if short else "long", locale=babel_locale)
     clock = format_time(moment, "HH:mm", tzinfo=tz, locale=babel_locale)
-    return f"{day}, {clock} {zone_label(moment, str(zone), locale, short)}"
+    label = zone_label(moment, str(zone), locale, short)
+    if short:  # an SMS: a no-break space is not GSM-7 (notify/segments.py)
+        return f"{day}, {clock} {label}"
+    # On a page a date never breaks inside ("до 9 / декабря 2026 г." on a phone); a long
+    # zone name in brackets may go to the next line.
+    when = f"{day}, {clock}".replace(" ", NBSP)
+    return f"{when} {label}" if label.startswith("(") else f"{when}{NBSP}{label}"
 
 
 def _aware(value: datetime | str) -> datetime:

@@ -33,6 +33,12 @@ class Entry:
         """The applicant's answer, as they wrote it (kept until redaction blanks it)."""
         return self.event.message if self.event.type == "reply" else ""
 
+    @property
+    def our_words(self) -> str:
+        """What a reviewer asked, as the applicant was sent it: still there to read after
+        the answer, when the request's box has gone."""
+        return self.event.message if self.event.type == "request_info" else ""
+
 
 def _labels() -> dict[str, str]:
     """Each document slot's name, in words (the same slot name means the same thing in

@@ -24,6 +24,16 @@ from support.workflow.applicant import (
     verify,
     withdraw,
 )
+from support.workflow.contact import (
+    EmailRefused,
+    TooSoon,
+    can_correct_email,
+    confirm_email_correction,
+    email_correction_refusal,
+    resend_email_code,
+    start_email_correction,
+    waiting_email,
+)
 from support.workflow.erasure import Erasure, carry_out_requested, erasure_state, request_erasure
 from support.workflow.housekeeping import (
     expire_unanswered,
@@ -60,4 +70,7 @@ __all__ = [
     "withdraw",
     "Erasure", "PurgeReport", "carry_out_requested", "erasure_state", "purge",
     "request_erasure", "run_daily",
+    "EmailRefused", "TooSoon", "can_correct_email", "confirm_email_correction",
+    "email_correction_refusal", "resend_email_code", "start_email_correction",
+    "waiting_email",
 ]
