@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from support.config import Settings
 from support.data.models import Application
 from support.documents.storage import StagedFile, check_document
-from support.rules import catalogue, countries
+from support.rules import catalogue, countries, zones
 from support.rules.kinds import KINDS, Kind
 from support.rules.validation import (
     FieldError,
@@ -36,7 +36,7 @@ from support.rules.validation import (
     check_phone,
     check_reason,
 )
-from support.web.apply_form import TEXT_FIELDS, check_application
+from support.web.apply_form import TEXT_FIELDS, ZONE_FIELD, check_application
 from support.web.forms import FormInput
 from tests.conftest import PDF_BYTES, jpeg_bytes
 from tests.fuzz_inputs import (
@@ -591,13 +591,20 @@ def application_forms(draw: st.DrawFn, kind: Kind) -> dict[str, list[str]]:
         if how == "missing":
             continue
         fields[name] = [value, draw(arbitrary)] if how == "twice" else [value]
+    # The applicant's zone, asked where the country keeps several times: one of its own,
+    # another country's, or arbitrary text (rules/zones.py check_zone).
+    zone = draw(st.sampled_from(["valid", "arbitrary", "missing"]))
+    if zone == "valid" and zones.country_zones(region):
+        fields[ZONE_FIELD] = [draw(st.sampled_from(zones.country_zones(region)))]
+    elif zone == "arbitrary":
+        fields[ZONE_FIELD] = [draw(field_text("country"))]
     if draw(st.booleans()):
         fields[draw(st.text(alphabet=some_char, max_size=12))] = [draw(arbitrary)]
     return fields
 
 
 def _as_form(data: object) -> dict[str, list[str]]:
-    values = {name: getattr(data, name) or "" for name in TEXT_FIELDS}
+    values = {name: getattr(data, name) or "" for name in (*TEXT_FIELDS, ZONE_FIELD)}
     return {name: [value] for name, value in values.items()}
 
 
@@ -624,7 +631,8 @@ async def test_the_whole_form_is_checked_at_once_and_never_crashes(
 
     assert checked.values == {name: form.get(name) for name in TEXT_FIELDS}  # kept as typed
     assert (checked.data is None) == bool(checked.errors)
-    assert set(checked.errors) <= set(kind.fields) | {slot.name for slot in kind.documents}
+    assert set(checked.errors) <= set(kind.fields) | {slot.name for slot in kind.documents} \
+        | {ZONE_FIELD}
     for error in checked.errors.values():
         assert_readable(error)
     event("accepted" if checked.data else "refused")

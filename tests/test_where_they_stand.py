@@ -221,7 +221,7 @@ async def test_a_submitted_appeal_lands_on_its_page_with_a_confirmation(
         "model": original.model, "firmware": original.firmware,
         "reason": "I maintain the LineageOS port for this phone and test every nightly."})
     assert sent.status_code == 303, sent.text
-    assert sent.headers["location"].endswith("?done=appeal")
+    assert sent.headers["location"].endswith("?done=appealed")
     page = _text((await client.get(sent.headers["location"])).text)
     assert "Your appeal is sent." in page
     assert f"This is your appeal against the refusal of {original.reference}" in page

@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
+import pytest
 from babel.core import get_global
 
 from support.platform.formatting import format_both, format_local
 from support.rules import zones
 from support.rules.countries import country_codes
+from support.rules.validation import FieldError
 from support.web.templating import both_times
 from tests.factories import make_application
 
@@ -95,3 +97,45 @@ async def test_the_application_page_shows_utc_and_the_applicants_time(desk):
     assert "Applicant's clock</dt>" in facts
     assert re.search(r"<dd class=\"times\">\d\d:\d\d now, in the capital&#39;s time \(Europe/Moscow",
                      facts)
+
+
+# --- the form's choice (issue 21) -------------------------------------------------------
+
+
+def test_only_countries_whose_zones_disagree_are_asked():
+    asked = {code for code in country_codes() if zones.several_times(code, WINTER)}
+    assert {"RU", "US", "BR", "ID", "AU", "CA", "MX"} <= asked
+    # Germany's Büsingen and Kazakhstan's seven zones (one time since 2024) keep one clock.
+    assert not {"IN", "DE", "KZ", "GB", "XK"} & asked
+    assert all(len(zones.country_zones(code)) > 1 for code in asked)
+    assert zones.zone_choices("IN", "en", WINTER) == []
+
+
+def test_choices_are_by_city_and_clock_west_to_east():
+    russia = zones.zone_choices("RU", "ru", WINTER)
+    assert {name for name, _ in russia} == set(zones.country_zones("RU"))
+    labels = dict(russia)
+    assert labels["Asia/Novosibirsk"] == "Новосибирск (МСК+4, UTC+7)"
+    assert dict(zones.zone_choices("RU", "en", WINTER))["Asia/Novosibirsk"] == \
+        "Novosibirsk (MSK+4, UTC+7)"
+    offsets = [WINTER.astimezone(ZoneInfo(name)).utcoffset() for name, _ in russia]
+    assert offsets == sorted(offsets)
+    # Summer and winter differ where clocks change: New York is UTC−5, then UTC−4.
+    assert dict(zones.zone_choices("US", "en", WINTER))["America/New_York"] == "New York (UTC−5)"
+    assert dict(zones.zone_choices("US", "en", SUMMER))["America/New_York"] == "New York (UTC−4)"
+    assert dict(zones.zone_choices("AU", "en", WINTER))["Australia/Adelaide"] == \
+        "Adelaide (UTC+10:30)"
+
+
+def test_check_zone_takes_the_countrys_own_and_refuses_the_rest():
+    assert zones.check_zone("RU", " Asia/Novosibirsk ", WINTER) == "Asia/Novosibirsk"
+    assert zones.check_zone("IN", None, WINTER) == "Asia/Kolkata"
+    assert zones.check_zone("IN", "Europe/Moscow", WINTER) == "Asia/Kolkata"  # not asked
+    assert zones.check_zone("DE", "", WINTER) == "Europe/Berlin"
+    assert zones.check_zone("ZZ", "", WINTER) is None
+    for given in (None, "", "Asia/Kolkata", "Not/AZone"):
+        with pytest.raises(FieldError) as refused:
+            zones.check_zone("RU", given, WINTER, "ru")
+        assert refused.value.message == \
+            "Choose your time zone from the list: %(country)s has several."
+        assert refused.value.params == {"country": "Россия"}

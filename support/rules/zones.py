@@ -19,8 +19,10 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel.core import get_global
+from babel.dates import get_timezone_location
 
-from support.rules.countries import country_codes
+from support.rules.countries import country_codes, country_name
+from support.rules.validation import FieldError
 
 # The capital's zone (IANA) for every country CLDR gives several zones; a test holds this
 # against Babel's data, so a country that gains a second zone needs a line here.
@@ -143,3 +145,77 @@ def described(zone: ApplicantZone, moment: datetime) -> str:
     if zone.certain_at(moment):
         return f"in the applicant's time ({zone.name}, {offset})"
     return f"in the capital's time ({zone.name}, {offset}; the country has several time zones)"
+
+
+# --- the applicant's choice on the form ---------------------------------------------------
+
+# Six months on, the other half of the year: a country whose zones agree in winter may
+# part in summer (one region keeps no daylight saving time).
+_HALF_YEAR = timedelta(days=182)
+
+
+def _offset(moment: datetime, zone: str) -> timedelta:
+    return moment.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+
+
+def several_times(country: str, moment: datetime) -> bool:
+    """True if the country's zones show different clocks at ``moment`` or half a year
+    from it: only then is the applicant asked theirs (Germany's two zones, Kazakhstan's
+    seven since 2024, keep one time and ask nothing)."""
+    zones = country_zones(country)
+    return len(zones) > 1 and any(
+        len({_offset(at, zone) for zone in zones}) > 1 for at in (moment, moment + _HALF_YEAR))
+
+
+def _utc_offset(delta: timedelta) -> str:
+    """``UTC+7``, ``UTC+5:30``, ``UTC−3``, ``UTC``."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'+' if minutes > 0 else '−'}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def _moscow_offset(delta: timedelta, moment: datetime, locale: str) -> str:
+    """``МСК+4`` in Russian, ``MSK+4`` otherwise: how Russia says its zones."""
+    word = "МСК" if locale.split("_")[0] == "ru" else "MSK"
+    hours = int((delta - _offset(moment, "Europe/Moscow")).total_seconds() // 3600)
+    return word if hours == 0 else f"{word}{'+' if hours > 0 else '−'}{abs(hours)}"
+
+
+def choice_label(zone: str, country: str, locale: str, moment: datetime) -> str:
+    """A zone as the form lists it: its city in the applicant's language and its clock at
+    ``moment``: "Novosibirsk (UTC+7)", in Russia "Новосибирск (МСК+4, UTC+7)"."""
+    city = get_timezone_location(zone, locale=locale, return_city=True)
+    delta = _offset(moment, zone)
+    clock = _utc_offset(delta)
+    if country.strip().upper() == "RU":
+        clock = f"{_moscow_offset(delta, moment, locale)}, {clock}"
+    return f"{city} ({clock})"
+
+
+def zone_choices(country: str, locale: str, moment: datetime) -> list[tuple[str, str]]:
+    """(IANA name, label) of each of the country's zones, by their clock at ``moment``
+    (west to east), then by label; empty where the country keeps one time."""
+    if not several_times(country, moment):
+        return []
+    return [(zone, label) for _, label, zone in sorted(
+        (_offset(moment, zone), choice_label(zone, country, locale, moment), zone)
+        for zone in country_zones(country))]
+
+
+def check_zone(country: str, given: str | None, moment: datetime, locale: str = "en") -> str | None:
+    """The zone to store for an application from ``country``: the one chosen where the
+    country keeps several times (raises ``FieldError`` when none, or another country's,
+    was chosen), else the country's own (its capital's where its zones keep one time);
+    None for a country we do not know (its own field says so)."""
+    zones = country_zones(country)
+    if not zones:
+        return None
+    if not several_times(country, moment):
+        return _country_zone(country).name  # type: ignore[union-attr]  # zones is not empty
+    chosen = (given or "").strip()
+    if chosen in zones:
+        return chosen
+    raise FieldError("Choose your time zone from the list: %(country)s has several.",
+                     country=country_name(country, locale))

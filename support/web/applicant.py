@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -13,15 +17,16 @@ from support.data.models import Application, Status, Verification
 from support.documents.storage import NOT_SAVED, DocumentStore, NotStored
 from support.platform import ratelimit, tokens
 from support.platform.i18n import N_
-from support.rules import catalogue, countries
+from support.rules import catalogue, countries, zones
 from support.rules.kinds import KINDS, Kind
 from support.rules.validation import FieldError
 from support.web import abuse
-from support.web.apply_form import Checked, check_application
+from support.web.apply_form import ZONE_FIELD, Checked, check_application
 from support.web.context import settings_of
 from support.web.forms import read_form, read_small_form
 from support.web.security import CSRF_FIELD, check_csrf
 from support.web.templating import render, request_language
+from support.workflow.applicant import TooSoon, seconds_until_resend
 
 SUBMISSION_FIELD = "submission_token"
 SUBMISSION_MAX_AGE = 24 * 3600
@@ -49,6 +54,33 @@ async def home(request: Request) -> Response:
     return render(request, "applicant/home.html", {"kinds": public})
 
 
+@lru_cache(maxsize=2 * 4)
+def _zone_data(lang: str, hour: datetime) -> Markup:
+    """Every country that keeps several times, with its zones as the form lists them, for
+    static/applicant/zone.js (a JSON script block: no inline script under the CSP): 21
+    countries, about 8 KB in English, 9 in Russian, 11 in Hindi and Marathi (2 to 3 KB
+    compressed); the same for an hour, so drawn once an hour per language (15-30 ms),
+    not at every form."""
+    return htmlsafe_json_dumps({
+        code: choices for code in sorted(countries.country_codes())
+        if (choices := zones.zone_choices(code, lang, hour))
+    }, ensure_ascii=False)  # a city in Devanagari: 3 bytes a letter, not \uXXXX's 6
+
+
+def _zone_field(lang: str, country: str, fixed: Mapping[str, str] | None) -> dict[str, Any]:
+    """What the form needs to ask the applicant's zone: the list for the country given
+    (shown without JavaScript), and every multi-zone country's for the script. An appeal
+    keeps the refused application's zone and asks nothing."""
+    if fixed:
+        return {"zone_choices": [], "zone_data": None}
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    code = country.strip().upper()
+    # The hour's labels (offsets change on the hour): what the script offers, the same.
+    choices = zones.zone_choices(code, lang, hour) if code in countries.country_codes() else []
+    return {"zone_choices": choices, "zone_data": _zone_data(lang, hour)}
+
+
 def form_page(
     request: Request, kind: Kind, checked: Checked | None, status_code: int = 200,
     notice: str = "", action: str = "", fixed: Mapping[str, str] | None = None,
@@ -68,8 +100,15 @@ def form_page(
         "notice": notice,
         "max_mb": settings.max_file_bytes // (1024 * 1024),
         "action": action or f"/apply/{kind.code}",
+        "zone_field": ZONE_FIELD,
+        "zone_chosen": checked.time_zone if checked else "",
+        **_zone_field(lang, _country_of(checked), fixed),
     }
     return render(request, "applicant/apply.html", context, status_code)
+
+
+def _country_of(checked: Checked | None) -> str:
+    return str(checked.values.get("country") or "") if checked else ""
 
 
 async def apply_form(request: Request) -> Response:
@@ -120,16 +159,24 @@ async def apply_submit(request: Request) -> Response:
 
 async def _verify_page(
     request: Request, application: Application, error: FieldError | None = None,
-    status_code: int = 200, notice: str = "",
+    status_code: int = 200, notice: str = "", resend_error: FieldError | None = None,
+    too_soon: bool = False,
 ) -> Response:
+    """``error``: the code's, under its field; ``resend_error`` a refused new code's, by
+    the button; ``too_soon``: refused for the wait left, said there in words with the
+    language's plurals (``resend_wait``)."""
     settings = settings_of(request)
     verification = await Verification.get_or_none(application=application)
     context = {
         "application": application,
         "error": error,
         "notice": notice,
+        "resend_error": resend_error,
+        "too_soon": too_soon,
         "verification": verification,
         "resend_after": settings.code_resend_after_seconds,
+        # What static/applicant/countdown.js counts down by the button.
+        "resend_wait": seconds_until_resend(settings, verification),
         "code_hours": settings.unverified_ttl_hours,
     }
     return render(request, "applicant/verify.html", context, status_code)
@@ -192,7 +239,9 @@ async def resend_code(request: Request) -> Response:
     await abuse.limiter(request).hit(ratelimit.Rule.RESEND_IP, abuse.client_ip(request))
     try:
         await workflow.resend_code(settings, application.reference)
+    except TooSoon:  # the page says the wait left in words, by the button
+        return await _verify_page(request, application, status_code=429, too_soon=True)
     except workflow.DomainError as refusal:
         error = FieldError(refusal.message, **refusal.params)
-        return await _verify_page(request, application, error, 429)
+        return await _verify_page(request, application, status_code=429, resend_error=error)
     return await _verify_page(request, application, notice=N_("We have sent you a new code."))

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from support.config import Settings
 from support.documents.storage import check_document
-from support.rules import validation
+from support.rules import validation, zones
 from support.rules.catalogue import Device
 from support.rules.kinds import Kind
 from support.rules.validation import FieldError
@@ -19,6 +20,8 @@ from support.web.forms import FormInput
 from support.workflow import ApplicationInput, Upload
 
 TEXT_FIELDS = ("account_id", "country", "phone", "email", "model", "firmware", "imei", "reason")
+# Asked only where the country keeps several times (rules/zones.py); never on an appeal.
+ZONE_FIELD = "time_zone"
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Checked:
     errors: dict[str, FieldError] = field(default_factory=dict)
     data: ApplicationInput | None = None
     uploads: list[Upload] = field(default_factory=list)
+    time_zone: str = ""  # the zone chosen, as posted (kept apart from ``values``' facts)
 
 
 def _check(errors: dict[str, FieldError], name: str, check: Callable[[], object]) -> object:
@@ -56,6 +60,12 @@ async def check_application(
     account_id = fact("account_id", lambda: validation.check_account_id(v["account_id"]))
     country = fact("country", lambda: validation.check_country(v["country"]))
     chosen = country if isinstance(country, str) else None
+    result.time_zone = form.get(ZONE_FIELD)
+    time_zone = (
+        _check(errors, ZONE_FIELD, lambda: zones.check_zone(
+            str(chosen), result.time_zone, datetime.now(UTC), locale))
+        if chosen and "country" not in given else None
+    )
     phone = fact("phone", lambda: validation.check_phone(v["phone"], chosen))
     email = fact("email", lambda: validation.check_email(v["email"]))
     device = _check(errors, "model", lambda: validation.check_model(v["model"], for_unlock=unlock))
@@ -91,5 +101,6 @@ async def check_application(
         email=str(email), model=device.name, firmware=firmware.text,
         firmware_channel=firmware.channel, imei=str(imei) if imei else None,
         reason=str(reason), locale=locale,
+        time_zone=time_zone if isinstance(time_zone, str) else None,
     )
     return result

@@ -137,7 +137,7 @@ async def _status(
 
 UPLOADABLE = ("receipt", "box_photo", "sim_proof")
 # The confirmations the status page can say after a redirect (``?done=``).
-DONE = ("withdrawn", "reply", "appeal", "erasure", "email")
+DONE = ("withdrawn", "reply", "appealed", "erasure", "email")
 
 
 def _done(token: str, what: str) -> RedirectResponse:
@@ -252,7 +252,7 @@ async def appeal_submit(request: Request) -> Response:
     await limits.check_submission(fixed["phone"], fixed["account_id"], nonce)
     link = await workflow.appeal(settings, application, checked.data)
     await limits.count_submission(ip, fixed["phone"], fixed["account_id"], nonce)
-    return RedirectResponse(link.removeprefix(settings.base_url) + "?done=appeal", 303)
+    return RedirectResponse(link.removeprefix(settings.base_url) + "?done=appealed", 303)
 
 
 async def withdraw_confirm(request: Request) -> Response:

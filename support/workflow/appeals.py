@@ -63,8 +63,9 @@ async def appeal(settings: Settings, original: Application, data: ApplicationInp
             raise DomainError("This refusal has already been appealed. Follow the appeal "
                               "with the link we sent you.")
         facts = appeal_facts(fresh)
+        # The applicant's clock too: the original's form asked it, the appeal's does not.
         data = replace(data, account_id=facts["account_id"], country=facts["country"],
-                       phone=facts["phone"], email=facts["email"])
+                       phone=facts["phone"], email=facts["email"], time_zone=fresh.time_zone)
         await applicant.ensure_none_open(connection, data.kind.code, data.account_id)
         appeal_row = applicant.new_application(data, appeal_key(fresh),
                                       await applicant.free_reference(data.kind), appeal_of=fresh)

@@ -65,6 +65,10 @@ class ApplicationInput:
     imei: str | None
     reason: str
     locale: str
+    # The applicant's IANA zone: chosen on the form where the country keeps several
+    # times, else the country's own (rules/zones.py ``check_zone``); an appeal's is the
+    # refused application's.
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -325,7 +329,7 @@ def new_application(
         email=data.email, model=data.model, firmware=data.firmware,
         firmware_channel=data.firmware_channel, imei=data.imei, reason=data.reason,
         locale=data.locale, submission_key=submission_key, priority=data.kind.priority,
-        appeal_of=appeal_of,
+        appeal_of=appeal_of, time_zone=data.time_zone,
     )
 
 
@@ -392,6 +396,25 @@ async def _confirm(settings: Settings, application: Application) -> str:
     return link
 
 
+class TooSoon(DomainError):
+    """A new code asked for before ``code_resend_after_seconds`` have passed since the
+    last one: ``seconds`` is the wait left (the page says it in words, with plurals)."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(N_("Please wait %(seconds)s seconds before asking for a new code."),
+                         seconds=seconds)
+        self.seconds = seconds
+
+
+def seconds_until_resend(settings: Settings, verification: Verification | None) -> int:
+    """How long until a new code may be asked for: the verify page counts it down, and
+    ``resend_code`` refuses until it is 0."""
+    if verification is None:
+        return 0
+    elapsed = (_now() - verification.last_sent_at).total_seconds()
+    return max(0, math.ceil(settings.code_resend_after_seconds - elapsed))
+
+
 async def resend_code(settings: Settings, reference: str) -> None:
     async with in_transaction():
         application = await locked(reference)
@@ -399,11 +422,9 @@ async def resend_code(settings: Settings, reference: str) -> None:
         verification = await Verification.get(application=application)
         if verification.sends > settings.code_max_resends:
             raise DomainError("We have sent the code too many times. Please apply again.")
-        elapsed = (_now() - verification.last_sent_at).total_seconds()
-        wait = math.ceil(settings.code_resend_after_seconds - elapsed)
+        wait = seconds_until_resend(settings, verification)
         if wait > 0:
-            raise DomainError("Please wait %(seconds)s seconds before asking for a new code.",
-                              seconds=wait)
+            raise TooSoon(wait)
         code = await _new_code(settings, application)
         await notify_applicant(application, "verification_code",
                                {"code": code, "minutes": settings.code_ttl_seconds // 60})
