@@ -5,6 +5,7 @@ approves; and a refusal, an appeal, and the appeal decided by someone else."""
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
 from support.data.models import Application, Document, Event, Notification, Status
 from tests.conftest import RECOVERY, UNLOCK, png_bytes
@@ -89,7 +90,8 @@ async def test_take_view_request_info_reply_and_approve(applicant, outbox, clien
     status = await client.get(status_path)
     assert "Approved" in status.text
     assert "Your unlock permission is valid until" in status.text
-    assert f"{application.permission_expires_at.day} " in status.text
+    local = application.permission_expires_at.astimezone(ZoneInfo("Asia/Kolkata"))
+    assert f"{local.day}\u00a0" in status.text  # on the applicant's clock, held together
     await outbox.deliver()
     approvals = [m for m in outbox.sms() if "approved" in m["text"]]
     assert approvals and "Unlock allowed until" in approvals[-1]["text"]

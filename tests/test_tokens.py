@@ -28,3 +28,13 @@ def test_every_position_uses_the_whole_alphabet_evenly() -> None:
         # Far outside chance (a spread of about ±14 here) for any position stuck or skewed.
         assert min(counts.values()) > expected * 0.6, (position, counts)
         assert max(counts.values()) < expected * 1.4, (position, counts)
+
+
+def test_a_mangled_form_token_is_refused_not_an_error() -> None:
+    """A form token with non-ASCII where its signature goes (a fuzzed or mistyped form) is
+    just not ours: None, never a TypeError from the comparison (it was a 500)."""
+    good = tokens.new_submission_token("k" * 40)
+    nonce, issued, mac = good.split(".")
+    assert tokens.check_submission_token("k" * 40, good, 3600) == nonce
+    for bad in (f"{nonce}.{issued}.{mac[:-1]}é", f"{nonce}.{issued}.число", f"{nonce}.{issued}."):
+        assert tokens.check_submission_token("k" * 40, bad, 3600) is None

@@ -92,7 +92,8 @@ def check_submission_token(
     except ValueError:
         return None
     expected = sign(secret_key, "submission", nonce + "." + issued)[:32]
-    if not hmac.compare_digest(expected, mac):
+    # As bytes: compare_digest refuses a str with non-ASCII in it (a 500 on a mangled form).
+    if not hmac.compare_digest(expected.encode(), mac.encode()):
         return None
     current = now if now is not None else time.time()
     if not 0 <= current - issued_at <= max_age:
