@@ -41,6 +41,7 @@ from support.web import (
 from support.web import exports as web_exports
 from support.web import metrics as web_metrics
 from support.web import reports as web_reports
+from support.web.api.app import api_app
 from support.web.language import LanguageMiddleware
 from support.web.request_id import RequestIdMiddleware
 from support.web.security import SecurityMiddleware, StrictTransportSecurity
@@ -91,6 +92,8 @@ def routes() -> list[Route | Mount]:
         *web_reports.routes(),
         *web_exports.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        # The maker's API: JSON in, JSON out, its own error answers (web/api).
+        Mount("/api", app=api_app(), name="api"),
     ]
 
 

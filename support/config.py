@@ -181,6 +181,10 @@ class Settings:
     # grows); the account itself is never locked by passwords (issue 19).
     limit_login_account_ip: str = "5/15 minutes"
     limit_login_account_ip_day: str = "20/day"
+    # Each API key's calls (a fixed window: a moving one keeps a timestamp a call). A
+    # maker's unlock service asks once per unlock attempt; a hundred a second on average
+    # is a busy launch day, and the maker asks for more by configuration, not by retrying.
+    limit_api_key: str = "6000/minute"
     # A second factor (TOTP) for every reviewer, not only leads and admins, who always need
     # one (support/accounts/second_factor.py).
     require_2fa: bool = False
@@ -280,5 +284,6 @@ class Settings:
                                          cls.limit_login_account_ip),
             limit_login_account_ip_day=_rate(env, "LIMIT_LOGIN_ACCOUNT_IP_DAY",
                                              cls.limit_login_account_ip_day),
+            limit_api_key=_rate(env, "LIMIT_API_KEY", cls.limit_api_key),
             require_2fa=_bool(env, "REQUIRE_2FA", False),
         )

@@ -25,6 +25,7 @@ from support.accounts import auth, history, second_factor
 from support.accounts.auth import AuthError
 from support.accounts.passwords import generate_password
 from support.accounts.roles import ROLES
+from support.cli import api as api_commands
 from support.cli import export as export_command
 from support.cli.database import with_db
 from support.clock import worker
@@ -408,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print only the totals at the end, not the counts after each batch")
     purge.set_defaults(func=cmd_purge)
     export_command.add_parser(commands, _command)
+    api_commands.add_parsers(commands, _command)
     return parser
 
 

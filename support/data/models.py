@@ -28,6 +28,9 @@ class Status(StrEnum):
 class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    # An event posted to a maker's endpoint (``recipient`` is ``webhook:<endpoint id>``),
+    # retried and dead-lettered like any message.
+    WEBHOOK = "webhook"
 
 
 class DeliveryStatus(StrEnum):
@@ -473,3 +476,85 @@ class ReportDuration(Model):
     class Meta:
         table = "report_duration"
         unique_together = (("day", "kind", "bucket"),)
+
+
+class ApiKey(Model):
+    """A key of one of the maker's services for ``/api/v1``. Only its SHA-256 is kept: the
+    key itself is shown once, when it is made. ``prefix`` (its first characters) names it
+    in lists and logs without giving it away."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    prefix = fields.CharField(max_length=16)
+    key_hash = fields.CharField(max_length=64, unique=True)
+    scopes: list[str] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    created_by = fields.CharField(max_length=64, default="")
+    last_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_key"
+
+
+class Permission(Model):
+    """What an approved unlock grants: one account, one model, until ``expires_at``, to be
+    redeemed once by one device (the signed grant is kept, so a retry from that device gets
+    the same one), or revoked by a lead with a reason."""
+
+    id = fields.IntField(primary_key=True)
+    application: fields.OneToOneRelation[Application] = fields.OneToOneField(
+        "models.Application", related_name="permission", on_delete=fields.CASCADE
+    )
+    account_id = fields.CharField(max_length=20)
+    model = fields.CharField(max_length=64)
+    granted_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    redeemed_at = fields.DatetimeField(null=True)
+    device_id = fields.CharField(max_length=64, null=True)
+    grant = fields.TextField(null=True)
+    grant_expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    revoked_by = fields.CharField(max_length=64, null=True)
+    revoked_reason = fields.TextField(null=True)
+
+    class Meta:
+        table = "permission"
+        indexes = [
+            # The check: an account's permissions, newest first (and its quota: what it
+            # redeemed in the last year).
+            Index(fields=("account_id", "granted_at"), name="permission_account_idx"),
+            Index(fields=("account_id", "redeemed_at"), name="permission_redeemed_idx"),
+        ]
+
+
+class SigningKey(Model):
+    """An Ed25519 key the desk signs unlock grants with. The newest unretired one signs, and
+    a retired one is still published (``GET /api/v1/keys``) until the grants it signed
+    have expired. ``private_jwk`` is secret: it never leaves the server."""
+
+    id = fields.IntField(primary_key=True)
+    kid = fields.CharField(max_length=64, unique=True)
+    private_jwk: dict[str, Any] = fields.JSONField()
+    public_jwk: dict[str, Any] = fields.JSONField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    retired_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "signing_key"
+
+
+class WebhookEndpoint(Model):
+    """A maker's URL told of events (``events``: names like ``permission.granted``). The
+    secret signs each delivery (HMAC-SHA256), so it is kept as it is, shown once."""
+
+    id = fields.IntField(primary_key=True)
+    url = fields.CharField(max_length=500)
+    secret = fields.CharField(max_length=128)
+    events: list[str] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    created_by = fields.CharField(max_length=64, default="")
+    disabled_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_endpoint"

@@ -31,7 +31,7 @@ from enum import StrEnum
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from support.config import Settings
@@ -54,6 +54,7 @@ class Rule(StrEnum):
     # address's tries, never the owner's (a lock on the account handed it to strangers).
     LOGIN_ACCOUNT_IP = "login-account-ip"
     LOGIN_ACCOUNT_IP_DAY = "login-account-ip-day"
+    API_KEY = "api-key"
 
 
 def rules_from(settings: Settings) -> dict[Rule, RateLimitItem]:
@@ -67,6 +68,7 @@ def rules_from(settings: Settings) -> dict[Rule, RateLimitItem]:
         Rule.LOGIN_IP: parse(settings.limit_login_ip),
         Rule.LOGIN_ACCOUNT_IP: parse(settings.limit_login_account_ip),
         Rule.LOGIN_ACCOUNT_IP_DAY: parse(settings.limit_login_account_ip_day),
+        Rule.API_KEY: parse(settings.limit_api_key),
     }
 
 
@@ -119,6 +121,9 @@ class Limiter:
         self._key = settings.secret_key.encode()
         self.storage = storage_for(settings)
         self.window = MovingWindowRateLimiter(self.storage)
+        # The API's per-key allowance: thousands a minute, where a moving window would
+        # keep a timestamp for each.
+        self.fixed = FixedWindowRateLimiter(self.storage)
 
     def _ids(self, rule: Rule, identifiers: tuple[str, ...]) -> tuple[str, ...]:
         joined = "\x1f".join((rule.value, *identifiers)).encode()
@@ -135,6 +140,18 @@ class Limiter:
                 raise await self._refusal(rule, ids)
         except StorageError:
             log.warning("rate-limit store unreachable: %s not enforced", rule.value)
+
+    async def hit_api_key(self, key_id: int) -> None:
+        """Count one call of an API key; raise RateLimited when its allowance is spent."""
+        if not self.enabled:
+            return
+        ids = (Rule.API_KEY.value, str(key_id))
+        try:
+            if not await self.fixed.hit(self.rules[Rule.API_KEY], *ids):
+                reset, _ = await self.fixed.get_window_stats(self.rules[Rule.API_KEY], *ids)
+                raise RateLimited(Rule.API_KEY, max(1, math.ceil(reset - time.time())))
+        except StorageError:
+            log.warning("rate-limit store unreachable: %s not enforced", Rule.API_KEY.value)
 
     async def check(self, rule: Rule, *identifiers: str) -> None:
         """Raise RateLimited when the allowance is spent, without counting anything."""
