@@ -1,0 +1,1 @@
+"""Applications from the maker's apps (issue 22; being built)."""

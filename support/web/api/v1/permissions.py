@@ -1,0 +1,1 @@
+"""The permission to unlock: check it, redeem it for one device (issue 22; being built)."""
