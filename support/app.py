@@ -142,6 +142,10 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings = settings
     app.state.limiter = Limiter(settings)
+    for route in app.routes:  # the API app mounted at /api reads the same settings and limits
+        if isinstance(route, Mount) and route.name == "api":
+            route.app.state.settings = settings  # type: ignore[attr-defined]
+            route.app.state.limiter = app.state.limiter  # type: ignore[attr-defined]
     app.state.worker_task = None
     return app
 

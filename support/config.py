@@ -70,6 +70,14 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _at_least_one(env: Mapping[str, str], name: str, default: int) -> int:
+    """A count that must allow something: 0 would refuse every unlock for good."""
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{PREFIX}{name} must be at least 1, not {value}")
+    return value
+
+
 SLA_VARIABLE = re.compile(re.escape(PREFIX) + r"SLA_([A-Z0-9_]+)_HOURS")
 
 
@@ -188,6 +196,11 @@ class Settings:
     # A second factor (TOTP) for every reviewer, not only leads and admins, who always need
     # one (support/accounts/second_factor.py).
     require_2fa: bool = False
+    # Unlocks an account may redeem in a moving window of this many days (issue 22): the
+    # check answers ``quota_reached`` with the day it frees, and the reviewer sees it
+    # before approving (support/workflow/permissions.py, support/reads/permissions.py).
+    unlock_quota: int = 1
+    unlock_quota_days: int = 365
 
     @property
     def documents_dir(self) -> Path:
@@ -286,4 +299,6 @@ class Settings:
                                              cls.limit_login_account_ip_day),
             limit_api_key=_rate(env, "LIMIT_API_KEY", cls.limit_api_key),
             require_2fa=_bool(env, "REQUIRE_2FA", False),
+            unlock_quota=_at_least_one(env, "UNLOCK_QUOTA", 1),
+            unlock_quota_days=_days(env, "UNLOCK_QUOTA_DAYS", 365),
         )

@@ -49,6 +49,7 @@ from support.data.models import (
     Document,
     Event,
     Notification,
+    Permission,
     Reviewer,
     ReviewerSession,
     Status,
@@ -145,6 +146,8 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/api/v1/keys"): everyone(200),
     ("GET", "/api/v1/openapi.json"): everyone(200),
     ("GET", "/api/docs"): everyone(200),
+    ("GET", "/api/v1/accounts/{account_id}/permission"): everyone(401),
+    ("POST", "/api/v1/accounts/{account_id}/permission/redeem"): everyone(401),
     # Signing in and out.
     ("GET", "/review/login"): everyone(200, **dict.fromkeys(STAFF, (303, "/review/queue"))),
     ("POST", "/review/login"): everyone(422),  # a wrong password, whoever sends it
@@ -181,6 +184,8 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("POST", REF + "/claim"): desk(BACK, other_queue=404),
     ("POST", REF + "/release"): desk((303, "/review/queue?notice=released"), other_queue=404),
     ("POST", REF + "/reassign"): desk(403, lead=BACK, admin=BACK),
+    # A's permission (it is approved for this row) revoked with a reason: leads and admins.
+    ("POST", REF + "/permission/revoke"): desk(403, lead=BACK, admin=BACK),
     ("POST", REF + "/notes"): desk(BACK, other_queue=404),
     ("POST", REF + "/decide"): desk(BACK, other_queue=404),
     ("GET", DOC): desk(200, other_queue=404),
@@ -229,6 +234,7 @@ STATES: dict[str, Status] = {
     REF + "/release": Status.IN_REVIEW,
     REF + "/reassign": Status.IN_REVIEW,
     REF + "/decide": Status.IN_REVIEW,
+    REF + "/permission/revoke": Status.APPROVED,
     "/review/queue/bulk": Status.IN_REVIEW,
 }
 CANNED = {"kind": "unlock", "action": "approve", "title": "Approved",
@@ -247,6 +253,7 @@ FORMS: dict[str, dict[str, str]] = {
     REF + "/notes": {"note": "Checked the receipt against the account."},
     REF + "/decide": {"action": "approve", "message": "Your request is approved."},
     REF + "/reassign": {"reviewer_id": "{target}"},
+    REF + "/permission/revoke": {"reason": "The receipt was made for another phone."},
     "/review/queue/bulk": {"action": "release", "reference": "{reference}"},
     REF + "/presence/leave": {"mark": "2026-12-06T06:00:00+00:00"},
     "/review/admin/reviewers/{reviewer_id:int}": {"role": "lead", "kinds": "unlock",
@@ -388,7 +395,14 @@ async def _application(settings: Any, status: Status, holder: Reviewer, code: st
     elif status is Status.REJECTED:
         values.update(decided_at=now, decided_by=holder, decision_code="stable_firmware",
                       decision_text="Not on a stable build.")
+    elif status is Status.APPROVED:  # an unlock's permission, live
+        values.update(decided_at=now, decided_by=holder, decision_text="Approved.",
+                      permission_expires_at=now + timedelta(days=14))
     application = await make_application(**values)
+    if status is Status.APPROVED:
+        await Permission.create(application=application, account_id=application.account_id,
+                                model=application.model, granted_at=now,
+                                expires_at=now + timedelta(days=14))
     if status is Status.SUBMITTED:
         await Verification.create(
             application=application, expires_at=now + timedelta(hours=1),
@@ -427,6 +441,7 @@ def fill(path: str, world: World, principal: str) -> str:
     token = {"token_a": world.token_a, "token_b": world.token_b}.get(principal,
                                                                       world.a.reference)
     values = {"reference": world.a.reference, "token": token, "kind": "unlock",
+              "account_id": world.a.account_id,
               "document_id": str(world.document.id), "reviewer_id": str(world.target.id),
               "response_id": str(world.canned.id), "page": "1",
               "notification_id": str(world.notification.id),
@@ -576,6 +591,8 @@ def first_allowed(method: str, path: str) -> str:
 CSRF_CASES = [
     pytest.param(path, how, id=f"{path} {how}")
     for (method, path) in EXPECTED if method == "POST"
+    # The API takes no cookie, only a bearer key: there is no session to ride.
+    and not path.startswith("/api/")
     for how in ("missing", "cross-site")
 ]
 
@@ -657,6 +674,8 @@ async def test_path_traversal_in_any_path_parameter_goes_nowhere(
             if path in PAGE_OF_FORM and method == "GET" and response.status_code == 303:
                 parent = httpx2.URL(BASE + url).path.rsplit("/", 1)[0]
                 assert _unquoted(response.headers["location"]) == _unquoted(parent), url
+            elif path.startswith("/api/"):  # no route, or no key: refused before any look-up
+                assert response.status_code in (401, 404), (url, response.status_code)
             else:
                 assert response.status_code == 404, (url, response.status_code)
             no_leak(response, content, canary, b"root:x:0:0")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from tortoise import Tortoise, connections
@@ -83,3 +84,32 @@ async def test_backfill_fills_phone_backwards_and_who_asked(upgraded_url, monkey
         "SELECT reference FROM application WHERE phone_reversed >= '30' AND "
         "phone_reversed < '31'")
     assert [row["reference"] for row in found] == ["UL-AAAA-0003"]
+
+
+async def test_approvals_from_before_permissions_get_their_permission(upgraded_url):
+    """Migration 0016: an approval made before permissions were rows gets one, with the
+    end the applicant was told; other states and rows that have one get nothing."""
+    config = tortoise_config(upgraded_url)
+    await migrate_api(config=config, target="models.0015_unlock_api")
+    connection = connections.get("default")
+    decided, ends = datetime(2026, 12, 1, 10, tzinfo=UTC), datetime(2026, 12, 15, 10, tzinfo=UTC)
+    await _insert(connection, _row(1, status="approved", decided_at=decided,
+                                   permission_expires_at=ends))
+    await _insert(connection, _row(2, status="rejected", decided_at=decided))
+    await _insert(connection, _row(3, status="approved", decided_at=decided,
+                                   permission_expires_at=ends))
+    _, third = await connection.execute_query(
+        "SELECT id FROM application WHERE reference = 'UL-AAAA-0003'")
+    await connection.execute_query(
+        "INSERT INTO permission (application_id, account_id, model, granted_at, expires_at) "
+        f"VALUES ({int(third[0]['id'])}, 'x', 'y', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    await Tortoise.close_connections()
+
+    await migrate_api(config=config)
+    connection = connections.get("default")
+    rows = await connection.execute_query_dict(
+        "SELECT a.reference, p.account_id, p.model, p.expires_at FROM permission p "
+        "JOIN application a ON a.id = p.application_id ORDER BY a.reference")
+    assert [(row["reference"], row["account_id"], row["model"]) for row in rows] == [
+        ("UL-AAAA-0001", "6100000001", "POCO F5"), ("UL-AAAA-0003", "x", "y")]
+    assert str(rows[0]["expires_at"]).startswith("2026-12-15 10:00")

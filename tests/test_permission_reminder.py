@@ -19,7 +19,7 @@ from tortoise import connections
 
 from support.clock import jobs
 from support.data.db import statements_sent
-from support.data.models import Application, Event, Notification, Status
+from support.data.models import Application, Event, Notification, Permission, Status
 from support.notify import segments
 from support.notify.render import render_email, render_sms
 from support.reads import wording
@@ -335,3 +335,15 @@ async def test_the_worker_reads_a_range_of_the_expiry_index(app, settings):
         assert "Seq Scan" not in read_plan, read_plan
     else:
         assert "SCAN application" not in read_plan, read_plan
+
+
+async def test_a_revoked_permission_gets_no_reminder(app, settings):
+    application = await _approved(DAY)
+    await Permission.create(application=application, account_id=application.account_id,
+                            model=application.model, granted_at=datetime.now(UTC),
+                            expires_at=application.permission_expires_at,
+                            revoked_at=datetime.now(UTC), revoked_by="reviewer:1",
+                            revoked_reason="The receipt was forged.")
+    assert await housekeeping.remind_unused_permissions(settings) == 0
+    assert await Notification.filter(application=application,
+                                     template=TEMPLATE).count() == 0

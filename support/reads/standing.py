@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from support.data.models import Application, Document, Event, Status
+from support.data.models import Application, Document, Event, Permission, Status
 from support.rules.kinds import KINDS, expected_by, promised_hours
 
 # The events after which the applicant's files arrive: the form, and each answer.
@@ -131,3 +131,10 @@ def answer_by(application: Application) -> datetime | None:
     if application.status is not Status.NEEDS_INFO or application.info_requested_at is None:
         return None
     return KINDS[application.kind].answer_due(application.info_requested_at)
+
+
+async def permission_of(application: Application) -> Permission | None:
+    """What an approved unlock granted (revoked or not); None for anything else."""
+    if application.status is not Status.APPROVED:
+        return None
+    return await Permission.get_or_none(application_id=application.id)

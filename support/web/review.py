@@ -14,8 +14,9 @@ from support import workflow
 from support.accounts import roles
 from support.accounts.scope import held_for_another, works_queue_of
 from support.data.ids import parse_id
-from support.data.models import Application, Event, Reviewer, RiskFlag
+from support.data.models import Application, Event, Permission, Reviewer, RiskFlag
 from support.documents.rendering import MAX_PAGES
+from support.reads import permissions as permission_reads
 from support.reads import related, wording
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.web import composer
@@ -23,7 +24,7 @@ from support.web import documents as document_views
 from support.web.auth import render_review, requires
 from support.web.context import reviewer_of, visible_application
 from support.web.forms import FormInput, read_small_form
-from support.workflow import presence, responses, risk
+from support.workflow import permissions, presence, responses, risk
 
 
 async def _form(request: Request) -> FormInput:
@@ -52,7 +53,8 @@ async def application_page(request: Request) -> Response:
 
 async def _page(request: Request, application: Application, *, use: int | None = None,
                 posted: composer.Posted | None = None, error: str = "",
-                changes: list[Event] | None = None, status: int = 200) -> Response:
+                changes: list[Event] | None = None, status: int = 200,
+                revoke_reason: str = "", revoke_error: str = "") -> Response:
     """The application on one screen; after a refused decision, with what the reviewer
     wrote kept in its form and the reason it was refused."""
     reviewer = reviewer_of(request)
@@ -95,6 +97,14 @@ async def _page(request: Request, application: Application, *, use: int | None =
         "others": await presence.others(application, reviewer),
         "error": error,
         "changes": changes or [],
+        # The account's unlock quota before approving, the permission an approval granted,
+        # and a refused revoke's reason kept in its box.
+        "quota": await permission_reads.quota_standing(
+            request.app.state.settings, application, datetime.now(UTC)),
+        "permission": await Permission.get_or_none(application_id=application.id),
+        "revoke_reason": revoke_reason,
+        "revoke_error": revoke_error,
+        "now": datetime.now(UTC),
     }, status)
 
 
@@ -169,6 +179,25 @@ async def decide(request: Request) -> Response:
                                "request_info": "asked"}[decision.action])
 
 
+@requires("lead")
+async def revoke_permission(request: Request) -> Response:
+    """A lead or an admin withdraws the permission an approval granted, with a reason the
+    applicant is sent; refused, the page again with the reason kept."""
+    form = await _form(request)
+    application = await visible_application(request)
+    if application is None:
+        return render_review(request, "errors/404.html", {}, 404)
+    reason = form.get("reason")
+    try:
+        await permissions.revoke(request.app.state.settings, application,
+                                 workflow.reviewer_actor(reviewer_of(request)), reason)
+    except workflow.DomainError as refused:
+        message = refused.message % refused.params if refused.params else refused.message
+        return await _page(request, application, revoke_reason=reason, revoke_error=message,
+                           status=refused.status_code)
+    return _back(application, "revoked")
+
+
 def routes() -> list[Route]:
     ref = "/review/applications/{reference}"
     return [
@@ -178,6 +207,7 @@ def routes() -> list[Route]:
         Route(ref + "/reassign", reassign, methods=["POST"]),
         Route(ref + "/notes", add_note, methods=["POST"]),
         Route(ref + "/decide", decide, methods=["POST"]),
+        Route(ref + "/permission/revoke", revoke_permission, methods=["POST"]),
     ]
 
 

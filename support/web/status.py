@@ -112,6 +112,7 @@ async def _status(
         "permission_ended": application.permission_expires_at is not None
         and application.permission_expires_at <= now,
         "original": await standing.original_of(application),
+        "permission": await standing.permission_of(application),
         "contact": await contact.panel(application),
         "welcome": request.query_params.get("welcome") == "1",
         # What the applicant just did, said at the top (a redirect's ``?done=``).

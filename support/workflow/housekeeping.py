@@ -11,7 +11,15 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from support.config import Settings
-from support.data.models import Application, Channel, Document, Event, Status, Verification
+from support.data.models import (
+    Application,
+    Channel,
+    Document,
+    Event,
+    Permission,
+    Status,
+    Verification,
+)
 from support.documents.storage import DocumentStore
 from support.notify.outbox import notify_applicant
 from support.platform.formatting import format_when
@@ -127,6 +135,10 @@ async def remind_unused_permissions(settings: Settings, now: datetime | None = N
                                              "erasure_requested_at")
     due = [row[0] for row in candidates
            if row[1] == Status.APPROVED and row[2] in kinds and row[3] is None and row[4] is None]
+    # A permission a lead revoked is not to be used: no "you have not used it yet".
+    revoked = set(await Permission.filter(application_id__in=due, revoked_at__not_isnull=True)
+                  .values_list("application_id", flat=True)) if due else set()
+    due = [application_id for application_id in due if application_id not in revoked]
     sent = 0
     for application_id in due:
         async with in_transaction():

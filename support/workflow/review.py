@@ -19,7 +19,7 @@ from support.data.models import Application, Event, Reviewer, Status
 from support.notify.outbox import notify_applicant
 from support.platform import metrics
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
-from support.workflow import responses
+from support.workflow import permissions, responses
 from support.workflow.machine import (
     TRANSITIONS,
     Actor,
@@ -278,6 +278,8 @@ async def decide(application: Application, actor: Actor, decision: Decision) -> 
             template = "approved" if decision.action == "approve" else "rejected"
         await fresh.save()
         await notify_applicant(fresh, template, context)
+        if decision.action != "request_info":  # its permission, and the maker's events
+            await permissions.on_decided(fresh, kind, decision.action, now)
     log.info("application %s: %s", fresh.reference, decision.action)
     metrics.decided(fresh.kind, decision.action)
     return fresh
