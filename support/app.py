@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from support.platform.ratelimit import Limiter
 from support.web import (
     account,
     admin,
+    admin_api_keys,
     admin_responses,
+    admin_webhooks,
     applicant,
     audit,
     auth,
@@ -86,6 +89,8 @@ def routes() -> list[Route | Mount]:
         *presence.routes(),
         *admin.routes(),
         *admin_responses.routes(),
+        *admin_api_keys.routes(),
+        *admin_webhooks.routes(),
         *documents.routes(),
         *deliveries.routes(),
         *audit.routes(),
@@ -144,6 +149,9 @@ def create_app(settings: Settings) -> Starlette:
     app.state.limiter = Limiter(settings)
     for route in app.routes:  # the API app mounted at /api reads the same settings and limits
         if isinstance(route, Mount) and route.name == "api":
+            # Starlette's mount pattern is ".*" without DOTALL: a path with an encoded
+            # newline fell through to the desk's HTML 404 (schemathesis found it).
+            route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
             route.app.state.settings = settings  # type: ignore[attr-defined]
             route.app.state.limiter = app.state.limiter  # type: ignore[attr-defined]
     app.state.worker_task = None

@@ -57,6 +57,8 @@ from support.data.models import (
 )
 from support.documents.storage import DocumentStore
 from support.platform import tokens
+from support.web.api.registry import SCOPES
+from support.workflow import api_keys, webhooks
 from tests.conftest import BASE, UNLOCK, hidden_fields, jpeg_bytes
 from tests.factories import make_application
 
@@ -148,6 +150,10 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/api/docs"): everyone(200),
     ("GET", "/api/v1/accounts/{account_id}/permission"): everyone(401),
     ("POST", "/api/v1/accounts/{account_id}/permission/redeem"): everyone(401),
+    ("POST", "/api/v1/applications"): everyone(401),
+    ("GET", "/api/v1/applications/{reference}"): everyone(401),
+    ("POST", "/api/v1/applications/{reference}/confirm"): everyone(401),
+    ("POST", "/api/v1/applications/{reference}/confirm/resend"): everyone(401),
     # Signing in and out.
     ("GET", "/review/login"): everyone(200, **dict.fromkeys(STAFF, (303, "/review/queue"))),
     ("POST", "/review/login"): everyone(422),  # a wrong password, whoever sends it
@@ -223,6 +229,17 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("POST", "/review/admin/responses/{response_id:int}"): desk(
         403, admin=(303, "/review/admin/responses?notice=saved")),
     ("GET", "/review/admin/audit"): ADMIN_ONLY,
+    # The maker's endpoints and service keys: admins only. A new one answers with its
+    # secret on the page (200), shown that once.
+    ("GET", "/review/admin/webhooks"): ADMIN_ONLY,
+    ("POST", "/review/admin/webhooks"): desk(403, admin=200),
+    ("POST", "/review/admin/webhooks/{endpoint_id:int}/disable"): desk(
+        403, admin=(303, "/review/admin/webhooks?notice=disabled")),
+    ("GET", "/review/admin/api-keys"): ADMIN_ONLY,
+    ("POST", "/review/admin/api-keys"): desk(403, admin=201),
+    ("GET", "/review/admin/api-keys/{key_id:int}/revoke"): ADMIN_ONLY,
+    ("POST", "/review/admin/api-keys/{key_id:int}/revoke"): desk(
+        403, admin=(303, "/review/admin/api-keys?notice=revoked")),
 }
 
 # The state A (and B) must be in for the route to make sense to whoever may use it.
@@ -261,6 +278,9 @@ FORMS: dict[str, dict[str, str]] = {
     "/review/admin/reviewers": {"email": "new.reviewer@example.com", "name": "New Reviewer",
                                 "role": "reviewer", "kinds": "unlock", "countries": ""},
     "/review/admin/responses": CANNED,
+    "/review/admin/webhooks": {"url": "https://maker.example/hooks",
+                               "events": "permission.granted"},
+    "/review/admin/api-keys": {"name": "unlock-service", "scopes": "permissions:read"},
     "/review/admin/responses/{response_id:int}": {**CANNED, "title": "Approved (edited)"},
 }
 QUERIES: dict[str, str] = {"/review/reports.csv": "?table=decisions"}
@@ -346,6 +366,8 @@ class World:
     notification: Notification
     invitation: str  # the link's token, for an invited reviewer who has no password yet
     target_session: int  # a session of the target's
+    api_key: int  # a service key in use, and a maker's endpoint, for the admin pages
+    endpoint: int
     own_session: int | None = None  # a second session of the principal's own
 
 
@@ -429,6 +451,10 @@ async def make_world(settings: Any, desk_: Any, path: str, holder: Reviewer) -> 
         target_session=(await ReviewerSession.get(reviewer_id=target.id)).id,
         canned=await CannedResponse.create(kind="unlock", action="approve", title="Yes",
                                            body="Approved."),
+        api_key=(await api_keys.create(f"key-{secrets.token_hex(4)}", ["permissions:read"],
+                                       SCOPES, by="test")).row.id,
+        endpoint=(await webhooks.register(f"https://maker.example/{secrets.token_hex(4)}",
+                                          ["permission.granted"], by="test")).endpoint.id,
         notification=await Notification.create(
             application=a, channel="email", recipient=a.email, template="received",
             context={}, next_attempt_at=now, status="dead", attempts=6,
@@ -441,7 +467,8 @@ def fill(path: str, world: World, principal: str) -> str:
     token = {"token_a": world.token_a, "token_b": world.token_b}.get(principal,
                                                                       world.a.reference)
     values = {"reference": world.a.reference, "token": token, "kind": "unlock",
-              "account_id": world.a.account_id,
+              "account_id": world.a.account_id, "endpoint_id": str(world.endpoint),
+              "key_id": str(world.api_key),
               "document_id": str(world.document.id), "reviewer_id": str(world.target.id),
               "response_id": str(world.canned.id), "page": "1",
               "notification_id": str(world.notification.id),

@@ -442,6 +442,26 @@ def _new_reviewer(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
     return pairs
 
 
+def _revoke(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
+    return _pairs({"reason": rng.choice(["The receipt was made for another phone.", "", "short",
+                                         "r" * 5000, "a\x00b"])})
+
+
+def _webhook(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
+    pairs = _pairs({"url": rng.choice(["https://maker.example/hooks", "http://127.0.0.1:9/h",
+                                       "ftp://x", "", "https://u:p@x.example/", "h" * 600])})
+    for event in rng.sample(["permission.granted", "permission.redeemed", "nope", ""], 2):
+        pairs.append((b"events", event.encode()))
+    return pairs
+
+
+def _api_key(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
+    pairs = _pairs({"name": rng.choice(["unlock-service", "", "n" * 200, "a\x00b"])})
+    for scope in rng.sample(["permissions:read", "applications:write", "nope", ""], 2):
+        pairs.append((b"scopes", scope.encode()))
+    return pairs
+
+
 def _response(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
     return _pairs({
         "kind": rng.choice(["unlock", "recovery", "appeal", "nope", ""]),
@@ -594,6 +614,24 @@ ROUTES: dict[tuple[str, str], tuple[int, str, Build]] = {
     ("POST", "/review/admin/responses/{response_id:int}"): (4, "admin", _post_to(
         lambda rng, desk: f"/review/admin/responses/{_id(rng, desk.responses)}", _response)),
     ("GET", "/review/admin/audit"): (8, "admin", _audit),
+    ("POST", APPLICATION + "/permission/revoke"): (3, "lead", _post_to(
+        _on_application("permission/revoke"), _revoke)),
+    ("GET", "/review/admin/webhooks"): (1, "admin", _page("/review/admin/webhooks", {
+        "notice": ["disabled", "nope"]})),
+    ("POST", "/review/admin/webhooks"): (3, "admin", _post_to(
+        lambda rng, desk: "/review/admin/webhooks", _webhook)),
+    ("POST", "/review/admin/webhooks/{endpoint_id:int}/disable"): (2, "admin", _post_to(
+        lambda rng, desk: f"/review/admin/webhooks/{rng.choice([1, 2, 99999])}/disable",
+        _none)),
+    ("GET", "/review/admin/api-keys"): (1, "admin", _page("/review/admin/api-keys", {
+        "notice": ["revoked", "nope"]})),
+    ("POST", "/review/admin/api-keys"): (3, "admin", _post_to(
+        lambda rng, desk: "/review/admin/api-keys", _api_key)),
+    ("GET", "/review/admin/api-keys/{key_id:int}/revoke"): (1, "admin", _page_of(
+        lambda rng, desk: f"/review/admin/api-keys/{rng.choice([1, 2, 99999])}/revoke")),
+    ("POST", "/review/admin/api-keys/{key_id:int}/revoke"): (2, "admin", _post_to(
+        lambda rng, desk: f"/review/admin/api-keys/{rng.choice([1, 2, 99999])}/revoke",
+        _none)),
 }
 
 # What issue 19 found, first in the run, by every principal (with the form a page sends).
@@ -724,6 +762,9 @@ def problem(case: Case, reply: Reply | str) -> str | None:
         return None if reply.headers.get("location", "").startswith("/") else "redirect away"
     if status == 204 and case.route.endswith("/presence/leave"):
         return None if not body else "a 204 with a body"
+    if status == 201 and case.route == "POST /review/admin/api-keys":
+        # A key made: the page that shows it, once.
+        return None if b"not shown again" in body else "a key made without its warning"
     if status not in {200, 400, 403, 404, 409, 413, 422}:
         return f"unexpected {status}"
     if status == 200 and case.export:

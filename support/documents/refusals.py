@@ -2,8 +2,9 @@
 
 The format checks (``images``, ``pdfs``, ``polyglots``) know bytes, not people: they raise
 ``Refused`` with a reason and a detail for the log. The upload turns the reason into a
-message next to the field (each one a literal ``FieldError`` so extraction finds it); the
-worker and the reviewer's document route record it as "could not be made safe".
+message next to the field (each one a literal ``FieldError`` so extraction finds it, with
+the API's code for it, ``file_<reason>``); the worker and the reviewer's document route
+record it as "could not be made safe".
 """
 
 from __future__ import annotations
@@ -50,25 +51,31 @@ def field_error(refusal: Refused, max_pixels: int) -> FieldError:
             "This picture is too large: it has more than %(limit)s million pixels. Take the "
             "photo again at a lower resolution, or send a screenshot of it.",
             limit=max_pixels // 1_000_000,
+            error_code="file_too_many_pixels",
         )
     if reason is Reason.HIDDEN:
         return FieldError(
             "This file has something else hidden inside it besides the photo or PDF. Save "
-            "the photo or PDF again (or take a screenshot) and choose the new file."
+            "the photo or PDF again (or take a screenshot) and choose the new file.",
+            error_code="file_hidden",
         )
     if reason is Reason.SCRIPTS:
         return FieldError(
             "This PDF contains scripts or actions that run by themselves, which we do not "
-            "accept. Save it again with “Print to PDF”, or send a photo of it."
+            "accept. Save it again with “Print to PDF”, or send a photo of it.",
+            error_code="file_scripts",
         )
     if reason is Reason.ATTACHMENTS:
         return FieldError(
             "This PDF has other files attached inside it, which we do not accept. Save it "
-            "again with “Print to PDF”, or send a photo of it."
+            "again with “Print to PDF”, or send a photo of it.",
+            error_code="file_attachments",
         )
     if reason is Reason.PASSWORD:
         return FieldError(
             "This PDF is protected by a password. Save a copy without the password, or "
-            "send a photo of it."
+            "send a photo of it.",
+            error_code="file_password",
         )
-    return FieldError("This file is damaged or incomplete. Take the photo or save the PDF again.")
+    return FieldError("This file is damaged or incomplete. Take the photo or save the PDF again.",
+                      error_code="file_damaged")

@@ -136,15 +136,16 @@ async def check_document(
     file of the request, this one and the others, whatever else was wrong."""
     megabytes = max_bytes // (1024 * 1024)
     if staged.unsaved:
-        raise FieldError(NOT_SAVED)
+        raise FieldError(NOT_SAVED, error_code="file_not_saved")
     if staged.too_large:
         raise FieldError("This file is larger than %(limit)s MB. Choose a smaller photo or PDF.",
-                         limit=megabytes)
+                         limit=megabytes, error_code="file_too_large")
     if staged.size == 0:
-        raise FieldError("This file is empty. Choose the file again.")
+        raise FieldError("This file is empty. Choose the file again.", error_code="file_empty")
     content_type = sniff(staged.head)
     if content_type is None:
-        raise FieldError("Only photos (JPEG or PNG) and PDF files are accepted.")
+        raise FieldError("Only photos (JPEG or PNG) and PDF files are accepted.",
+                         error_code="file_type")
     if staged.path is None and content_type != "application/pdf":
         # A photo in memory (at most SPOOL_BYTES): its check walks the file's structure,
         # about 0.2 ms of Python that a thread would not run any sooner (it needs the GIL)

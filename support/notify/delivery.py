@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
@@ -36,14 +36,18 @@ from support.notify.outbox import BACKOFF, SECRET_KEYS
 from support.notify.render import render_email, render_sms
 from support.notify.sms_http import GatewaySettings, HttpSmsBackend
 from support.notify.smtp import SmtpEmailBackend, SmtpSettings
+from support.notify.webhooks import WebhookBackend, WebhookDelivery, delivery_of
 from support.platform import logs, metrics
 
 log = logging.getLogger("support.worker")
+
 
 @dataclass
 class Backends:
     email: EmailBackend
     sms: SmsBackend
+    # The maker's endpoints (notify/webhooks.py): each row names its own, read when sent.
+    webhook: WebhookBackend = field(default_factory=WebhookBackend)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
@@ -96,8 +100,13 @@ async def claim_batch(
     return list(rows)
 
 
-def _payload(settings: Settings, row: Notification) -> Message | tuple[str, str]:
-    """What the channel's backend sends for this row: an email, or an SMS's number and text."""
+def _payload(
+    settings: Settings, row: Notification
+) -> Message | tuple[str, str] | WebhookDelivery:
+    """What the channel's backend sends for this row: an email, an SMS's number and text,
+    or an event for a maker's endpoint."""
+    if row.channel is Channel.WEBHOOK:
+        return delivery_of(row.recipient, row.context)
     if row.channel is Channel.EMAIL:
         content = render_email(row.template, row.context, row.locale)
         domain = urlsplit(settings.base_url).hostname or "localhost"
@@ -108,7 +117,9 @@ def _payload(settings: Settings, row: Notification) -> Message | tuple[str, str]
 
 async def _send(settings: Settings, backends: Backends, row: Notification) -> None:
     payload = _payload(settings, row)
-    if isinstance(payload, tuple):
+    if isinstance(payload, WebhookDelivery):
+        await backends.webhook.send(payload)
+    elif isinstance(payload, tuple):
         await backends.sms.send(*payload)
     else:
         await backends.email.send(payload)
@@ -172,7 +183,8 @@ async def deliver_due(
 
     Each channel's rows go out in a task of their own: a mail relay that accepts and
     then never answers holds each message for the whole SMTP timeout, and the codes by
-    SMS must not queue behind it (tests/test_faults.py)."""
+    SMS must not queue behind it (tests/test_faults.py). The maker's endpoints have a
+    share of their own too, bounded in time (``_deliver_webhooks``)."""
     rows = await claim_batch(settings, limit, urgent_only=urgent_only)
     if not rows:
         return 0
@@ -181,7 +193,8 @@ async def deliver_due(
         await begin()
     try:
         counts = await asyncio.gather(*(
-            _deliver_channel(settings, backends, [r for r in rows if r.channel is channel], stop)
+            (_deliver_webhooks if channel is Channel.WEBHOOK else _deliver_channel)(
+                settings, backends, [r for r in rows if r.channel is channel], stop)
             for channel in Channel
         ))
     finally:
@@ -231,6 +244,57 @@ async def _deliver_channel(
     finally:
         await _mark_sent(unmarked)
     return sent
+
+
+# The longest a batch's webhooks may keep starting new deliveries, in seconds. The batch
+# ends when its slowest channel does, and the worker drains the codes again only between
+# batches: a maker's endpoint answering slowly (each up to ``webhooks.TIMEOUT``) must not
+# make an applicant wait for a code. What is not started by then goes back to the outbox,
+# due at once and not counted as an attempt, and is the first of the next batch.
+WEBHOOK_SHARE_SECONDS = 3.0
+
+
+async def _deliver_webhooks(
+    settings: Settings, backends: Backends, rows: list[Notification], stop: asyncio.Event | None
+) -> int:
+    """The batch's events: each endpoint's in order, the endpoints side by side, so one
+    slow or unreachable endpoint holds up no other. As for a channel's server, once an
+    endpoint could not be reached the rest of its events are not tried but recorded as
+    failed with that error."""
+    if not rows:
+        return 0
+    by_endpoint: dict[str, list[Notification]] = {}
+    for row in rows:
+        by_endpoint.setdefault(row.recipient, []).append(row)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WEBHOOK_SHARE_SECONDS
+    sent: list[Notification] = []
+    handed_back: list[Notification] = []
+
+    async def one_endpoint(share: list[Notification]) -> None:
+        unreachable: DeliveryError | None = None
+        for index, row in enumerate(share):
+            if (stop is not None and stop.is_set()) or loop.time() >= deadline:
+                handed_back.extend(share[index:])
+                return
+            if unreachable is not None:
+                await _mark_failed(row, DeliveryError(
+                    f"not tried, the endpoint was unreachable: {unreachable}"))
+                continue
+            error = await _send_one(settings, backends, row)
+            if error is None:
+                sent.append(row)
+            elif isinstance(error, DeliveryError) and error.unreachable:
+                unreachable = error
+
+    try:
+        await asyncio.gather(*(one_endpoint(share) for share in by_endpoint.values()))
+    finally:
+        await _mark_sent(sent)
+        if handed_back:
+            await Notification.filter(id__in=[r.id for r in handed_back]).update(
+                next_attempt_at=datetime.now(UTC))
+    return len(sent)
 
 
 async def _deliver_together(

@@ -72,6 +72,10 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
                             "within two days",) * 2,
     "email_corrected": ("Email corrected by the applicant",) * 2,
     "email_correction_started": ("Corrected email given, waiting for its code",) * 2,
+    # The permission's life after approval (workflow/permissions.py).
+    "permission_redeemed": ("Unlock permission used: the maker's unlock service issued "
+                            "the grant for a device",) * 2,
+    "permission_revoked": ("Unlock permission revoked", "Unlock permission revoked by {who}"),
 }
 
 # An expiry says what ran out, by the state it ended.
@@ -101,6 +105,13 @@ MESSAGE_WORDS: dict[str, str] = {
     "permission_reminder": "Reminder: the unlock permission ends soon, unused",
     "email_code": "Code to confirm a corrected email",
     "reviewer_invitation": "Reviewer's sign-in link",
+    "permission_revoked": "Unlock permission revoked",
+    # Events posted to the maker's endpoints (notify/webhooks.py EVENTS): the template of
+    # an outbox row of the webhook channel is the event's name.
+    "application.decided": "Event: application decided",
+    "permission.granted": "Event: permission granted",
+    "permission.redeemed": "Event: permission redeemed",
+    "permission.revoked": "Event: permission revoked",
 }
 
 DELIVERY_WORDS: dict[str, str] = {
@@ -109,7 +120,8 @@ DELIVERY_WORDS: dict[str, str] = {
     DeliveryStatus.DEAD: "Dead",  # given up: refused, or failed after every retry
 }
 
-CHANNEL_WORDS: dict[str, str] = {Channel.EMAIL: "Email", Channel.SMS: "SMS"}
+CHANNEL_WORDS: dict[str, str] = {Channel.EMAIL: "Email", Channel.SMS: "SMS",
+                                 Channel.WEBHOOK: "Webhook"}
 
 # Firmware channels (rules/validation.py reads them from the version's shape).
 FIRMWARE_WORDS: dict[str, str] = {"developer": "developer build", "stable": "stable build"}

@@ -31,11 +31,20 @@ class FieldError(Exception):
 
     `message` is an English gettext msgid using %(name)s placeholders and `params` fill
     them. It is rendered later through gettext, so it is never pre-formatted here.
+
+    `error_code=`, given with the params and kept as `code`, is what a program reads
+    instead (the API's 422, docs/api.md): stable while the words change, one per kind of
+    mistake (`required`, `phone_invalid`, `firmware_stable`, `file_too_large`...); empty
+    where none was given (the API then says `<field>_invalid`). Not passed as `code=`: a
+    message's own %(code)s is a param.
     """
 
     def __init__(self, message: str, **params: object) -> None:
         super().__init__(message)
         self.message: str = message
+        # Taken from the params (not a parameter of its own): a refusal's params passed on
+        # with ``**refusal.params`` stay well typed.
+        self.code: str = str(params.pop("error_code", "") or "")
         self.params: dict[str, object] = dict(params)
 
 
@@ -70,13 +79,15 @@ def check_account_id(raw: str) -> str:
     if not text:
         raise FieldError(
             "Enter your account ID. You find it on the phone in Settings → Mi Account "
-            "(Xiaomi Account): it is the numeric ID shown there."
+            "(Xiaomi Account): it is the numeric ID shown there.",
+            error_code="required",
         )
     if not text.isascii() or not text.isdigit():
         raise FieldError(
             "The account ID is made of digits only, not your name, email or phone number. "
             "You find it on the phone in Settings → Mi Account (Xiaomi Account): it is the "
-            "numeric ID shown there."
+            "numeric ID shown there.",
+            error_code="account_id_not_digits",
         )
     if not ACCOUNT_ID_MIN <= len(text) <= ACCOUNT_ID_MAX:
         raise FieldError(
@@ -86,6 +97,7 @@ def check_account_id(raw: str) -> str:
             min=ACCOUNT_ID_MIN,
             max=ACCOUNT_ID_MAX,
             count=len(text),
+            error_code="account_id_length",
         )
     account = canonical_account_id(text)
     if len(account) < ACCOUNT_ID_MIN:
@@ -97,6 +109,7 @@ def check_account_id(raw: str) -> str:
             min=ACCOUNT_ID_MIN,
             max=ACCOUNT_ID_MAX,
             count=len(account),
+            error_code="account_id_length",
         )
     return account
 
@@ -113,11 +126,12 @@ def check_country(raw: str) -> str:
     """Upper-cased so "in" and "IN" are the same country everywhere downstream."""
     code = raw.strip().upper()
     if not code:
-        raise FieldError("Choose the country you live in.")
+        raise FieldError("Choose the country you live in.", error_code="required")
     if code not in countries.country_codes():
         raise FieldError(
             "%(code)s is not a country we know. Choose your country from the list.",
             code=code,
+            error_code="country_unknown",
         )
     return code
 
@@ -138,14 +152,16 @@ def _phone_region(country: str | None) -> str | None:
 def _too_short() -> FieldError:
     return FieldError(
         "This phone number is too short. Check that you typed every digit, for example "
-        "98765 43210 or +91 98765 43210."
+        "98765 43210 or +91 98765 43210.",
+        error_code="phone_too_short",
     )
 
 
 def _too_long() -> FieldError:
     return FieldError(
         "This phone number is too long. Check that you did not type the country code "
-        "twice or add extra digits, for example 98765 43210 or +91 98765 43210."
+        "twice or add extra digits, for example 98765 43210 or +91 98765 43210.",
+        error_code="phone_too_long",
     )
 
 
@@ -157,7 +173,8 @@ def _parse_phone(text: str, region: str | None) -> phonenumbers.PhoneNumber:
             raise FieldError(
                 "The country code at the start of the number is not right. Type the "
                 "number without it, or with the right one, for example 98765 43210 or "
-                "+91 98765 43210."
+                "+91 98765 43210.",
+                error_code="phone_country_code",
             ) from exc
         if exc.error_type == phonenumbers.NumberParseException.TOO_LONG:
             raise _too_long() from exc
@@ -174,13 +191,15 @@ def _invalid_phone(number: phonenumbers.PhoneNumber, region: str | None) -> Fiel
     if region is None:
         return FieldError(
             "This is not a valid phone number. Check the digits and the country code "
-            "after the +, for example +91 98765 43210."
+            "after the +, for example +91 98765 43210.",
+            error_code="phone_invalid",
         )
     return FieldError(
         "This is not a valid phone number for %(country)s. Check the digits; if the "
         "number is from another country, type it with its own country code, for "
         "example +7 912 345-67-89.",
         country=region,
+        error_code="phone_invalid",
     )
 
 
@@ -190,12 +209,14 @@ def check_phone(raw: str, country: str | None) -> str:
     if not text:
         raise FieldError(
             "Enter the phone number registered with your account, with its country code, "
-            "for example +91 98765 43210."
+            "for example +91 98765 43210.",
+            error_code="required",
         )
     if not _PHONE_CHARS.fullmatch(text):
         raise FieldError(
             "A phone number may contain only digits, spaces, dashes, brackets and a "
-            "leading +. Type it with its country code, for example +91 98765 43210."
+            "leading +. Type it with its country code, for example +91 98765 43210.",
+            error_code="phone_characters",
         )
     if text.startswith("00"):
         text = "+" + text[2:]
@@ -203,7 +224,8 @@ def check_phone(raw: str, country: str | None) -> str:
     if not text.startswith("+") and region is None:
         raise FieldError(
             "Choose your country first, or type the number with its country code, "
-            "for example +91 98765 43210."
+            "for example +91 98765 43210.",
+            error_code="phone_country_missing",
         )
     number = _parse_phone(text, region)
     if not phonenumbers.is_valid_number(number):
@@ -218,33 +240,38 @@ def check_email(raw: str) -> str:
     """Syntax only: a DNS lookup would slow the form and fail on flaky connections."""
     text = raw.strip()
     if not text:
-        raise FieldError("Enter the email address linked to your account.")
+        raise FieldError("Enter the email address linked to your account.", error_code="required")
     if len(text) > EMAIL_MAX:
         raise FieldError(
             "This email address is %(count)s characters long; an address has at most "
             "%(max)s. Check what you typed.",
             count=len(text),
             max=EMAIL_MAX,
+            error_code="email_too_long",
         )
     if "@" not in text:
         raise FieldError(
-            "An email address needs an @ sign, like name@example.com. Check what you typed."
+            "An email address needs an @ sign, like name@example.com. Check what you typed.",
+            error_code="email_invalid",
         )
     if any(ch.isspace() for ch in text):
-        raise FieldError("An email address cannot contain spaces. Check what you typed.")
+        raise FieldError("An email address cannot contain spaces. Check what you typed.",
+                         error_code="email_invalid")
     if not text.split("@")[0].isascii():
         # Only a relay that offers SMTPUTF8 could deliver there, and most applicants' mail
         # goes through one that does not: the code would retry unseen, so say it now.
         raise FieldError(
             "Letters other than a to z before the @ sign cannot be delivered to by many "
             "mail servers. Please give an address with only a to z, digits, dots or "
-            "dashes before the @ sign."
+            "dashes before the @ sign.",
+            error_code="email_not_ascii",
         )
     try:
         result = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise FieldError(
-            "This is not a valid email address. Type it in full, like name@example.com."
+            "This is not a valid email address. Type it in full, like name@example.com.",
+            error_code="email_invalid",
         ) from exc
     # A domain in another script is kept as IDNA (xn--...): the form every mail server
     # and header takes, and one form to compare with.
@@ -260,7 +287,8 @@ def check_model(raw: str, *, for_unlock: bool) -> catalogue.Device:
     if not text:
         raise FieldError(
             "Enter the model of your phone. You find it in Settings → About phone → Model "
-            "(or Device name), and on the phone's box."
+            "(or Device name), and on the phone's box.",
+            error_code="required",
         )
     device = catalogue.find_device(text)
     if device is None:
@@ -269,12 +297,14 @@ def check_model(raw: str, *, for_unlock: bool) -> catalogue.Device:
             "Redmi Note 10 Pro or POCO F3. You find it in Settings → About phone → Model "
             "(or Device name), and on the phone's box.",
             model=text,
+            error_code="model_unknown",
         )
     if for_unlock and not device.unlock_offered:
         raise FieldError(
             "Bootloader unlocking is not offered for the %(model)s, so this application "
             "cannot be approved.",
             model=device.name,
+            error_code="model_not_unlockable",
         )
     return device
 
@@ -339,7 +369,8 @@ def check_firmware(raw: str, *, for_unlock: bool) -> Firmware:
             "Enter the firmware version of your phone. You find it in Settings → About "
             "phone → MIUI version (or HyperOS version). It looks like V12.5.3.0.RKHMIXM or "
             "OS1.0.5.0.UNCMIXM for a stable build, and like a date, 21.3.17 or "
-            "OS1.0.23.12.18.DEV, for a weekly (developer) build."
+            "OS1.0.23.12.18.DEV, for a weekly (developer) build.",
+            error_code="required",
         )
     named_os, rest = _split_prefix(text)
     build = "".join(rest.split()).upper()
@@ -354,6 +385,7 @@ def check_firmware(raw: str, *, for_unlock: bool) -> Firmware:
                 "OS1.0.5.0.UNCMIXM for a stable build, and like a date, 21.3.17 or "
                 "OS1.0.23.12.18.DEV, for a weekly (developer) build.",
                 firmware=text,
+                error_code="firmware_unknown",
             )
         raise FieldError(
             "We do not recognise the firmware version %(firmware)s. You find it in "
@@ -361,6 +393,7 @@ def check_firmware(raw: str, *, for_unlock: bool) -> Firmware:
             "V12.5.3.0.RKHMIXM or OS1.0.5.0.UNCMIXM for a stable build, and like a date, "
             "21.3.17 or OS1.0.23.12.18.DEV, for a weekly (developer) build.",
             firmware=text,
+            error_code="firmware_unknown",
         )
     os_name, channel = found
     if for_unlock and channel == "stable":
@@ -369,6 +402,7 @@ def check_firmware(raw: str, *, for_unlock: bool) -> Firmware:
             "Install a weekly (developer) build first: its version looks like a date, "
             "for example 21.3.17, then apply again with that version.",
             firmware=text,
+            error_code="firmware_stable",
         )
     return Firmware(text=tidy, os=os_name, channel=channel)
 
@@ -389,12 +423,14 @@ def check_imei(raw: str) -> str:
     text = re.sub(r"[\s\-]", "", _digits_to_ascii(raw))
     if not text:
         raise FieldError(
-            "Enter the IMEI of your phone. Dial *#06# on the phone to see it, or look on the box."
+            "Enter the IMEI of your phone. Dial *#06# on the phone to see it, or look on the box.",
+            error_code="required",
         )
     if not text.isascii() or not text.isdigit():
         raise FieldError(
             "The IMEI is made of digits only. Dial *#06# on the phone to see it, or look "
-            "on the box."
+            "on the box.",
+            error_code="imei_not_digits",
         )
     if len(text) != IMEI_LENGTH:
         raise FieldError(
@@ -402,11 +438,13 @@ def check_imei(raw: str) -> str:
             "number: dial *#06# on the phone to see it.",
             length=IMEI_LENGTH,
             count=len(text),
+            error_code="imei_length",
         )
     if not _luhn_ok(text):
         raise FieldError(
             "This IMEI is not valid: its last digit does not match the others, so a digit "
-            "was probably mistyped. Check the number: dial *#06# on the phone to see it."
+            "was probably mistyped. Check the number: dial *#06# on the phone to see it.",
+            error_code="imei_check_digit",
         )
     return text
 
@@ -435,26 +473,31 @@ def check_reason(raw: str, *, english: bool) -> str:
     ).strip()
     count = len(text)
     if not text:
-        raise FieldError("Explain your reason in at least %(min)s characters.", min=REASON_MIN)
+        raise FieldError("Explain your reason in at least %(min)s characters.", min=REASON_MIN,
+                         error_code="required")
     if count < REASON_MIN:
         raise FieldError(
             "Your reason is %(count)s characters long; write at least %(min)s so the "
             "reviewer can understand it.",
             count=count,
             min=REASON_MIN,
+            error_code="reason_too_short",
         )
     if count > REASON_MAX:
         raise FieldError(
             "Your reason is %(count)s characters long; shorten it to at most %(max)s.",
             count=count,
             max=REASON_MAX,
+            error_code="reason_too_long",
         )
     letters = _letters(text)
     if not letters:
-        raise FieldError("Explain your reason in words, not only digits or signs.")
+        raise FieldError("Explain your reason in words, not only digits or signs.",
+                         error_code="reason_no_words")
     if english and not _mostly_english(letters):
         raise FieldError(
             "The reason for unlocking must be written in English, so that the reviewer "
-            "can read it. Please write it again in English."
+            "can read it. Please write it again in English.",
+            error_code="reason_not_english",
         )
     return text

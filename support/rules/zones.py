@@ -218,4 +218,4 @@ def check_zone(country: str, given: str | None, moment: datetime, locale: str = 
     if chosen in zones:
         return chosen
     raise FieldError("Choose your time zone from the list: %(country)s has several.",
-                     country=country_name(country, locale))
+                     country=country_name(country, locale), error_code="time_zone_required")

@@ -82,7 +82,7 @@ async def check_application(
         if staged is None:
             if slot.required:
                 errors[slot.name] = FieldError("Choose a file for “%(document)s”.",
-                                               document=slot.label)
+                                               document=slot.label, error_code="required")
             continue
         try:
             content_type = await check_document(

@@ -39,6 +39,7 @@ MESSAGE_NAMES: dict[str, str] = {
     "withdrawn": N_("Application withdrawn"),
     "erased": N_("Your personal data erased"),
     "permission_reminder": N_("Reminder: your permission ends soon"),
+    "permission_revoked": N_("Your unlock permission was withdrawn"),
 }
 OTHER_MESSAGE = N_("A message about your application")
 
@@ -94,7 +95,9 @@ async def panel(application: Application) -> dict[str, Any]:
     """What ``_deliveries.html`` shows: each message sent to the applicant with each
     channel's state, and whether (and how loudly) to offer a corrected email. One query,
     two while a correction may be offered."""
-    rows = await Notification.filter(application=application).order_by("id")
+    # The maker's webhooks about this application are not messages to the applicant.
+    rows = await Notification.filter(application=application).exclude(
+        channel=Channel.WEBHOOK).order_by("id")
     messages = _messages(rows)
     can_correct = workflow.can_correct_email(application)
     waiting = await workflow.waiting_email(application) if can_correct else None

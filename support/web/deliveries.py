@@ -1,5 +1,7 @@
 """The delivery log for leads and admins: what was sent, what failed and why, and a
-"retry now" for a message someone has fixed the cause of."""
+"retry now" for a message someone has fixed the cause of. Events posted to the maker's
+endpoints are rows of the ``webhook`` channel, shown with their endpoint's address (never
+its secret) and filtered by endpoint from the webhooks page."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from support.data.models import Channel, DeliveryStatus, Notification
+from support.data.ids import parse_id
+from support.data.models import Channel, DeliveryStatus, Notification, WebhookEndpoint
 from support.notify.outbox import retry_now
+from support.notify.webhooks import endpoint_id_of, recipient
 from support.reads.wording import MESSAGE_WORDS
 from support.web import params
 from support.web.auth import render_review, requires
@@ -31,6 +35,9 @@ async def deliveries(request: Request) -> Response:
         query = query.filter(channel=channel)
     if template:
         query = query.filter(template=template)
+    endpoint = parse_id(params.text(request, "endpoint", 16))
+    if endpoint is not None:
+        query = query.filter(channel=Channel.WEBHOOK, recipient=recipient(endpoint))
     rows = await query.order_by("-created_at", "-id").limit(PAGE).select_related("application")
     counts = {s.value: await Notification.filter(status=s).count() for s in DeliveryStatus}
     counts["failing"] = await Notification.filter(status=DeliveryStatus.PENDING,
@@ -38,10 +45,27 @@ async def deliveries(request: Request) -> Response:
     return render_review(request, "review/deliveries.html", {
         "rows": rows, "counts": counts, "status": status, "channel": channel,
         "template": template, "notice": request.query_params.get("notice", ""),
+        "endpoint": endpoint, "endpoints": await _endpoints(rows, endpoint),
         # The filters offer words; their values stay the codes the rows hold.
         "channels": [c.value for c in Channel],
         "messages": sorted(MESSAGE_WORDS.items(), key=lambda item: item[1]),
     })
+
+
+async def _endpoints(rows: list[Notification], chosen: int | None) -> dict[str, str]:
+    """The address of each endpoint the webhook rows name (``recipient`` → URL), read
+    without its secret; an endpoint that is gone is said so."""
+    ids = {number for row in rows if row.channel is Channel.WEBHOOK
+           if (number := endpoint_id_of(row.recipient)) is not None}
+    if chosen is not None:
+        ids.add(chosen)
+    found = {
+        recipient(number): url + (" (disabled)" if disabled_at is not None else "")
+        for number, url, disabled_at in await WebhookEndpoint.filter(id__in=ids).values_list(
+            "id", "url", "disabled_at")
+    } if ids else {}
+    return {**{recipient(number): "an endpoint that no longer exists" for number in ids},
+            **found}
 
 
 @requires("lead")

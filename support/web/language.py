@@ -22,7 +22,8 @@ class LanguageMiddleware:
         self.secure_cookies = secure_cookies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # The API reads ?lang= and Accept-Language per call and keeps no cookie.
+        if scope["type"] != "http" or scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
