@@ -144,3 +144,22 @@ def test_the_cli_makes_lists_and_revokes_keys(settings: Settings, capsys, monkey
     assert "revoked" in capsys.readouterr().out
     assert cli(["signing-key", "rotate"]) == 0
     assert "now signs grants" in capsys.readouterr().out
+
+
+def test_the_cli_registers_lists_and_disables_webhooks(settings: Settings, capsys, monkeypatch):
+    monkeypatch.setenv("SUPPORT_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SUPPORT_DATA_DIR", str(settings.data_dir))
+    assert cli(["webhook", "add", "http://127.0.0.1:9911/hooks",
+                "--event", "permission.granted", "--event", "permission.redeemed"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1].startswith("whsec_")
+    assert cli(["webhook", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "http://127.0.0.1:9911/hooks" in listed and "permission.granted" in listed
+    assert "active" in listed and "whsec_" not in listed
+    assert cli(["webhook", "add", "ftp://nowhere.example/x", "--event",
+                "permission.granted"]) == 1
+    assert "support webhook:" in capsys.readouterr().err
+    endpoint_id = listed.split("\t")[0].strip().splitlines()[-1]
+    assert cli(["webhook", "disable", endpoint_id]) == 0
+    assert cli(["webhook", "disable", endpoint_id]) == 1
