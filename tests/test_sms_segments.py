@@ -37,6 +37,8 @@ CONTEXT = {
     "kind": "unlock",
     "message": "x" * 2000,
     "expires_at": "2026-12-31T23:59:00+00:00",
+    "revoked_at": "2026-12-20T08:30:00+00:00",
+    "zone": "America/St_Johns",  # the longest short zone name: UTC-3:30
     "items": ["A readable purchase receipt"],
     "reply_days": 14,
 }
