@@ -163,3 +163,24 @@ def test_the_cli_registers_lists_and_disables_webhooks(settings: Settings, capsy
     endpoint_id = listed.split("\t")[0].strip().splitlines()[-1]
     assert cli(["webhook", "disable", endpoint_id]) == 0
     assert cli(["webhook", "disable", endpoint_id]) == 1
+
+
+async def test_a_key_revoked_by_another_process_stops_within_the_remembered_seconds(
+    app, settings: Settings, monkeypatch,
+):
+    """The found key is remembered a few seconds (B8: its look-up was a fifth of a check);
+    a revocation written by another process (the CLI, another web worker) takes effect
+    when that runs out, and one made here at once."""
+    made = await api_keys.create("remembered", ["permissions:read"], SCOPES, by="test")
+    clock = [1000.0]
+    monkeypatch.setattr(api_keys.time, "monotonic", lambda: clock[0])
+    assert (await api_keys.find(made.secret)) is not None
+    await ApiKey.filter(name="remembered").update(revoked_at=datetime.now(UTC))  # elsewhere
+    clock[0] += api_keys.REMEMBER - 1
+    assert (await api_keys.find(made.secret)) is not None  # still remembered here
+    clock[0] += 2
+    assert (await api_keys.find(made.secret)) is None
+    other = await api_keys.create("here", ["permissions:read"], SCOPES, by="test")
+    assert (await api_keys.find(other.secret)) is not None
+    await api_keys.revoke("here", by="test")  # in this process: forgotten at once
+    assert (await api_keys.find(other.secret)) is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -58,6 +59,7 @@ async def revoke(name: str, by: str) -> ApiKey:
         raise KeyRefused(f"There is no key named {name} in use.")
     row.revoked_at = datetime.now(UTC)
     await row.save(update_fields=["revoked_at"])
+    _forget(row.key_hash)
     log.info("API key %s revoked by %s", name, by)
     return row
 
@@ -66,13 +68,37 @@ async def listed() -> list[ApiKey]:
     return await ApiKey.all().order_by("revoked_at", "name")
 
 
+# A key found is remembered for a few seconds: its look-up was a fifth of a check's cost
+# (bench/README.md, B8). Revoking forgets it at once in this process; another process
+# (the CLI, another web worker) stops accepting it within REMEMBER seconds.
+REMEMBER = 5.0
+_found: dict[str, tuple[ApiKey, float]] = {}
+
+
+def _forget(key_hash: str | None = None) -> None:
+    if key_hash is None:
+        _found.clear()
+    else:
+        _found.pop(key_hash, None)
+
+
 async def find(secret: str) -> ApiKey | None:
     """The key in use whose hash this is; its last use noted (at most once a minute)."""
     if not secret.startswith(PREFIX) or len(secret) > 100:
         return None
-    row = await ApiKey.get_or_none(key_hash=_hash(secret), revoked_at=None)
-    if row is None:
-        return None
+    digest = _hash(secret)
+    remembered = _found.get(digest)
+    if remembered is not None and remembered[1] > time.monotonic():
+        row = remembered[0]
+    else:
+        found = await ApiKey.get_or_none(key_hash=digest, revoked_at=None)
+        if found is None:
+            _forget(digest)
+            return None
+        row = found
+        if len(_found) > 1000:  # a handful of services hold keys: never a big table
+            _forget()
+        _found[digest] = (row, time.monotonic() + REMEMBER)
     now = datetime.now(UTC)
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         row.last_used_at = now
