@@ -54,6 +54,10 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 def routes() -> list[Route | Mount]:
     return [
+        # The maker's API first: JSON in, JSON out, its own error answers (web/api). The
+        # router tries routes in order, and the permission check is the busiest call:
+        # first, it skips a hundred of the desk's patterns (B8).
+        Mount("/api", app=api_app(), name="api"),
         Route("/", applicant.home, name="home"),
         Route("/healthz", health.healthz, name="healthz"),
         Route("/metrics", web_metrics.metrics_page, methods=["GET"], name="metrics"),
@@ -97,8 +101,6 @@ def routes() -> list[Route | Mount]:
         *web_reports.routes(),
         *web_exports.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-        # The maker's API: JSON in, JSON out, its own error answers (web/api).
-        Mount("/api", app=api_app(), name="api"),
     ]
 
 
