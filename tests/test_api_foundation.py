@@ -184,3 +184,14 @@ async def test_a_key_revoked_by_another_process_stops_within_the_remembered_seco
     assert (await api_keys.find(other.secret)) is not None
     await api_keys.revoke("here", by="test")  # in this process: forgotten at once
     assert (await api_keys.find(other.secret)) is None
+
+
+async def test_the_api_sets_no_cookie_but_keeps_the_security_headers(client: httpx2.AsyncClient):
+    """A service keeps no cookies: the desk's CSRF cookie (and its language cookie) are for
+    browsers on its pages, not for every call of the API."""
+    answer = await client.get("/api/v1/keys?lang=hi")
+    assert answer.status_code == 200
+    assert "set-cookie" not in answer.headers
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    page = await client.get("/")
+    assert "set-cookie" in page.headers  # the desk's pages still get theirs

@@ -89,6 +89,11 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["path"].startswith("/api/"):
+            # The API takes a bearer key, never a cookie: its answers carry the headers but
+            # no CSRF cookie (a new one on every call of a service that keeps none).
+            await self.app(scope, receive, self._with_headers(send))
+            return
         existing = Request(scope).cookies.get(CSRF_COOKIE, "")
         token = existing if len(existing) >= 32 else None
         is_new = token is None
@@ -107,6 +112,18 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+    @staticmethod
+    def _with_headers(send: Send) -> Send:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        return send_with_headers
 
 
 def csrf_token(request: Request) -> str:

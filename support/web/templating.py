@@ -102,7 +102,8 @@ def render(
 ) -> HTMLResponse:
     context = dict(context or {})
     context.setdefault("csrf_field", CSRF_FIELD)
-    context.setdefault("csrf_token", csrf_token(request))
+    if "csrf_token" not in context:  # a page without forms (the API's reference) has none
+        context["csrf_token"] = csrf_token(request)
     chosen = lang or request_language(request)
     application = context.get("application")
     if lang is None and application is not None:

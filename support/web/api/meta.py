@@ -25,4 +25,5 @@ async def docs_page(request: Request) -> Response:
     return render(request, "api/docs.html", {
         "document": document, "operations": operations, "scopes": SCOPES,
         "schemas": document["components"]["schemas"],
+        "csrf_token": "",  # no forms, and the API sets no cookie (web/security.py)
     }, lang="en")
