@@ -10,7 +10,6 @@ refusal also carries a stable code (docs/api.md): a field's from its ``FieldErro
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,18 +29,18 @@ from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.rules.validation import FieldError
 from support.web import abuse
 from support.web.api import auth
+from support.web.api.bodies import json_body, language
 from support.web.api.errors import NO_STORE, ApiError
 from support.web.api.registry import Answer, endpoint
 from support.web.api.schemas import ErrorResponse
 from support.web.apply_form import check_application
-from support.web.forms import BodyTooLarge, read_form
+from support.web.forms import read_form
 from support.workflow.applicant import TooSoon, seconds_until_resend
 from support.workflow.machine import STATUS_WORDS
 
 TAG = "Applications"
 PUBLIC_KINDS = [code for code, kind in KINDS.items() if kind.public]
 FILE_SLOTS = {slot.name: slot for code in PUBLIC_KINDS for slot in KINDS[code].documents}
-JSON_BODY_BYTES = 16 * 1024
 IDEMPOTENCY_KEY_MAX = 255
 REFERENCE = {"reference": "The application's reference, as `UL-7K3M-Q9TX` (case, spaces "
                           "and dashes as typed are forgiven)."}
@@ -176,13 +175,6 @@ class ApplicationState(BaseModel):
 # --- language and errors --------------------------------------------------------------
 
 
-def _lang(request: Request) -> str:
-    """``?lang=``, else ``Accept-Language``, else English (never the site's cookie)."""
-    return i18n.supported(request.query_params.get("lang")) \
-        or i18n.from_accept_language(request.headers.get("accept-language", "")) \
-        or i18n.DEFAULT
-
-
 def _say(lang: str, message: str, params: dict[str, object] | None = None) -> str:
     """A msgid in ``lang``; string params are msgids too (a document's label, a state),
     or the applicant's own text, which has no entry and stays as it is."""
@@ -218,23 +210,6 @@ def _require_type(request: Request, wanted: str) -> None:
     given = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if given != wanted:
         raise ApiError(415, "unsupported_media_type", f"Send the body as {wanted}.")
-
-
-async def _json_body(request: Request) -> Any:
-    """A small JSON body, read under ``JSON_BODY_BYTES`` (413 past it, 400 unreadable)."""
-    _require_type(request, "application/json")
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > JSON_BODY_BYTES:
-        raise BodyTooLarge()
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > JSON_BODY_BYTES:
-            raise BodyTooLarge()
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_request", "The body is not valid JSON.") from exc
 
 
 def _model_refused(exc: ValidationError) -> ApiError:
@@ -323,7 +298,7 @@ async def submit_application(request: Request) -> Response:
     answers 200 with the application it made, whatever the retry's body."""
     key = await auth.require(request, "applications:write")
     _require_type(request, "multipart/form-data")
-    settings, lang = _settings(request), _lang(request)
+    settings, lang = _settings(request), language(request)
     nonce, named = _submission_key(key.id, request.headers.get("idempotency-key"))
     if named:
         earlier = await Application.get_or_none(submission_key=nonce)
@@ -395,10 +370,10 @@ async def confirm_application(request: Request) -> Response:
     open it for them, keep it out of logs. Wrong codes are counted, per code and per
     address: after the last try, ask for a new code (`/confirm/resend`)."""
     await auth.require(request, "applications:write")
-    settings, lang = _settings(request), _lang(request)
+    settings, lang = _settings(request), language(request)
     application = await _application(request, lang)
     try:
-        body = ConfirmBody.model_validate(await _json_body(request))
+        body = ConfirmBody.model_validate(await json_body(request))
     except ValidationError as exc:
         raise _model_refused(exc) from exc
     if application.status is not Status.SUBMITTED:
@@ -445,7 +420,7 @@ async def resend_code(request: Request) -> Response:
     """A new code, sent as the first one was (SMS and email, the applicant's language).
     Wait `resend_after` seconds between two; an application gets a few in all."""
     await auth.require(request, "applications:write")
-    settings, lang = _settings(request), _lang(request)
+    settings, lang = _settings(request), language(request)
     application = await _application(request, lang)
     if application.status is not Status.SUBMITTED:
         raise _unconfirmable(application, lang)
@@ -486,7 +461,7 @@ async def read_application(request: Request) -> Response:
     `applications:read` reads any application, whichever app or page sent it: the keys
     are the maker's own services."""
     await auth.require(request, "applications:read")
-    settings, lang = _settings(request), _lang(request)
+    settings, lang = _settings(request), language(request)
     application = await _application(request, lang)
     promise = standing.decision_promise(application, settings.sla_hours, datetime.now(UTC))
     return _ok(ApplicationState(

@@ -7,9 +7,8 @@ table); the messages are for the applicant, in the language asked for (``?lang=`
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
@@ -22,12 +21,11 @@ from support.rules import permissions as rules
 from support.rules import zones
 from support.rules.validation import FieldError, check_account_id
 from support.web.api import auth
+from support.web.api.bodies import json_body, language
 from support.web.api.errors import NO_STORE, ApiError
 from support.web.api.registry import Answer, endpoint
 from support.web.api.schemas import ErrorResponse
 from support.workflow import permissions as workflow
-
-MAX_JSON_BODY = 16 * 1024
 
 Code = Literal["allowed", "no_application", "under_review", "refused", "expired",
                "redeemed", "revoked", "model_mismatch", "quota_reached"]
@@ -88,10 +86,6 @@ class RedeemAnswer(BaseModel):
     permission_expires_at: datetime = Field(description="When the permission itself ends.")
     repeated: bool = Field(description="True when this device was given this grant before "
                                        "(a retry).")
-
-
-def _language(request: Request, asked: str | None) -> str:
-    return i18n.choose(i18n.supported(asked), None, request.headers.get("accept-language", ""))
 
 
 def _fields_problem(error: ValidationError, message_of: dict[str, str]) -> ApiError:
@@ -164,7 +158,7 @@ async def check_permission(request: Request) -> Response:
         query = CheckQuery.model_validate(dict(request.query_params))
     except ValidationError as error:
         raise _fields_problem(error, _FIELD_MESSAGES) from None
-    lang = _language(request, query.lang)
+    lang = language(request)
     account_id = _account(request.path_params["account_id"], lang)
     model = _model(query.model)
     answer = await reads.check(request.app.state.settings, account_id, model,
@@ -175,31 +169,6 @@ async def check_permission(request: Request) -> Response:
         message=_words(answer, model, lang), message_en=_words(answer, model, "en"),
         lang=lang, until=answer.until, permission=_permission(answer))
     return JSONResponse(body.model_dump(mode="json"), headers=NO_STORE)
-
-
-async def _json_body(request: Request) -> Any:
-    """The body as JSON, read under ``MAX_JSON_BODY``: 415 if it is not declared JSON, 413
-    if larger, 400 if it does not parse."""
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if kind != "application/json":
-        raise ApiError(415, "unsupported_media_type",
-                       "Send the body as JSON, with 'Content-Type: application/json'.")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_JSON_BODY:
-        raise ApiError(413, "too_large", f"The body is larger than {MAX_JSON_BODY} bytes.",
-                       {"connection": "close"})
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_JSON_BODY:
-            raise ApiError(413, "too_large", f"The body is larger than {MAX_JSON_BODY} "
-                           "bytes.", {"connection": "close"})
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except (ValueError, RecursionError):
-        raise ApiError(400, "bad_request", "The body is not valid JSON.") from None
 
 
 @endpoint("POST", "/v1/accounts/{account_id}/permission/redeem",
@@ -232,9 +201,9 @@ async def redeem_permission(request: Request) -> Response:
     The error's `message` is for the applicant in the language asked for (`?lang=`,
     `Accept-Language`), `message_en` the same in English."""
     key = await auth.require(request, "permissions:redeem")
-    lang = _language(request, request.query_params.get("lang"))
+    lang = language(request)
     account_id = _account(request.path_params["account_id"], lang)
-    raw = await _json_body(request)
+    raw = await json_body(request)
     try:
         body = RedeemBody.model_validate(raw)
     except ValidationError as error:
