@@ -201,6 +201,26 @@ class Settings:
     # before approving (support/workflow/permissions.py, support/reads/permissions.py).
     unlock_quota: int = 1
     unlock_quota_days: int = 365
+    # Mail coming in (issue 23, support/mailin): the LMTP listener of ``support mail-in``
+    # and the mailbox ``support mail-fetch`` reads. A message larger than this is refused
+    # whole (LMTP 552; over IMAP it is recorded and left in the mailbox): a phone's photos
+    # as attachments, base64 adding a third, fit well under it.
+    mail_max_bytes: int = 30 * 1024 * 1024
+    # The desk reads replies (it runs ``support mail-in`` or ``mail-fetch``): applicants'
+    # emails then say they may answer by email, not that replies are not read.
+    email_replies: bool = False
+    lmtp_host: str = "127.0.0.1"
+    lmtp_port: int = 2424
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_security: str = "tls"  # tls (implicit, port 993) | starttls (port 143)
+    imap_username: str = ""
+    imap_password: str = ""
+    imap_mailbox: str = "INBOX"
+    imap_ca_file: str = ""  # a private CA for the mailbox's certificate; default: the system's
+    # Between looks at a mailbox that does not offer IDLE (or, with IDLE, the longest wait
+    # before the connection is renewed).
+    imap_poll_seconds: int = 60
 
     @property
     def documents_dir(self) -> Path:
@@ -301,4 +321,16 @@ class Settings:
             require_2fa=_bool(env, "REQUIRE_2FA", False),
             unlock_quota=_at_least_one(env, "UNLOCK_QUOTA", 1),
             unlock_quota_days=_days(env, "UNLOCK_QUOTA_DAYS", 365),
+            email_replies=_bool(env, "EMAIL_REPLIES", False),
+            mail_max_bytes=_at_least_one(env, "MAIL_MAX_BYTES", cls.mail_max_bytes),
+            lmtp_host=env.get(PREFIX + "LMTP_HOST") or cls.lmtp_host,
+            lmtp_port=_int(env, "LMTP_PORT", cls.lmtp_port),
+            imap_host=env.get(PREFIX + "IMAP_HOST") or "",
+            imap_port=_int(env, "IMAP_PORT", cls.imap_port),
+            imap_security=_choice(env, "IMAP_SECURITY", "tls", {"tls", "starttls"}),
+            imap_username=env.get(PREFIX + "IMAP_USERNAME") or "",
+            imap_password=env.get(PREFIX + "IMAP_PASSWORD") or "",
+            imap_mailbox=env.get(PREFIX + "IMAP_MAILBOX") or cls.imap_mailbox,
+            imap_ca_file=env.get(PREFIX + "IMAP_CA_FILE") or "",
+            imap_poll_seconds=_at_least_one(env, "IMAP_POLL_SECONDS", cls.imap_poll_seconds),
         )

@@ -27,6 +27,7 @@ from support.accounts.passwords import generate_password
 from support.accounts.roles import ROLES
 from support.cli import api as api_commands
 from support.cli import export as export_command
+from support.cli import mail as mail_commands
 from support.cli.database import with_db
 from support.clock import worker
 from support.config import Settings
@@ -410,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     purge.set_defaults(func=cmd_purge)
     export_command.add_parser(commands, _command)
     api_commands.add_parsers(commands, _command)
+    mail_commands.add_parsers(commands, _command)
     return parser
 
 
@@ -417,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     logs.configure(settings.log_format)
-    if args.command in {"serve", "worker"}:
+    if args.command in {"serve", "worker", "mail-in", "mail-fetch"}:
         # Before anything imports prometheus-client: it picks its mode on import.
         metrics_dir.prepare(settings.metrics_path)
         memory.keep_large_blocks_apart()

@@ -191,6 +191,8 @@ class Event(Model):
     to_status = fields.CharField(max_length=16, null=True)
     message = fields.TextField(default="")
     internal = fields.BooleanField(default=False)
+    # How the applicant's words came when not through their page: "email" (issue 23).
+    via = fields.CharField(max_length=8, default="", db_default="")
 
     class Meta:
         table = "event"
@@ -558,3 +560,41 @@ class WebhookEndpoint(Model):
 
     class Meta:
         table = "webhook_endpoint"
+
+
+class InboundMail(Model):
+    """Each message that came in, once: its receipt (``key``: the mailbox's UID, or the
+    LMTP message's digest) is written in the transaction that acts on it, so a receiver
+    that dies between the two takes it again from scratch and one that dies after finds
+    it taken. ``outcome`` says what became of it (support/workflow/mail.py OUTCOMES).
+    ``sender``, ``subject`` and ``excerpt`` are personal data: erased with the application,
+    and purged with the retention policy when no application is known."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=255, unique=True)
+    received_at = fields.DatetimeField(auto_now_add=True)
+    outcome = fields.CharField(max_length=16)
+    application: fields.ForeignKeyNullableRelation[Application] = fields.ForeignKeyField(
+        "models.Application", related_name="mail", null=True, on_delete=fields.CASCADE
+    )
+    # The email a delivery report was about.
+    notification: fields.ForeignKeyNullableRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="reports", null=True, on_delete=fields.SET_NULL
+    )
+    sender = fields.CharField(max_length=254, default="")
+    subject = fields.CharField(max_length=500, default="")
+    # The words of a message no application was found for, so a reviewer can read it.
+    excerpt = fields.TextField(default="")
+    detail = fields.CharField(max_length=300, default="")  # why, in a few words
+    answered = fields.BooleanField(default=False)  # an automatic answer was written
+    size = fields.IntField(default=0)
+    documents = fields.IntField(default=0)  # attachments filed as documents
+
+    class Meta:
+        table = "inbound_mail"
+        indexes = [
+            # The reviewers' list of mail no application was found for, newest first.
+            Index(fields=("outcome", "received_at"), name="inbound_mail_outcome_idx"),
+            # At most one automatic answer an hour to one address.
+            Index(fields=("sender", "received_at"), name="inbound_mail_sender_idx"),
+        ]

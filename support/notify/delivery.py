@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +38,7 @@ from support.notify.render import render_email, render_sms
 from support.notify.sms_http import GatewaySettings, HttpSmsBackend
 from support.notify.smtp import SmtpEmailBackend, SmtpSettings
 from support.notify.webhooks import WebhookBackend, WebhookDelivery, delivery_of
-from support.platform import logs, metrics
+from support.platform import logs, metrics, tokens
 
 log = logging.getLogger("support.worker")
 
@@ -108,11 +109,29 @@ def _payload(
     if row.channel is Channel.WEBHOOK:
         return delivery_of(row.recipient, row.context)
     if row.channel is Channel.EMAIL:
-        content = render_email(row.template, row.context, row.locale)
+        context = {**row.context, "replies_read": settings.email_replies}
+        content = render_email(row.template, context, row.locale)
         domain = urlsplit(settings.base_url).hostname or "localhost"
         return build_email(sender=settings.email_from, to=row.recipient, content=content,
-                           key=row.idempotency_key, domain=domain)
+                           key=row.idempotency_key, domain=domain,
+                           reply_to=reply_address(settings, row))
     return row.recipient, render_sms(row.template, row.context, row.locale)
+
+
+def reply_address(settings: Settings, row: Notification) -> str:
+    """Where the applicant's answer to this email goes: the desk's reply address with the
+    application's signed token (``support+TOKEN@…``, issue 23), read by ``support
+    mail-in`` or ``support mail-fetch``. "" for mail that belongs to no application."""
+    reference = row.context.get("reference")
+    if row.application_id is None or not isinstance(reference, str):  # type: ignore[attr-defined]
+        return ""
+    return tokens.plus_address(desk_address(settings),
+                               tokens.reply_token(settings.secret_key, reference))
+
+
+def desk_address(settings: Settings) -> str:
+    """The desk's own address: replies go to it, and mail from it is never answered."""
+    return parseaddr(settings.email_reply_to or settings.email_from)[1].lower()
 
 
 async def _send(settings: Settings, backends: Backends, row: Notification) -> None:

@@ -99,6 +99,18 @@ async def email_reviewer(recipient: str, template: str,
     return row
 
 
+async def write_email(recipient: str, template: str, context: dict[str, Any],
+                      locale: str) -> Notification:
+    """An email to someone who has no application we know of (an answer to mail the desk
+    could not place, issue 23), in the language they wrote in."""
+    base = dict(context)
+    if (request_id := logs.request_id.get()) is not None:
+        base[logs.PRIVATE_REQUEST_ID] = request_id
+    row = _row(None, Channel.EMAIL, recipient, template, base, locale)
+    await row.save()
+    return row
+
+
 async def retry_now(notification_id: int) -> bool:
     """A person asked for one more try now (after fixing an address or a relay). A dead
     row gets exactly one more attempt before it is dead again."""

@@ -33,6 +33,7 @@ class Metrics:
     decisions: Any
     deliveries: Any
     worker_tick: Any
+    mail: Any
 
 
 @functools.cache
@@ -77,6 +78,12 @@ def registered() -> Metrics:
             "newest of all worker processes).",
             multiprocess_mode="max",
         ),
+        mail=Counter(
+            "support_mail_taken",
+            "Messages taken in by support mail-in or mail-fetch, by what became of them "
+            "(reply, message, report, automatic, unmatched, unreadable, oversize).",
+            ["outcome"],
+        ),
     )
 
 
@@ -117,6 +124,10 @@ def decided(kind: str, outcome: str) -> None:
 
 def delivery(channel: str, outcome: str) -> None:
     _inc("deliveries", channel, outcome)
+
+
+def mail_taken(outcome: str) -> None:
+    _inc("mail", outcome)
 
 
 def worker_ticked() -> None:

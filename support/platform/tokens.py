@@ -44,6 +44,13 @@ def parse_reference(text: str) -> str | None:
     return reference if REFERENCE_SHAPE.fullmatch(reference) else None
 
 
+def reference_in(text: str) -> str | None:
+    """The first reference written in ``text`` (an email's subject: "Re: We received your
+    answer for UL-NAB4-R44K"), as we write them."""
+    found = re.search(r"\b([A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4})\b", text.upper())
+    return found.group(1) if found else None
+
+
 def new_status_token() -> str:
     """256 bits, URL-safe: the private status link."""
     return secrets.token_urlsafe(32)
@@ -99,3 +106,32 @@ def check_submission_token(
     if not 0 <= current - issued_at <= max_age:
         return None
     return nonce
+
+
+# The reply address of an applicant's email (issue 23): ``support+TOKEN@domain``, where
+# TOKEN names the application and is signed, so a message sent to it is known to answer
+# that application's email and nobody can write one for another application. Lower case:
+# some mail servers fold the local part. 80 bits of the signature: guessing is hopeless.
+_REPLY_TOKEN = re.compile(r"([a-z]{2}[0-9a-z]{8})-([0-9a-f]{20})")
+
+
+def reply_token(secret_key: str, reference: str) -> str:
+    compact = reference.replace("-", "").lower()
+    return f"{compact}-{sign(secret_key, 'reply', reference)[:20]}"
+
+
+def reference_of_reply_token(secret_key: str, token: str) -> str | None:
+    """The reference a reply token was made for, or None when it is not one of ours."""
+    found = _REPLY_TOKEN.fullmatch(token.lower())
+    if found is None:
+        return None
+    compact = found.group(1).upper()
+    reference = f"{compact[:2]}-{compact[2:6]}-{compact[6:]}"
+    return reference if hmac_equal(reply_token(secret_key, reference), token.lower()) else None
+
+
+def plus_address(address: str, token: str) -> str:
+    """``support@example.com`` + token → ``support+token@example.com`` (a sub-address,
+    which Postfix, Dovecot, Gmail and Microsoft 365 deliver to the plain address)."""
+    local, _, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0]}+{token}@{domain}" if local else address

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from support.data.models import Application, Document, Event, Permission, Status
-from support.rules.kinds import KINDS, expected_by, promised_hours
+from support.rules.kinds import EMAILED, EMAILED_LABEL, KINDS, expected_by, promised_hours
 
 # The events after which the applicant's files arrive: the form, and each answer.
-_SENDING = ("submitted", "reply")
+_SENDING = ("submitted", "reply", "email_received")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Entry:
     @property
     def own_words(self) -> str:
         """The applicant's answer, as they wrote it (kept until redaction blanks it)."""
-        return self.event.message if self.event.type == "reply" else ""
+        return self.event.message if self.event.type in {"reply", "email_received"} else ""
 
     @property
     def our_words(self) -> str:
@@ -43,7 +43,8 @@ class Entry:
 def _labels() -> dict[str, str]:
     """Each document slot's name, in words (the same slot name means the same thing in
     every kind)."""
-    return {slot.name: slot.label for kind in KINDS.values() for slot in kind.documents}
+    labels = {slot.name: slot.label for kind in KINDS.values() for slot in kind.documents}
+    return {**labels, EMAILED: EMAILED_LABEL}
 
 
 async def history(application: Application) -> list[Entry]:

@@ -23,7 +23,7 @@ from typing import Any
 from support.accounts import roles
 from support.data.models import Channel, DeliveryStatus, Reviewer, Status
 from support.rules.flags import FLAG_WORDS
-from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
+from support.rules.kinds import EMAILED, EMAILED_LABEL, INFO_ITEMS, KINDS, REJECTION_REASONS
 
 # Where an application stands. Short enough for a badge, clear in a sentence.
 STATE_WORDS: dict[str, str] = {
@@ -56,6 +56,8 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "request_info": ("Asked the applicant for information",
                      "{who} asked the applicant for information"),
     "reply": ("The applicant replied: waiting for a reviewer",) * 2,
+    "email_received": ("The applicant wrote by email",) * 2,
+    "delivery_returned": ("An email came back undelivered",) * 2,
     # Events that change no state.
     "submitted": ("Submitted by the applicant",) * 2,
     "code_resent": ("The applicant asked for a new confirmation code",) * 2,
@@ -197,6 +199,8 @@ def purpose_word(purpose: Any) -> str:
     """A document's purpose (its upload slot) → the slot's label (``box_photo`` →
     "Photo of the phone's box (optional)" without the "(optional)")."""
     code = _code(purpose)
+    if code == EMAILED:
+        return EMAILED_LABEL
     for kind in KINDS.values():
         for slot in kind.documents:
             if slot.name == code:

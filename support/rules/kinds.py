@@ -208,6 +208,15 @@ INFO_ITEMS: dict[str, str] = {
 }
 
 
+# Documents the applicant asks to be sent, and so those a reply may bring (the status
+# page's answer form has a field for each one asked for).
+UPLOADABLE = ("receipt", "box_photo", "sim_proof")
+# A document that came attached to an email, where the request left it open which of
+# those it is: the reviewer sees it as sent by email (issue 23).
+EMAILED = "emailed"
+EMAILED_LABEL = N_("Sent by email")
+
+
 def appeal_kind(kind: Kind) -> Kind | None:
     """The kind that appeals a refusal of this one; None: its refusals are final."""
     return next((other for other in KINDS.values() if other.appeals == kind.code), None)

@@ -15,7 +15,14 @@ from support.documents.storage import NOT_SAVED, DocumentStore, NotStored, check
 from support.platform import i18n, ratelimit, tokens
 from support.platform.i18n import N_
 from support.reads import standing
-from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS, Kind, appeal_kind
+from support.rules.kinds import (
+    INFO_ITEMS,
+    KINDS,
+    REJECTION_REASONS,
+    UPLOADABLE,
+    Kind,
+    appeal_kind,
+)
 from support.rules.validation import FieldError
 from support.web import abuse, contact
 from support.web.applicant import form_page
@@ -136,7 +143,6 @@ async def _status(
     return response
 
 
-UPLOADABLE = ("receipt", "box_photo", "sim_proof")
 # The confirmations the status page can say after a redirect (``?done=``).
 DONE = ("withdrawn", "reply", "appealed", "erasure", "email")
 

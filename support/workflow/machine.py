@@ -127,7 +127,7 @@ def check(application: Application, action: str, actor: Actor) -> None:
 
 async def move(
     application: Application, action: str, actor: Actor, message: str = "",
-    *, internal: bool = False,
+    *, internal: bool = False, via: str = "",
 ) -> Event:
     """Check, change the status and append the event; the caller holds the transaction."""
     check(application, action, actor)
@@ -137,7 +137,7 @@ async def move(
     await application.save()
     return await Event.create(
         application=application, actor=actor.label, type=action, from_status=source.value,
-        to_status=application.status.value, message=message, internal=internal,
+        to_status=application.status.value, message=message, internal=internal, via=via,
     )
 
 
