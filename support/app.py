@@ -42,6 +42,7 @@ from support.web import (
     status,
 )
 from support.web import exports as web_exports
+from support.web import mail as web_mail
 from support.web import metrics as web_metrics
 from support.web import reports as web_reports
 from support.web.api.app import api_app
@@ -99,6 +100,7 @@ def routes() -> list[Route | Mount]:
         *deliveries.routes(),
         *audit.routes(),
         *web_reports.routes(),
+        *web_mail.routes(),
         *web_exports.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -249,6 +249,7 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
     print(f"personal data of {report.redacted} applications {would}redacted")
     print(f"{report.notifications} sent notifications {would}redacted")
     print(f"{report.links} status links of erased applications {would}deleted")
+    print(f"{report.mail} emails no application was found for {would}redacted")
     print("Dry run: nothing was changed." if args.dry_run else "Done.")
     return 0
 

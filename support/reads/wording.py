@@ -225,6 +225,8 @@ def event_words(event: Any, names: Mapping[str, str] | None = None) -> str:
     kind = _code(getattr(event, "type", event))
     if kind == "expire":
         return EXPIRED_FROM.get(_code(getattr(event, "from_status", None)), "Expired")
+    if kind == "reply" and getattr(event, "via", "") == "email":
+        return "The applicant replied by email: waiting for a reviewer"
     pair = EVENT_WORDS.get(kind)
     if pair is None:
         return _made_from(kind)

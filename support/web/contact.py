@@ -20,6 +20,7 @@ from support.web import abuse
 from support.web.context import settings_of
 from support.web.forms import read_small_form
 from support.web.templating import render
+from support.workflow import mail
 from support.workflow.contact import RESENT
 
 NO_STORE = {"cache-control": "no-store", "x-robots-tag": "noindex"}
@@ -49,11 +50,15 @@ CHANNEL_NAMES = {Channel.EMAIL.value: N_("Email"), Channel.SMS.value: N_("SMS")}
 _TOGETHER = timedelta(seconds=60)
 
 
+DEAD = ("dead", "returned")
+
+
 def _state(row: Notification) -> str:
     if row.status is DeliveryStatus.SENT:
         return "sent"
     if row.status is DeliveryStatus.DEAD:
-        return "dead"
+        # Accepted by the relay, then sent back by the applicant's mail server (issue 23).
+        return "returned" if row.last_error.startswith(mail.RETURNED) else "dead"
     return "pending"
 
 
@@ -86,7 +91,7 @@ def _messages(rows: list[Notification]) -> list[dict[str, Any]]:
         })
     for message in messages:
         message["channels"].sort(key=lambda c: c["channel"])  # email, then SMS
-        message["dead"] = any(c["state"] == "dead" for c in message["channels"])
+        message["dead"] = any(c["state"] in DEAD for c in message["channels"])
     messages.reverse()
     return messages
 
@@ -103,7 +108,7 @@ async def panel(application: Application) -> dict[str, Any]:
     waiting = await workflow.waiting_email(application) if can_correct else None
     return {
         "messages": messages,
-        "email_dead": any(c["channel"] == Channel.EMAIL.value and c["state"] == "dead"
+        "email_dead": any(c["channel"] == Channel.EMAIL.value and c["state"] in DEAD
                           for message in messages for c in message["channels"]),
         "can_correct_email": can_correct,
         "email_waiting": waiting is not None,

@@ -35,6 +35,7 @@ async def purge(
         report.add(await retention.redact_expired(settings, moment, **options))
         report.add(await retention.redact_notifications(moment, **options))
         report.add(await retention.delete_links(moment, **options))
+        report.add(await retention.redact_unplaced_mail(settings, moment, **options))
     log.info("purge%s: %s", " (dry run, nothing changed)" if dry_run else "", report.summary())
     return report
 

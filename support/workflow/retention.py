@@ -48,6 +48,7 @@ from support.data.models import (
     DeliveryStatus,
     Document,
     Event,
+    InboundMail,
     Notification,
     Status,
     Verification,
@@ -85,6 +86,7 @@ class PurgeReport:
     redacted: int = 0  # applications redacted by the policy
     notifications: int = 0  # outbox rows whose recipient and context were redacted
     links: int = 0  # status links deleted after the grace period
+    mail: int = 0  # mail no application was found for, its sender and words blanked
 
     def add(self, other: PurgeReport) -> None:
         for item in fields(self):
@@ -93,7 +95,8 @@ class PurgeReport:
     def summary(self) -> str:
         return (f"{self.erased} erased on request, documents of {self.documents} applications "
                 f"({self.files} files), {self.redacted} redacted, "
-                f"{self.notifications} notifications redacted, {self.links} status links deleted")
+                f"{self.notifications} notifications redacted, {self.links} status links deleted"
+                + (f", {self.mail} unplaced emails redacted" if self.mail else ""))
 
 
 def _now() -> datetime:
@@ -235,9 +238,11 @@ async def redact(rows: list[Application], now: datetime, *, requested: bool) -> 
     # replies, their file names in "viewed" notes, delivery errors quoting their address.
     await Event.filter(
         Q(application_id__in=ids)
-        & (Q(actor="applicant", type="reply") | Q(type__in=("document_viewed",
-                                                            "delivery_failed")))
+        & (Q(actor="applicant", type__in=("reply", "email_received"))
+           | Q(type__in=("document_viewed", "delivery_failed", "delivery_returned")))
     ).exclude(message="").update(message="")
+    # Their mail's record keeps what became of it, not who wrote what (issue 23).
+    await InboundMail.filter(application_id__in=ids).update(sender="", subject="", excerpt="")
     await Event.bulk_create([
         Event(application_id=application_id, actor=SYSTEM, type="redacted", internal=True,
               message=f"Personal data redacted {why}.")
@@ -313,6 +318,28 @@ async def redact_notifications(
         report.notifications += len(ids)
         if progress:
             progress("notifications", report.notifications, report.notifications)
+    return report
+
+
+async def redact_unplaced_mail(
+    settings: Settings, now: datetime, *, dry_run: bool = False, size: int = BATCH,
+    progress: Progress | None = None,
+) -> PurgeReport:
+    """Mail no application was found for: its sender, subject and words are personal data
+    of someone the desk has no application of, kept ``document_retention_days`` for a
+    reviewer to read, then blanked (the row stays: it is the receipt that stops the same
+    message being taken twice)."""
+    report = PurgeReport()
+    cutoff = now - timedelta(days=settings.document_retention_days)
+    query = InboundMail.filter(application_id=None, received_at__lt=cutoff) \
+        .filter(Q(sender__not="") | Q(subject__not="") | Q(excerpt__not=""))
+    async for rows in batches(query, size):
+        ids = [row["id"] for row in rows]
+        if not dry_run:
+            await InboundMail.filter(id__in=ids).update(sender="", subject="", excerpt="")
+        report.mail += len(ids)
+        if progress:
+            progress("unplaced mail", report.mail, report.mail)
     return report
 
 
