@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import smtplib
 from collections.abc import AsyncIterator
+from email import policy
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid
 from datetime import UTC, datetime
@@ -47,6 +48,11 @@ async def deliver(port: int, raw: bytes, recipients: list[str],
     return await asyncio.to_thread(_lmtp_send, port, raw, recipients, sender)
 
 
+def wire(message: Message) -> bytes:
+    """As it travels: CRLF line ends (RFC 5322), as a mail server hands it over."""
+    return message.as_bytes(policy=policy.SMTP)
+
+
 def reply_headers(message: Message, ours: Message, sender: str) -> None:
     """What a mail client sets on a reply to ``ours``."""
     message["From"] = sender
@@ -72,7 +78,7 @@ def gmail_reply(ours: Message, sender: str, text: str, photo: bytes | None = Non
         subtype="html")
     if photo is not None:
         message.add_attachment(photo, maintype="image", subtype="jpeg", filename="IMG_2041.jpg")
-    return bytes(message)
+    return wire(message)
 
 
 def outlook_reply(ours: Message, sender: str, text: str, photo: bytes | None = None) -> bytes:
@@ -91,7 +97,7 @@ def outlook_reply(ours: Message, sender: str, text: str, photo: bytes | None = N
         f"{ours['Subject']}</div><div>{OUR_WORDS}.</div></body></html>", subtype="html")
     if photo is not None:
         message.add_attachment(photo, maintype="image", subtype="jpeg", filename="receipt.jpg")
-    return bytes(message)
+    return wire(message)
 
 
 def hindi_reply(ours: Message, sender: str, text: str, photo: bytes | None = None) -> bytes:
@@ -104,7 +110,7 @@ def hindi_reply(ours: Message, sender: str, text: str, photo: bytes | None = Non
         f"> {OUR_WORDS}.\n")
     if photo is not None:
         message.add_attachment(photo, maintype="image", subtype="jpeg", filename="रसीद.jpg")
-    return bytes(message)
+    return wire(message)
 
 
 def plain_mail(sender: str, to: str, subject: str, text: str, **headers: str) -> bytes:
@@ -116,4 +122,4 @@ def plain_mail(sender: str, to: str, subject: str, text: str, **headers: str) ->
     for name, value in headers.items():
         message[name.replace("_", "-")] = value
     message.set_content(text)
-    return bytes(message)
+    return wire(message)

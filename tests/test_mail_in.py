@@ -26,6 +26,7 @@ from support.workflow import Decision
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
 from tests.mail_helpers import (
+    wire,
     OUR_WORDS,
     deliver,
     gmail_reply,
@@ -88,7 +89,6 @@ async def test_a_reply_answers_the_request_with_its_text_and_photo(
     page = await signed.get(f"/review/applications/{fresh.reference}")
     assert text in page.text
     assert "by email" in page.text
-    assert OUR_WORDS not in page.text.split("Timeline")[-1] or True
     assert f"/review/documents/{document.id}" in page.text
     # and the applicant is told, in one email, what was taken
     await outbox.deliver()
@@ -108,7 +108,7 @@ async def test_a_refused_attachment_is_explained_and_the_text_still_answers(
     message.add_attachment(b"MZ\x90\x00 not a photo", maintype="application",
                            subtype="octet-stream", filename="receipt.exe")
     async with listener(settings) as port:
-        await deliver(port, bytes(message), [str(ours["Reply-To"]).split("<")[1].rstrip(">")])
+        await deliver(port, wire(message), [str(ours["Reply-To"]).split("<")[1].rstrip(">")])
     fresh = await Application.get(id=application.id)
     assert fresh.status is Status.QUEUED
     assert not await Document.filter(application=fresh).exists()
@@ -120,6 +120,7 @@ async def test_a_refused_attachment_is_explained_and_the_text_still_answers(
 async def test_a_bounce_turns_the_email_dead_and_the_status_page_offers_a_correction(
         app, settings, desk, outbox, applicant, client):
     path = await applicant.apply_and_verify(outbox)
+    await outbox.deliver()  # everything written so far goes out
     application = await Application.get(email="asha@example.com")
     sent = await Notification.filter(application=application, channel=Channel.EMAIL,
                                      status=DeliveryStatus.SENT).order_by("-id").first()

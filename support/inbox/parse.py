@@ -105,11 +105,17 @@ class _TooManyParts(Exception):
     pass
 
 
+# Control characters a body has no use for: a NUL is refused by PostgreSQL in text, and
+# the rest only hide words. Line breaks and tabs stay.
+_CONTROLS = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t") | {0x7F: None}
+
+
 def _text_of(part: Message) -> str:
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         return ""
-    return decode(data[: MAX_TEXT_CHARS * 4], part.get_content_charset())[:MAX_TEXT_CHARS]
+    text = decode(data[: MAX_TEXT_CHARS * 4], part.get_content_charset())[:MAX_TEXT_CHARS]
+    return text.replace("\r\n", "\n").translate(_CONTROLS)
 
 
 def _filename(part: Message) -> str:
