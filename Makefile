@@ -31,13 +31,23 @@ $(VENV)/.stamp-browser: $(VENV)/.stamp-test
 	  axe-core@$(AXE_VERSION)
 	touch $@
 
+# The IMAP tests run a private Dovecot of their own (tests/servers/dovecot.py: its own
+# config and free loopback ports), never the system's service on 143/993.
+$(VENV)/.stamp-mail: | $(VENV)/.stamp-run
+	@if [ ! -x /usr/sbin/dovecot ]; then \
+	  echo "installing dovecot-imapd (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    dovecot-imapd >/dev/null; \
+	fi
+	touch $@
+
 run: $(VENV)/.stamp-run
 	$(BIN)/support migrate
 	$(BIN)/support bootstrap
 	PORT=$(PORT) $(BIN)/support serve
 
 # Both databases, each on a fresh database; fails if either run fails.
-test: $(VENV)/.stamp-test $(VENV)/.stamp-browser pg-up
+test: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail pg-up
 	@rc=0; \
 	echo "=== tests on SQLite ==="; \
 	SUPPORT_TEST_DB=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
@@ -45,10 +55,10 @@ test: $(VENV)/.stamp-test $(VENV)/.stamp-browser pg-up
 	SUPPORT_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
 	exit $$rc
 
-test-sqlite: $(VENV)/.stamp-test $(VENV)/.stamp-browser
+test-sqlite: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail
 	SUPPORT_TEST_DB=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-postgres: $(VENV)/.stamp-test $(VENV)/.stamp-browser pg-up
+test-postgres: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail pg-up
 	SUPPORT_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 pg-up:

@@ -184,6 +184,7 @@ EXPECTED: dict[tuple[str, str], dict[str, Cell]] = {
     ("GET", "/review/queue"): desk(200),
     ("GET", "/review/queue.csv"): desk(200),  # each their own queues (test_exports.py)
     ("GET", "/review/mine"): desk(200),  # each their own work
+    ("GET", "/review/mail"): desk(200),  # mail that reached no application: every reviewer
     ("POST", "/review/queue/bulk"): LEADS,  # the page of what happened to each
     ("POST", "/review/next"): desk(BACK, other_queue=(303, "/review/queue?notice=empty")),
     ("GET", REF): desk(200, other_queue=404),

@@ -562,6 +562,9 @@ ROUTES: dict[tuple[str, str], tuple[int, str, Build]] = {
                                                 _post_to(_on_application("presence/leave"),
                                                          _leave)),
     ("GET", "/review/mine"): (3, "reviewer", _page("/review/mine", {"notice": ["nope"]})),
+    ("GET", "/review/mail"): (3, "reviewer", _page("/review/mail", {
+        "view": ["unplaced", "taken", "reports", "automatic", "x" * 300],
+        "before": ["1", "0", "-1", "9" * 30, "abc"]})),
     ("POST", "/review/queue/bulk"): (4, "lead", _post_to(lambda rng, desk: "/review/queue/bulk",
                                                          _bulk)),
     ("GET", "/review/admin/deliveries"): (5, "lead", _page("/review/admin/deliveries", {

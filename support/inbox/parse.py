@@ -96,7 +96,7 @@ def _leaves(message: Message, limit: int) -> Iterator[Message]:
             raise _TooManyParts
         payload = part.get_payload()
         if part.is_multipart() and isinstance(payload, list):
-            stack.extend(reversed(payload))
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
         else:
             yield part
 

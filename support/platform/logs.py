@@ -174,7 +174,9 @@ def resolve_format(log_format: str, stream: TextIO) -> str:
     return "text" if isatty is not None and isatty() else "json"
 
 
-QUIETED = ("httpx2", "httpcore2")
+# Libraries that log what they carry at DEBUG or INFO: aioimaplib every byte of a mailbox
+# (bodies, addresses).
+QUIETED = ("httpx2", "httpcore2", "aioimaplib")
 
 
 def configure(log_format: str = "auto", stream: TextIO | None = None,
