@@ -127,7 +127,7 @@ class _Filing:
 
 
 @contextlib.asynccontextmanager
-async def _filing(store: DocumentStore) -> AsyncIterator[_Filing]:
+async def filing_of(store: DocumentStore) -> AsyncIterator[_Filing]:
     """Collect the keys of files placed in the store; if the transaction around them
     fails, delete them again, so no document outlives the row that should own it.
 
@@ -167,7 +167,7 @@ def _documents(uploads: list[Upload], placed: list[Placed]) -> list[Document]:
     ]
 
 
-async def _file_documents(
+async def file_documents(
     application: Application, uploads: list[Upload], placed: list[Placed]
 ) -> None:
     """The rows for files added to an existing application."""
@@ -236,7 +236,7 @@ async def submit(
     reaches reviewers; bots that never confirm cost nothing.
     """
     try:
-        async with _filing(store) as filing:
+        async with filing_of(store) as filing:
             placed = filing.put(uploads)
             filing.committing = True  # the insert's statement (SQLite: its group) commits
             application = await _insert_new(settings, data, submission_key, uploads, placed)
@@ -448,22 +448,32 @@ async def withdraw(application: Application) -> None:
     log.info("application %s withdrawn", application.reference)
 
 
+async def answer_request(
+    fresh: Application, message: str, uploads: list[Upload], placed: list[Placed],
+    *, via: str = "", hold_hours: int = 24,
+) -> None:
+    """The answer itself, in the caller's transaction on the locked ``fresh``: the move
+    back to the queue, held first for the reviewer who asked, and the files that came
+    with it. From the status page (``reply``) and by email (``workflow.mail``)."""
+    requester = (fresh.info_request or {}).get("reviewer_id")
+    await move(fresh, "reply", APPLICANT_ACTOR, message, via=via)
+    await file_documents(fresh, uploads, placed)
+    fresh.held_for_id = requester
+    fresh.held_until = _now() + timedelta(hours=hold_hours) if requester else None
+    await fresh.save(update_fields=["held_for_id", "held_until"])
+
+
 async def reply(
     settings: Settings, store: DocumentStore, application: Application, message: str,
     uploads: list[Upload], hold_hours: int = 24,
 ) -> None:
     """The applicant answers a request for information. The application goes back to the
     queue, held first for the reviewer who asked, who knows the case."""
-    async with _filing(store) as filing:
+    async with filing_of(store) as filing:
         placed = filing.put(uploads)
         async with in_transaction():
             fresh = await locked(application.reference)
-            requester = (fresh.info_request or {}).get("reviewer_id")
-            await move(fresh, "reply", APPLICANT_ACTOR, message)
-            await _file_documents(fresh, uploads, placed)
-            fresh.held_for_id = requester
-            fresh.held_until = _now() + timedelta(hours=hold_hours) if requester else None
-            await fresh.save(update_fields=["held_for_id", "held_until"])
+            await answer_request(fresh, message, uploads, placed, hold_hours=hold_hours)
             await notify_applicant(fresh, "reply_received", {}, channels=(Channel.EMAIL,))
             filing.committing = True
     if uploads:

@@ -30,7 +30,6 @@ from support.data.models import (
     Application,
     Channel,
     DeliveryStatus,
-    Document,
     Event,
     InboundMail,
     Notification,
@@ -50,8 +49,8 @@ from support.platform import i18n, tokens
 from support.platform.i18n import N_
 from support.rules.kinds import EMAILED, UPLOADABLE
 from support.rules.validation import FieldError
-from support.workflow.applicant import Upload, _documents, _filing
-from support.workflow.machine import APPLICANT, APPLICANT_ACTOR, OPEN, locked, move
+from support.workflow.applicant import Upload, answer_request, file_documents, filing_of
+from support.workflow.machine import APPLICANT, OPEN, locked
 
 log = logging.getLogger("support.mail")
 
@@ -289,36 +288,27 @@ async def _from_applicant(settings: Settings, store: DocumentStore, incoming: In
     if not open_now and incoming.attachments:
         refused = [{"name": sanitise_filename(a.filename),
                     "why": CLOSED, "params": {}} for a in incoming.attachments]
-    async with _filing(store) as filing:
+    async with filing_of(store) as filing:
         placed = filing.put(uploads)
         async with in_transaction():
             fresh = await locked(application.reference)
             answers = fresh.status is Status.NEEDS_INFO and bool(text or uploads)
             if answers:
-                requester = (fresh.info_request or {}).get("reviewer_id")
-                await move(fresh, "reply", APPLICANT_ACTOR, text, via="email")
-                fresh.held_for_id = requester
-                fresh.held_until = datetime.now(UTC) + timedelta(hours=24) if requester \
-                    else None
-                await fresh.save(update_fields=["held_for_id", "held_until"])
+                await answer_request(fresh, text, uploads, placed, via="email")
             else:
                 await Event.create(application=fresh, actor=APPLICANT, type="email_received",
                                    message=text or incoming.subject[:200], via="email")
-            documents = _documents(uploads, placed)
-            for document in documents:
-                document.application = fresh
-            if documents:
-                await Document.bulk_create(documents)
+                await file_documents(fresh, uploads, placed)
             outcome = "reply" if answers else "message"
-            await _record(key, incoming, outcome, fresh, documents=len(documents),
-                          detail=f"{len(documents)} documents, {len(refused)} refused")
+            await _record(key, incoming, outcome, fresh, documents=len(uploads),
+                          detail=f"{len(uploads)} documents, {len(refused)} refused")
             await notify_applicant(fresh, "email_taken", {
-                "answered": answers, "closed": not open_now, "documents": len(documents),
+                "answered": answers, "closed": not open_now, "documents": len(uploads),
                 "refused": refused,
             }, channels=(Channel.EMAIL,))
             filing.committing = True
     log.info("mail %s taken for %s: %s", key[:24], application.reference, outcome)
-    return Taken(outcome, application.reference, len(documents),
+    return Taken(outcome, application.reference, len(uploads),
                  [item["name"] for item in refused])
 
 
