@@ -250,3 +250,16 @@ async def test_a_database_failure_answers_451_and_the_mail_server_keeps_the_mess
         await deliver(port, raw, ["support@desk.example"])  # the retry
     assert (await Application.get(id=application.id)).status is Status.QUEUED
     assert await InboundMail.all().count() == 1
+
+
+async def test_an_autoresponder_without_headers_gets_one_acknowledgement_an_hour_not_a_loop(
+        app, settings, outbox):
+    application = await make_application()
+    async with listener(settings) as port:
+        for n in range(5):  # it answers each of our acknowledgements, looking like a person
+            await deliver(port, plain_mail(application.email, "support@desk.example",
+                                           f"Re: About {application.reference}",
+                                           f"Thank you for your message ({n})."),
+                          ["support@desk.example"])
+    assert await Event.filter(application=application, type="email_received").count() == 5
+    assert await outbox.deliver() == 1

@@ -300,12 +300,21 @@ async def _from_applicant(settings: Settings, store: DocumentStore, incoming: In
                                    message=text or incoming.subject[:200], via="email")
                 await file_documents(fresh, uploads, placed)
             outcome = "reply" if answers else "message"
+            # An answer is acknowledged always (it happens once a request); other mail at
+            # most once an hour an application, with a refused file always said: an
+            # autoresponder that sends no RFC 3834 header, answering our acknowledgement,
+            # then gets one more an hour, not a loop.
+            tell = answers or bool(refused) or not await InboundMail.filter(
+                application=fresh, answered=True,
+                received_at__gte=datetime.now(UTC) - ANSWER_EVERY).exists()
             await _record(key, incoming, outcome, fresh, documents=len(uploads),
-                          detail=f"{len(uploads)} documents, {len(refused)} refused")
-            await notify_applicant(fresh, "email_taken", {
-                "answered": answers, "closed": not open_now, "documents": len(uploads),
-                "refused": refused,
-            }, channels=(Channel.EMAIL,))
+                          detail=f"{len(uploads)} documents, {len(refused)} refused",
+                          answered=tell)
+            if tell:
+                await notify_applicant(fresh, "email_taken", {
+                    "answered": answers, "closed": not open_now,
+                    "documents": len(uploads), "refused": refused,
+                }, channels=(Channel.EMAIL,))
             filing.committing = True
     log.info("mail %s taken for %s: %s", key[:24], application.reference, outcome)
     return Taken(outcome, application.reference, len(uploads),
