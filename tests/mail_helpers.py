@@ -7,10 +7,10 @@ import asyncio
 import contextlib
 import smtplib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 
 from support.config import Settings
 from support.mailin import lmtp

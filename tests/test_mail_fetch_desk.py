@@ -86,4 +86,6 @@ async def test_the_command_takes_the_mailbox_once_and_says_how_many(
     env["SUPPORT_IMAP_PASSWORD"] = "wrong"
     refused = await asyncio.to_thread(run)
     assert refused.returncode == 1
-    assert refused.stderr.startswith("support mail-fetch: ") and "Traceback" not in refused.stderr
+    said = refused.stderr.strip().splitlines()[-1]  # after the JSON log lines
+    assert said.startswith("support mail-fetch: ") and "SUPPORT_IMAP_PASSWORD" in said
+    assert "Traceback" not in refused.stderr and "wrong" not in refused.stderr

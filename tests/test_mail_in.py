@@ -26,7 +26,6 @@ from support.workflow import Decision
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
 from tests.mail_helpers import (
-    wire,
     OUR_WORDS,
     deliver,
     gmail_reply,
@@ -34,6 +33,7 @@ from tests.mail_helpers import (
     listener,
     outlook_reply,
     plain_mail,
+    wire,
 )
 
 
