@@ -11,7 +11,7 @@ from email.message import EmailMessage
 import pytest
 
 from support.data.models import Application, Document, Event, InboundMail, Status
-from support.inbox.parse import MAX_PARTS, read
+from support.notify.inbox.parse import MAX_PARTS, read
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
 from tests.mail_helpers import deliver, listener, plain_mail, wire
@@ -88,7 +88,7 @@ def test_html_only_mail_is_made_text_without_its_markup_or_scripts():
                         subtype="html")
     incoming = read(bytes(message), max_attachment_bytes=10)
     assert incoming.plain is None and incoming.html is not None
-    from support.inbox.reply_text import new_text
+    from support.notify.inbox.reply_text import new_text
 
     text = new_text(incoming.plain, incoming.html)
     assert "Here is the receipt & the box." in text

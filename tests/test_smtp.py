@@ -14,6 +14,7 @@ from aiosmtpd.smtp import SMTP
 
 from support.data.models import DeliveryStatus, Event, Notification
 from support.notify import delivery
+from support.platform import tokens
 from tests.conftest import UNLOCK
 
 
@@ -86,7 +87,11 @@ async def test_messages_arrive_with_their_headers_over_one_connection(applicant,
         key = message["Message-ID"].strip("<>").split("@")[0]
         assert key in rows
         assert message["Auto-Submitted"] == "auto-generated"
-        assert message["Reply-To"] == "help@example.com"
+        # each answer comes back to its application: the reply address with its token
+        reference = rows[key].context["reference"]
+        assert message["Reply-To"] == (
+            f"Support desk <help+{reference.replace('-', '').lower()}-"
+            f"{tokens.reply_token(smtp.secret_key, reference).split('-')[1]}@example.com>")
         assert message["To"] == "asha@example.com"
         assert "UL-" in message["Subject"]
         assert message.get_body(("plain",)) is not None and message.get_body(("html",))

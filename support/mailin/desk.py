@@ -1,4 +1,4 @@
-"""The desk's ``Taker``: reads a message (``support.inbox``) and acts on it
+"""The desk's ``Taker``: reads a message (``support.notify.inbox``) and acts on it
 (``support.workflow.mail``). Both receivers use it."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from dataclasses import replace
 
 from support.config import Settings
 from support.documents.storage import DocumentStore
-from support.inbox import parse
-from support.inbox.parse import Incoming
 from support.notify.delivery import desk_address
+from support.notify.inbox import parse
+from support.notify.inbox.parse import Incoming
 from support.platform import metrics
 from support.workflow import mail
 

@@ -108,6 +108,8 @@ MESSAGE_WORDS: dict[str, str] = {
     "email_code": "Code to confirm a corrected email",
     "reviewer_invitation": "Reviewer's sign-in link",
     "permission_revoked": "Unlock permission revoked",
+    "email_taken": "Their email taken in",
+    "mail_unmatched": "Answer to mail no application was found for",
     # Events posted to the maker's endpoints (notify/webhooks.py EVENTS): the template of
     # an outbox row of the webhook channel is the event's name.
     "application.decided": "Event: application decided",

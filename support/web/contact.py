@@ -41,6 +41,8 @@ MESSAGE_NAMES: dict[str, str] = {
     "erased": N_("Your personal data erased"),
     "permission_reminder": N_("Reminder: your permission ends soon"),
     "permission_revoked": N_("Your unlock permission was withdrawn"),
+    "email_taken": N_("Your email received"),
+    "mail_unmatched": N_("We could not match your email to an application"),
 }
 OTHER_MESSAGE = N_("A message about your application")
 

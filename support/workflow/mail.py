@@ -42,8 +42,8 @@ from support.documents.storage import (
     check_document,
     sanitise_filename,
 )
-from support.inbox.parse import Incoming
-from support.inbox.reply_text import new_text
+from support.notify.inbox.parse import Incoming
+from support.notify.inbox.reply_text import new_text
 from support.notify.outbox import notify_applicant, write_email
 from support.platform import i18n, tokens
 from support.platform.i18n import N_

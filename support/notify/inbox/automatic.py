@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from email.message import Message
 
-from support.inbox.headers import header_text
+from support.notify.inbox.headers import header_text
 
 # Subjects of out-of-office answers from clients that send no RFC 3834 header (older
 # Exchange, some phone apps), in the four languages' common forms. Lower case, prefixes.

@@ -15,6 +15,7 @@ characters in lines of at most ``_LINE_MAX`` (longer lines are hidden from it, a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
@@ -23,7 +24,8 @@ from mailparser_reply.constants import MAIL_LANGUAGES
 
 # A reply's part beyond 1 MB is cut before anything reads it: a person's answer is a few
 # hundred words (the status page's form takes 2,000 characters), Outlook's HTML for one is
-# tens of KB; a megabyte parses in milliseconds, more is only there to cost us time.
+# tens of KB; a megabyte is read in well under a second whatever it holds, and more is
+# only there to cost us time.
 INPUT_MAX = 1_000_000
 # What the reply parser sees (after the ">" quoted lines are gone): eight times the form's
 # 2,000 characters. Its worst case (every line starting "On ") is then about 0.2 s.
@@ -34,6 +36,13 @@ _LINE_MAX = 300
 # libxml2 checks each attribute of a tag against all the tag's earlier ones: 100,000 of
 # them in one tag take 20 s. No real tag has more than a few dozen.
 _ATTRIBUTES_MAX = 256
+# Steps of the walk over the tree (an element entered or left, 3 µs each): a long Outlook
+# thread has some thousands of elements; a megabyte of "<br>" has 250,000, and text that
+# far down says nothing its top did not.
+_WALK_MAX = 20_000
+# Lines that start like a valediction but go on as a sentence, looked past before the
+# search for a signature gives up: each look reads the rest of the text.
+_NOT_SIGNATURES_MAX = 20
 
 # --- The reply parser's patterns, extended -------------------------------------------------
 # mail-parser-reply keeps its per-language patterns in one table (MAIL_LANGUAGES, keyed by
@@ -45,9 +54,10 @@ _ATTRIBUTES_MAX = 256
 # ("ср, 30 апр. 2025 г. в 15:19, John Doe <doe@example.com>:"); "Отправлено с iPhone",
 # "Отправлено из мобильной Яндекс Почты", "… Почты Mail" are as public parsers strip them;
 # Outlook's Russian labels (От/Отправлено/Кому/Тема) are Outlook's own. The Hindi and
-# Marathi lines follow the issue's samples of Gmail and Apple Mail (a date, a time, the
-# sender, "ने लिखा:" / "ने लिहिले:"): no public corpus had them, so the patterns key on the
-# closing verb, not on the date's exact form.
+# Marathi lines follow issue 23's samples of Gmail (a date, a time, the sender, "ने लिखा:"
+# / "ने लिहिले:"): no public corpus had them, so the patterns key on the closing verb, not
+# on the date's exact form; Outlook's Hindi and Marathi labels and the phones' Marathi
+# line are Microsoft's and Apple's usual words, not seen in a real mail.
 
 # A header line may be wrapped by the client next to the address's "<" (Gmail wraps at 78).
 _WRAP = r"(?:[^\n]{1,300}(?:<\n|\n(?=<)))?"
@@ -147,6 +157,7 @@ _LINE = frozenset({"div", "li", "tr", "dt", "dd", "section", "article", "header"
 _PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table",
                         "pre", "hr", "blockquote"})
 _CELL = frozenset({"td", "th"})
+_BREAKS = {**dict.fromkeys(_LINE, 1), **dict.fromkeys(_PARAGRAPH, 2)}
 # The containers clients put the quoted history (and their signature) in.
 _QUOTE_CLASSES = frozenset({"gmail_quote", "gmail_quote_container", "gmail_attr",
                             "gmail_signature", "yahoo_quoted", "moz-cite-prefix",
@@ -156,8 +167,11 @@ _QUOTE_IDS = frozenset({"Signature", "ms-outlook-mobile-signature",
 # Outlook's markers of where the history starts: everything from one on is history.
 _HISTORY_IDS = frozenset({"divRplyFwdMsg", "appendonsend"})
 
-_TAG_REGION = re.compile(r"<[^>]*")
-_TAG_SEPARATORS = re.compile(r"[\s/]+")
+# A tag region (from a "<" just after a ">", or at the start, to the next ">") holding more
+# than _ATTRIBUTES_MAX runs of separators. Anchored so no "<" is scanned from twice, and
+# possessive so a region that is not crowded fails in one pass: linear on any input.
+_CROWDED_TAG = re.compile(r"(?:\A|(?<=>))([^<>]*+)<[^\s/>]*+"
+                          rf"(?:[\s/]++[^\s/>]*+){{{_ATTRIBUTES_MAX + 1}}}[^>]*+>?")
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
 # Control characters (not tab or newline), zero-width ones, and the private-use pair the
 # long-line placeholders are made of.
@@ -166,20 +180,13 @@ _PLACEHOLDER = re.compile("\ue000([0-9]+)\ue001")
 
 
 def _tamed(html: str) -> str:
-    """The HTML with its quotes made entities and each tag of too many attributes made
-    text. With no quote left no attribute value can hide a ">", so a tag runs from its "<"
-    to the next ">" for libxml2 as for this pass, which counts what lies between. In text
-    the entities read back as the same quotes; an attribute value keeps its first word,
-    which is all that is read of one (a class, an id)."""
+    """The HTML with its quotes made entities and each tag of too many attributes dropped.
+    With no quote left no attribute value can hide a ">", so a tag runs from its "<"
+    to the next ">" for libxml2 as for ``_CROWDED_TAG``, which counts what lies between.
+    In text the entities read back as the same quotes; an attribute value keeps its first
+    word, which is all that is read of one (a class, an id)."""
     html = html.replace('"', "&quot;").replace("'", "&#39;")
-    return _TAG_REGION.sub(_tamed_tag, html)
-
-
-def _tamed_tag(found: re.Match[str]) -> str:
-    region = found.group()
-    if sum(1 for _ in _TAG_SEPARATORS.finditer(region)) <= _ATTRIBUTES_MAX:
-        return region
-    return region.replace("<", "&lt;")
+    return _CROWDED_TAG.sub(r"\1", html)  # the text before the tag, not the tag
 
 
 def _parse(html: str) -> Any | None:
@@ -214,50 +221,74 @@ def _is_quote(element: Any, tag: str) -> bool:
             or not _attribute_words(element, "id").isdisjoint(_QUOTE_IDS))
 
 
+class _Lines:
+    """Text as it is written out, with the breaks between blocks: block edges that meet
+    make the larger of their breaks (a list item's line, a paragraph's blank line), each
+    <br> one more, and whitespace at a block's edge nothing."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.breaks = 0
+
+    def text(self, text: str | None, *, pre: bool) -> None:
+        if not text:
+            return
+        if not pre:
+            text = _HTML_SPACE.sub(" ", text)
+        if self.breaks:
+            if not text.strip():
+                return
+            self.parts.append("\n" * self.breaks)
+            self.breaks = 0
+        self.parts.append(text)
+
+    def edge(self, tag: str) -> None:
+        self.breaks = max(self.breaks, _BREAKS.get(tag, 0))
+
+    def line_break(self) -> None:
+        self.breaks += 1
+
+
 def _render(root: Any, *, without_history: bool) -> str:
-    """The text of the tree, walked without recursion: blocks on lines of their own,
-    paragraphs apart, HTML's whitespace collapsed outside <pre>."""
-    out: list[str] = []
+    """The text of the tree, walked without recursion (the depth is libxml2's to limit, not
+    Python's) and each element's children one at a time (a body of 250,000 <br> is read
+    only as far as ``_WALK_MAX``), HTML's whitespace collapsed outside <pre>."""
+    lines = _Lines()
     pre = 0
-
-    def flow(text: str | None) -> None:
-        if text:
-            out.append(text if pre else _HTML_SPACE.sub(" ", text))
-
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        element, leaving = stack.pop()
-        tag = element.tag if isinstance(element.tag, str) else ""
-        if leaving:
-            pre -= tag == "pre"
-            out.append(_break_after(tag))
-            flow(element.tail if element is not root else None)
-            continue
-        if without_history and _is_history_start(element):
+    stack: list[tuple[Any, Iterator[Any]]] = [(root, iter(root))]
+    lines.text(root.text, pre=False)
+    for _ in range(_WALK_MAX):
+        if not stack:
             break
-        if tag in _DROPPED or (without_history and _is_quote(element, tag)):
-            flow(element.tail if element is not root else None)
+        element, children = stack[-1]
+        child = next(children, None)
+        if child is None:  # the element ends here
+            stack.pop()
+            tag = _tag(element)
+            pre -= tag == "pre"
+            lines.edge(tag)
+            if tag in _CELL:
+                lines.text(" ", pre=False)
+            if stack:  # the root's tail is outside the document
+                lines.text(element.tail, pre=pre > 0)
             continue
-        out.append(_break_before(tag))
+        tag = _tag(child)
+        if without_history and _is_history_start(child):
+            break
+        if tag in _DROPPED or (without_history and _is_quote(child, tag)):
+            lines.text(child.tail, pre=pre > 0)
+            continue
+        if tag == "br":
+            lines.line_break()
+        lines.edge(tag)
         pre += tag == "pre"
-        flow(element.text)
-        stack.append((element, True))
-        stack.extend((child, False) for child in reversed(element))
-    return _tidy("".join(out))
+        lines.text(child.text, pre=pre > 0)
+        stack.append((child, iter(child)))
+    return _tidy("".join(lines.parts))
 
 
-def _break_before(tag: str) -> str:
-    if tag in _PARAGRAPH:
-        return "\n\n"
-    return "\n" if tag in _LINE or tag == "br" else ""
-
-
-def _break_after(tag: str) -> str:
-    if tag in _PARAGRAPH:
-        return "\n\n"
-    if tag in _LINE:
-        return "\n"
-    return " " if tag in _CELL else ""
+def _tag(element: Any) -> str:
+    return element.tag if isinstance(element.tag, str) else ""
 
 
 def html_to_text(html: str) -> str:
@@ -301,13 +332,16 @@ def _without_signature(text: str, signature: re.Pattern[str]) -> str:
     """The text above its signature: from a "-- " line, a "Sent from my …" line, or a
     valediction alone on its line, down. The pattern is the library's."""
     position = 0
-    while (found := signature.search(text, position)) is not None:
+    for _ in range(_NOT_SIGNATURES_MAX):
+        found = signature.search(text, position)
+        if found is None:
+            break
         start = found.start() + len(found.group()) - len(found.group().lstrip())
-        line = text[start:].split("\n", 1)[0]
+        end = text.find("\n", start)
+        line = text[start:] if end < 0 else text[start:end]
         valediction = _VALEDICTION.match(line)
         if valediction is None or not line[valediction.end():].strip(_CLOSING_MARKS):
             return text[:found.start()].rstrip()
-        end = text.find("\n", start)
         if end < 0:
             break
         position = end + 1

@@ -19,9 +19,9 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 
-from support.inbox import automatic, reports
-from support.inbox.headers import decode, header_text
-from support.inbox.reports import DeliveryReport
+from support.notify.inbox import automatic, reports
+from support.notify.inbox.headers import decode, header_text
+from support.notify.inbox.reports import DeliveryReport
 
 # A reply with a few photos has a dozen parts; a mail client never writes hundreds. Past
 # this many the message is refused as a whole (and said so), not read part by part.
