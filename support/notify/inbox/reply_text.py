@@ -147,6 +147,9 @@ _ATTRIBUTION = re.compile("|".join(f"(?:{p})" for p in _patterns("wrote_header")
 _VALEDICTION = re.compile("|".join(f"(?:{p})" for p in _patterns("signatures")),
                           re.IGNORECASE)
 _CLOSING_MARKS = " ,.!;:-–—।"
+# A rule left under the sender's words (Outlook's line of underscores over its header
+# block, when nothing stands above it to make it the parser's separator).
+_RULE = re.compile(r"[-_=*~–—]{3,}")
 
 # --- HTML ------------------------------------------------------------------------------------
 _DROPPED = frozenset({"script", "style", "head", "title", "template", "iframe", "object",
@@ -356,7 +359,10 @@ def _own_words(text: str) -> str:
     first = message.read().replies[0]
     if first.headers and not _ATTRIBUTION.search(str(first.headers)):
         return ""  # the text opens with Outlook's block or a separator: all of it is history
-    words = _without_signature(str(first.full_body), message.SIGNATURE_REGEX)
+    lines = _without_signature(str(first.full_body), message.SIGNATURE_REGEX).split("\n")
+    while lines and (not lines[-1].strip() or _RULE.fullmatch(lines[-1].strip())):
+        lines.pop()
+    words = "\n".join(lines)
     return _tidy(_PLACEHOLDER.sub(lambda found: hidden[int(found.group(1))], words))
 
 
