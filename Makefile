@@ -90,6 +90,7 @@ bench: $(VENV)/.stamp-test pg-up
 	$(BIN)/python bench/b5_reports.py
 	$(BIN)/python bench/b6_sqlite_export.py
 	$(BIN)/python bench/b8_permission_api.py
+	$(BIN)/python bench/b9_mail_in.py
 
 # Extracts every applicant-facing string into the template and merges it into each
 # language's catalogue; translate the new or fuzzy entries, then run the tests.

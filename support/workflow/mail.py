@@ -118,12 +118,8 @@ async def _by_token(settings: Settings, recipients: Sequence[str]) -> Applicatio
 async def _by_message_id(refers_to: Sequence[str]) -> Application | None:
     """The application of the first of our emails the message refers to. Our Message-IDs
     are ``<outbox key@host>`` (notify.backends.build_email)."""
-    keys = [mid.partition("@")[0] for mid in refers_to[:20] if mid.endswith(".email")
-            or ".email@" in mid]
-    keys = [key for key in keys if key.endswith(".email")]
-    if not keys:
-        return None
-    for key in keys:
+    keys = [key for mid in refers_to[:20] if (key := mid.partition("@")[0]).endswith(".email")]
+    for key in keys:  # at most twenty looks, each on the unique index
         row = await Notification.get_or_none(idempotency_key=key).only("id", "application_id")
         if row is not None and row.application_id is not None:  # type: ignore[attr-defined]
             return await Application.get_or_none(id=row.application_id)  # type: ignore[attr-defined]
