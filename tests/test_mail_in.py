@@ -65,7 +65,9 @@ async def test_our_email_says_replies_are_read_and_carries_a_signed_reply_addres
     assert re.fullmatch(r"Support desk <support\+[a-z0-9]{10}-[0-9a-f]{20}@desk\.example>",
                         str(ours["Reply-To"]))
     assert application.reference.replace("-", "").lower() in str(ours["Reply-To"])
-    assert "replying to this email" in ours.get_body(("plain",)).get_content()
+    # its own line, in the plain text too (not run on after "…or the application expires.")
+    assert re.search(r"^You can also answer by replying to this email",
+                     ours.get_body(("plain",)).get_content(), re.M)
 
 
 @pytest.mark.parametrize("client", [gmail_reply, outlook_reply, hindi_reply])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -71,7 +72,16 @@ async def _mail_in(settings: Settings, host: str, port: int) -> None:
         await db.close()
 
 
+def _warn_without_base_url(settings: Settings) -> None:
+    """The answers this process writes link to the desk: without SUPPORT_BASE_URL it can
+    only guess the address from PORT, which is the web process's, not its own."""
+    if not os.environ.get("SUPPORT_BASE_URL"):
+        print(f"Note: links in answers point to {settings.base_url}; set SUPPORT_BASE_URL "
+              "to the desk's address, as for support serve.", file=sys.stderr)
+
+
 def cmd_mail_in(settings: Settings, args: argparse.Namespace) -> int:
+    _warn_without_base_url(settings)
     host = args.host or settings.lmtp_host
     port = settings.lmtp_port if args.port is None else args.port
     try:
@@ -104,6 +114,7 @@ def cmd_mail_fetch(settings: Settings, args: argparse.Namespace) -> int:
         print("support mail-fetch: set SUPPORT_IMAP_HOST, SUPPORT_IMAP_USERNAME and "
               "SUPPORT_IMAP_PASSWORD (README.md, Configuration)", file=sys.stderr)
         return 2
+    _warn_without_base_url(settings)
     try:
         return asyncio.run(_mail_fetch(settings, args.once))
     except imap.ImapError as error:

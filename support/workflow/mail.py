@@ -304,7 +304,7 @@ async def _from_applicant(settings: Settings, store: DocumentStore, incoming: In
                 application=fresh, answered=True,
                 received_at__gte=datetime.now(UTC) - ANSWER_EVERY).exists()
             await _record(key, incoming, outcome, fresh, documents=len(uploads),
-                          detail=f"{len(uploads)} documents, {len(refused)} refused",
+                          detail=_files_said(len(uploads), len(refused)),
                           answered=tell)
             if tell:
                 await notify_applicant(fresh, "email_taken", {
@@ -315,6 +315,12 @@ async def _from_applicant(settings: Settings, store: DocumentStore, incoming: In
     log.info("mail %s taken for %s: %s", key[:24], application.reference, outcome)
     return Taken(outcome, application.reference, len(uploads),
                  [item["name"] for item in refused])
+
+
+def _files_said(taken: int, refused: int) -> str:
+    """For the reviewers' Mail page (the desk's English): "1 file taken, 2 refused"."""
+    words = f"{taken} file{'' if taken == 1 else 's'} taken"
+    return f"{words}, {refused} refused" if refused else words
 
 
 def _language(incoming: Incoming) -> str:
