@@ -90,15 +90,7 @@ WORDS = "Here is the receipt again, photographed in daylight. Order {n}."
 class FastRss(RssSampler):
     """``RssSampler`` at 50 ms: a 25 MB message is read and dropped within a second."""
 
-    def run(self) -> None:
-        while self.pid and not self._stop.is_set():
-            try:
-                rss = self._rss()
-            except OSError:
-                return
-            self.samples.append(rss)
-            self.peak_kb = max(self.peak_kb, rss)
-            time.sleep(0.05)
+    interval = 0.05
 
 
 def reset_peak(pid: int) -> None:

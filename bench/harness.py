@@ -124,6 +124,8 @@ class RssSampler:
                 todo.extend(int(c) for c in (task / "children").read_text().split())
         return pids
 
+    interval = 0.1  # seconds between readings
+
     def _rss(self) -> int:
         """The largest single process: each web process must stay under the target."""
         return max(rss_kb(pid) for pid in self._tree())
@@ -136,7 +138,7 @@ class RssSampler:
                 return
             self.samples.append(rss)
             self.peak_kb = max(self.peak_kb, rss)
-            time.sleep(0.1)
+            time.sleep(self.interval)
 
     def _cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self._tree()) if self.pid else 0.0
