@@ -265,3 +265,30 @@ async def test_an_autoresponder_without_headers_gets_one_acknowledgement_an_hour
                           ["support@desk.example"])
     assert await Event.filter(application=application, type="email_received").count() == 5
     assert await outbox.deliver() == 1
+
+
+async def test_mail_records_lose_their_personal_data_with_the_application_and_by_age(
+        app, settings, outbox):
+    from datetime import UTC, datetime, timedelta
+
+    from support.workflow import purging
+
+    application = await make_application(status=Status.APPROVED,
+                                         decided_at=datetime.now(UTC) - timedelta(days=400))
+    async with listener(settings) as port:
+        await deliver(port, plain_mail(application.email, "support@desk.example",
+                                       f"About {application.reference}",
+                                       "My cousin Ravi Kumar, 98111 22233, bought it."),
+                      ["support@desk.example"])
+        await deliver(port, plain_mail("stranger@example.com", "support@desk.example",
+                                       "Unlock please", "I am Priya, call me on 98222 33344."),
+                      ["support@desk.example"])
+    old = await InboundMail.get(outcome="unmatched")
+    await InboundMail.filter(id=old.id).update(
+        received_at=datetime.now(UTC) - timedelta(days=settings.document_retention_days + 1))
+    report = await purging.purge(settings)
+    assert report.redacted == 1 and report.mail == 1
+    for row in await InboundMail.all():
+        assert (row.sender, row.subject, row.excerpt) == ("", "", "")
+    event = await Event.get(application=application, type="email_received")
+    assert event.message == ""  # their words went with the rest of their data
