@@ -41,13 +41,23 @@ $(VENV)/.stamp-mail: | $(VENV)/.stamp-run
 	fi
 	touch $@
 
+# The S3 tests run a private Ceph cluster (tests/servers/radosgw.py: a monitor, a memstore
+# OSD and radosgw on free loopback ports, its own config in a temp dir), never a system one.
+$(VENV)/.stamp-ceph: | $(VENV)/.stamp-run
+	@if [ ! -x /usr/bin/radosgw ] || [ ! -x /usr/bin/ceph-osd ] || [ ! -x /usr/bin/ceph-mon ]; then \
+	  echo "installing ceph-mon ceph-osd radosgw (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends ceph-mon ceph-osd radosgw >/dev/null; \
+	fi
+	touch $@
+
 run: $(VENV)/.stamp-run
 	$(BIN)/support migrate
 	$(BIN)/support bootstrap
 	PORT=$(PORT) $(BIN)/support serve
 
 # Both databases, each on a fresh database; fails if either run fails.
-test: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail pg-up
+test: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail $(VENV)/.stamp-ceph pg-up
 	@rc=0; \
 	echo "=== tests on SQLite ==="; \
 	SUPPORT_TEST_DB=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
@@ -55,10 +65,10 @@ test: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail pg-up
 	SUPPORT_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
 	exit $$rc
 
-test-sqlite: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail
+test-sqlite: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail $(VENV)/.stamp-ceph
 	SUPPORT_TEST_DB=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-postgres: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail pg-up
+test-postgres: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail $(VENV)/.stamp-ceph pg-up
 	SUPPORT_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 pg-up:
