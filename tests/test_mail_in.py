@@ -73,19 +73,22 @@ async def test_our_email_says_replies_are_read_and_carries_a_signed_reply_addres
 @pytest.mark.parametrize("client", [gmail_reply, outlook_reply, hindi_reply])
 async def test_a_reply_answers_the_request_with_its_text_and_photo(
         app, settings, desk, outbox, client):
+    from email import message_from_bytes
+
     application, ours, signed = await asked(desk, outbox)
     text = {"hindi_reply": "रसीद की साफ़ फ़ोटो संलग्न है। धन्यवाद।"}.get(
         client.__name__, "Here is the receipt again, photographed in daylight.")
+    raw = client(ours, application.email, text, photo())
+    reply = message_from_bytes(raw)
     async with listener(settings) as port:
-        refused = await deliver(port, client(ours, application.email, text, photo()),
-                                [str(ours["Reply-To"]).split("<")[1].rstrip(">")])
+        refused = await deliver(port, raw, [str(ours["Reply-To"]).split("<")[1].rstrip(">")])
     assert refused == {}
     fresh = await Application.get(id=application.id)
     assert fresh.status is Status.QUEUED
     assert fresh.held_for_id == signed.reviewer.id  # back to the reviewer who asked
-    reply = await Event.get(application=fresh, type="reply")
-    assert reply.via == "email"
-    assert reply.message == text  # their words, not our quoted request
+    event = await Event.get(application=fresh, type="reply")
+    assert event.via == "email"
+    assert event.message == text  # their words, not our quoted request
     document = await Document.get(application=fresh)
     assert document.purpose == "receipt" and document.content_type == "image/jpeg"
     page = await signed.get(f"/review/applications/{fresh.reference}")
@@ -96,6 +99,8 @@ async def test_a_reply_answers_the_request_with_its_text_and_photo(
     await outbox.deliver()
     told = outbox.emails()[-1]
     assert told["To"] == application.email
+    # in the same thread as their reply in their mail client
+    assert told["In-Reply-To"] == told["References"] == reply["Message-ID"]
     assert "1 file was added" in told.get_body(("plain",)).get_content()
 
 

@@ -47,7 +47,7 @@ _UTF8_QP.body_encoding = QP  # readable in a file and safe through any relay, as
 
 def build_email(
     *, sender: str, to: str, content: EmailContent, key: str, domain: str,
-    reply_to: str = "",
+    reply_to: str = "", in_reply_to: str = "",
 ) -> Message:
     """The Message-ID comes from the outbox row's idempotency key, so a message sent twice
     after a crash carries the same id and receivers can drop the copy.
@@ -70,6 +70,8 @@ def build_email(
     message["Auto-Submitted"] = "auto-generated"
     if reply_to:  # an applicant's email: their answer comes back to this application
         message["Reply-To"] = formataddr((parseaddr(sender)[0], reply_to), charset="utf-8")
+    if in_reply_to:  # our answer to their email: in the same thread in their mail client
+        message["In-Reply-To"] = message["References"] = f"<{in_reply_to}>"
     for body, subtype in ((content.text, "plain"), (content.html, "html")):
         part = MIMENonMultipart("text", subtype)
         part.set_payload(body, _UTF8_QP)

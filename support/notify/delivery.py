@@ -114,7 +114,8 @@ def _payload(
         domain = urlsplit(settings.base_url).hostname or "localhost"
         return build_email(sender=settings.email_from, to=row.recipient, content=content,
                            key=row.idempotency_key, domain=domain,
-                           reply_to=reply_address(settings, row))
+                           reply_to=reply_address(settings, row),
+                           in_reply_to=str(row.context.get("in_reply_to") or ""))
     return row.recipient, render_sms(row.template, row.context, row.locale)
 
 

@@ -310,11 +310,19 @@ async def _from_applicant(settings: Settings, store: DocumentStore, incoming: In
                 await notify_applicant(fresh, "email_taken", {
                     "answered": answers, "closed": not open_now,
                     "documents": len(uploads), "refused": refused,
+                    "in_reply_to": _threadable(incoming.message_id),
                 }, channels=(Channel.EMAIL,))
             filing.committing = True
     log.info("mail %s taken for %s: %s", key[:24], application.reference, outcome)
     return Taken(outcome, application.reference, len(uploads),
                  [item["name"] for item in refused])
+
+
+def _threadable(message_id: str) -> str:
+    """A Message-ID fit to be written back in our In-Reply-To: theirs as sent, unless it
+    could break the header (parse.read keeps only what sits between angle brackets, with
+    no space; this keeps out the rest)."""
+    return message_id if message_id.isprintable() and len(message_id) <= 250 else ""
 
 
 def _files_said(taken: int, refused: int) -> str:
@@ -351,6 +359,7 @@ async def _unmatched(settings: Settings, incoming: Incoming, key: str,
                       detail=incoming.problem or "", answered=not answered_lately)
         if not answered_lately:
             await write_email(incoming.sender, "mail_unmatched", {
+                "in_reply_to": _threadable(incoming.message_id),
                 "unreadable": incoming.problem is not None,
                 "apply_url": f"{settings.base_url}/",
                 "lookup_url": f"{settings.base_url}/status",
