@@ -119,11 +119,13 @@ async def _by_message_id(refers_to: Sequence[str]) -> Application | None:
     """The application of the first of our emails the message refers to. Our Message-IDs
     are ``<outbox key@host>`` (notify.backends.build_email)."""
     keys = [key for mid in refers_to[:20] if (key := mid.partition("@")[0]).endswith(".email")]
-    for key in keys:  # at most twenty looks, each on the unique index
-        row = await Notification.get_or_none(idempotency_key=key).only("id", "application_id")
-        if row is not None and row.application_id is not None:  # type: ignore[attr-defined]
-            return await Application.get_or_none(id=row.application_id)  # type: ignore[attr-defined]
-    return None
+    if not keys:
+        return None
+    # One statement for all of them (on the unique index), then the likeliest first.
+    found = dict(await Notification.filter(idempotency_key__in=keys, application_id__isnull=False)
+                 .values_list("idempotency_key", "application_id"))
+    first = next((found[key] for key in keys if key in found), None)
+    return None if first is None else await Application.get_or_none(id=first)
 
 
 def _is_from(incoming: Incoming, application: Application) -> bool:
