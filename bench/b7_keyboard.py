@@ -54,7 +54,7 @@ from support.accounts.passwords import hash_password  # noqa: E402
 from support.config import Settings  # noqa: E402
 from support.data.db import tortoise_config  # noqa: E402
 from support.data.models import Application, Document, Reviewer, Status  # noqa: E402
-from support.documents.storage import DocumentStore  # noqa: E402
+from support.documents.store import DocumentStore  # noqa: E402
 from support.platform import tokens  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

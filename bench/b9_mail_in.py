@@ -326,7 +326,7 @@ def count_taken(url: str, env: dict[str, str], mails: list[Mail]) -> dict[str, A
     """Every answer in the database, once: its reply event by email with its words, its
     document with the bytes sent (read back from the spool), the application queued."""
     from support.config import Settings
-    from support.documents.storage import DocumentStore
+    from support.documents.store import DocumentStore
 
     refs = quoted([m.reference for m in mails])
     replies = query(url, "SELECT a.reference, e.message FROM event e JOIN application a ON "

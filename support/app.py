@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from support.clock import worker
 from support.config import Settings
 from support.data import db
-from support.documents import spool
+from support.documents import spool, store
 from support.notify import delivery
 from support.platform import logs, memory
 from support.platform.ratelimit import Limiter
@@ -137,6 +137,7 @@ def create_app(settings: Settings) -> Starlette:
                 await app.state.worker_task
             await app.state.limiter.close()
             await db.close()
+            await store.close_clients()
             spool.release(settings.spool_dir)
 
     secure = settings.base_url.startswith("https")

@@ -6,12 +6,14 @@ several differently configured apps in one process without touching ``os.environ
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from limits import parse
 
@@ -20,6 +22,50 @@ PREFIX = "SUPPORT_"
 
 class ConfigError(ValueError):
     """A setting has a value the app cannot work with; raised at start-up, not mid-request."""
+
+
+class StorageUrlError(ConfigError):
+    """SUPPORT_STORAGE_URL cannot be used; the message says why, for the operator."""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Where documents are kept in S3-compatible storage (``SUPPORT_STORAGE_URL``)."""
+
+    name: str
+    prefix: str  # "" or ending in "/"
+    endpoint: str | None  # None: AWS's own, by region
+    region: str
+    access_key: str
+    secret_key: str = field(repr=False)
+
+    def key(self, storage_key: str) -> str:
+        return self.prefix + storage_key
+
+
+@functools.lru_cache(maxsize=8)  # read on every document: parsed once
+def parse_storage_url(url: str, access_key: str, secret_key: str) -> Bucket:
+    """``s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:7480&region=us-east-1``."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.hostname:
+        raise StorageUrlError("SUPPORT_STORAGE_URL must look like s3://BUCKET/PREFIX?endpoint="
+                              "https://s3.example.com&region=REGION")
+    options = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    unknown = set(options) - {"endpoint", "region"}
+    if unknown:
+        raise StorageUrlError(f"SUPPORT_STORAGE_URL: unknown option {sorted(unknown)[0]!r} "
+                              "(endpoint and region are known)")
+    endpoint = options.get("endpoint")
+    if endpoint is not None and urlsplit(endpoint).scheme not in {"http", "https"}:
+        raise StorageUrlError("SUPPORT_STORAGE_URL: endpoint must be an http(s):// address")
+    if not access_key or not secret_key:
+        raise StorageUrlError("SUPPORT_STORAGE_URL needs SUPPORT_S3_ACCESS_KEY and "
+                              "SUPPORT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and "
+                              "AWS_SECRET_ACCESS_KEY)")
+    prefix = parts.path.strip("/")
+    return Bucket(name=parts.hostname, prefix=f"{prefix}/" if prefix else "",
+                  endpoint=endpoint, region=options.get("region") or "us-east-1",
+                  access_key=access_key, secret_key=secret_key)
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -221,6 +267,14 @@ class Settings:
     # Between looks at a mailbox that does not offer IDLE (or, with IDLE, the longest wait
     # before the connection is renewed).
     imap_poll_seconds: int = 60
+    # Where documents are kept (issue 24): empty for the data dir's documents/ folder, or
+    # s3://BUCKET/PREFIX?endpoint=https://…&region=… for S3-compatible object storage, so
+    # web processes and workers on several machines share them without a shared disk
+    # (support/documents/store.py). Credentials from SUPPORT_S3_ACCESS_KEY/SECRET_KEY, else
+    # the usual AWS variables.
+    storage_url: str = ""
+    s3_access_key: str = field(default="", repr=False)
+    s3_secret_key: str = field(default="", repr=False)
 
     @property
     def documents_dir(self) -> Path:
@@ -248,6 +302,13 @@ class Settings:
         return self.metrics_dir or self.data_dir / "metrics"
 
     @property
+    def storage(self) -> Bucket | None:
+        """The bucket documents are kept in, or None for the data dir's ``documents/``."""
+        if not self.storage_url:
+            return None
+        return parse_storage_url(self.storage_url, self.s3_access_key, self.s3_secret_key)
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
 
@@ -267,7 +328,7 @@ class Settings:
             raise ConfigError(f"{PREFIX}METRICS_TOKEN must be at least 16 characters")
         if env.get(PREFIX + "SMS_BACKEND") == "http" and not env.get(PREFIX + "SMS_HTTP_URL"):
             raise ConfigError(f"{PREFIX}SMS_BACKEND=http needs {PREFIX}SMS_HTTP_URL")
-        return cls(
+        settings = cls(
             data_dir=data_dir,
             database_url=database_url,
             secret_key=secret_key,
@@ -333,4 +394,10 @@ class Settings:
             imap_mailbox=env.get(PREFIX + "IMAP_MAILBOX") or cls.imap_mailbox,
             imap_ca_file=env.get(PREFIX + "IMAP_CA_FILE") or "",
             imap_poll_seconds=_at_least_one(env, "IMAP_POLL_SECONDS", cls.imap_poll_seconds),
+            storage_url=env.get(PREFIX + "STORAGE_URL") or "",
+            s3_access_key=env.get(PREFIX + "S3_ACCESS_KEY") or env.get("AWS_ACCESS_KEY_ID") or "",
+            s3_secret_key=env.get(PREFIX + "S3_SECRET_KEY")
+            or env.get("AWS_SECRET_ACCESS_KEY") or "",
         )
+        settings.storage  # noqa: B018 - a wrong SUPPORT_STORAGE_URL stops the start-up
+        return settings

@@ -3,6 +3,10 @@
 The suite runs once per database: ``SUPPORT_TEST_DB=sqlite`` (default) or ``postgres``.
 Each run migrates a fresh database with the real migrations, and every test starts from
 empty tables and its own data dir (mail, SMS log, documents).
+
+``SUPPORT_TEST_STORE=s3`` keeps every test's documents in a bucket of the private Ceph
+gateway (tests/servers/radosgw.py), under a prefix of the test's own, instead of its data
+dir: ``make test`` runs the document tests (``DOCUMENT_TESTS`` in the Makefile) so too.
 """
 
 from __future__ import annotations
@@ -35,14 +39,16 @@ from support.app import create_app
 from support.config import Settings
 from support.data import db
 from support.notify import delivery
+from tests.servers.radosgw import radosgw  # noqa: F401 - the session's gateway, when asked
 
 DB_KIND = os.environ.get("SUPPORT_TEST_DB", "sqlite")
+STORE_KIND = os.environ.get("SUPPORT_TEST_STORE", "disk")
 PG_ADMIN_URL = os.environ.get("SUPPORT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BASE = "http://testserver"
 
 
 def pytest_report_header() -> str:
-    return f"database: {DB_KIND}"
+    return f"database: {DB_KIND}, documents: {STORE_KIND}"
 
 
 def free_port() -> int:
@@ -89,14 +95,36 @@ async def empty_database_url(tmp_path: Path) -> AsyncIterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def test_bucket(request: pytest.FixtureRequest) -> dict[str, str] | None:
+    """With ``SUPPORT_TEST_STORE=s3``, a bucket of the session's gateway: the settings a
+    test's store needs but its prefix. None: documents stay in the data dir."""
+    if STORE_KIND != "s3":
+        return None
+    gateway = request.getfixturevalue("radosgw")
+    name = "desk-tests-" + secrets.token_hex(4)
+    gateway.make_bucket(name)
+    return {"url": f"s3://{name}/{{prefix}}?endpoint={gateway.endpoint}&region={gateway.region}",
+            "access_key": gateway.access_key, "secret_key": gateway.secret_key}
+
+
+def store_settings(bucket: dict[str, str] | None) -> dict[str, str]:
+    """The storage settings of a new test: a prefix of its own in the session's bucket."""
+    if bucket is None:
+        return {}
+    return {"storage_url": bucket["url"].format(prefix="t-" + secrets.token_hex(6)),
+            "s3_access_key": bucket["access_key"], "s3_secret_key": bucket["secret_key"]}
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(database_url: str, tmp_path: Path, test_bucket: dict[str, str] | None) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         secret_key="test-secret-" + "x" * 40,
         base_url=BASE,
         inprocess_worker=False,
+        **store_settings(test_bucket),  # type: ignore[arg-type]
     )
 
 

@@ -9,7 +9,15 @@ from typing import Any
 
 from support.config import Settings
 from support.data.models import Application, Document, Status
-from support.documents.storage import DocumentStore
+from support.documents.store import (
+    DOCUMENTS,
+    IN_BUCKET,
+    UPLOADS,
+    BucketStore,
+    DiskStore,
+    DocumentStore,
+    client_of,
+)
 from support.platform import tokens
 from support.rules.kinds import KINDS
 
@@ -45,8 +53,14 @@ async def make_application(**overrides: Any) -> Application:
     return await Application.create(**data)
 
 
-def uploaded(settings: Settings, document: Document) -> bytes:
-    """What the applicant sent as ``document``: its bytes in the spool until the worker
-    files it (``documents.filing``), else its file."""
-    source = DocumentStore.of(settings).source(document.storage_key, document.spooled)
+async def uploaded(settings: Settings, document: Document) -> bytes:
+    """What the applicant sent as ``document``: its bytes in the spool (or the bucket's
+    ``uploads/``) until the worker files it (``documents.filing``), else its file."""
+    store = DocumentStore.of(settings)
+    if isinstance(store, BucketStore):
+        objects = await client_of(store.bucket)
+        name = (UPLOADS if document.spooled == IN_BUCKET else DOCUMENTS) + document.storage_key
+        return await objects.read(name)
+    assert isinstance(store, DiskStore)
+    source = store.source(document.storage_key, document.spooled)
     return source if isinstance(source, bytes) else source.read_bytes()

@@ -55,12 +55,12 @@ from support.data.models import (
     Status,
     Verification,
 )
-from support.documents.storage import DocumentStore
 from support.platform import tokens
 from support.web.api.registry import SCOPES
 from support.workflow import api_keys, webhooks
 from tests.conftest import BASE, UNLOCK, hidden_fields, jpeg_bytes
 from tests.factories import make_application
+from tests.kept import kept
 
 PRINCIPALS = ("anonymous", "token_a", "token_b", "reviewer", "lead", "admin", "other_queue",
               "half_signed_in", "must_enrol")
@@ -291,11 +291,8 @@ CODE_A, CODE_B = "482913", "731640"
 async def attach(settings: Any, application: Application, content: bytes,
                  name: str = "receipt.jpg", content_type: str = "image/jpeg") -> Document:
     """A stored document, written where the store keeps it."""
-    store = DocumentStore.of(settings)
     key = secrets.token_urlsafe(24)
-    target = store.path(key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(content)
+    kept(settings, key).write_bytes(content)
     return await Document.create(
         application=application, purpose="receipt", content_type=content_type,
         size=len(content), sha256="0" * 64, storage_key=key, original_name=name,
@@ -689,7 +686,7 @@ async def test_path_traversal_in_any_path_parameter_goes_nowhere(
     canary = b"canary-" + secrets.token_hex(8).encode()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "canary.txt").write_bytes(canary)
-    content = (DocumentStore.of(settings).path(world.document.storage_key)
+    content = (kept(settings, world.document.storage_key)
                .read_bytes())
     before = (await snapshot(world.a), await snapshot(world.b), await desk_snapshot())
     for payload in TRAVERSALS:

@@ -15,9 +15,9 @@ from aiosmtpd.smtp import SMTP
 from support import workflow
 from support.clock import jobs
 from support.data.models import Application, Channel, Document, Event, Notification, Status
-from support.documents.storage import DocumentStore
 from support.workflow import purging
 from tests.conftest import Outbox
+from tests.kept import kept
 from tests.test_smtp import Handler, SmtpServer
 
 DEVANAGARI = re.compile(r"[\u0900-\u097F]")
@@ -72,7 +72,7 @@ async def test_a_refused_application_is_erased_at_once_and_the_applicant_told(
 ):
     status_path = await applicant.apply_and_verify(mail.outbox)
     application = await Application.get()
-    receipt = DocumentStore.of(settings).path((await Document.get()).storage_key)
+    receipt = kept(settings, (await Document.get()).storage_key)
     await _decide(desk, application, "reject")
     await mail.outbox.deliver()
 

@@ -270,7 +270,7 @@ async def test_disk_full_during_upload(disk_app: tuple[Settings, httpx2.AsyncCli
     accepted = await applicant.submit(kind, fields, files)
     assert accepted.status_code == 303, accepted.text
     assert await Application.all().count() == 1
-    kept = {d.purpose: uploaded(on_disk, d) for d in await Document.all()}
+    kept = {d.purpose: await uploaded(on_disk, d) for d in await Document.all()}
     assert kept == {field: data for field, (_, data, _) in files.items()}
     assert files_under(on_disk.upload_tmp_dir) == []
 
@@ -306,7 +306,7 @@ async def test_disk_full_during_a_reply(disk_app: tuple[Settings, httpx2.AsyncCl
     )
     assert accepted.status_code == 303, accepted.text
     assert (await Application.get(id=application.id)).status is Status.QUEUED
-    assert [uploaded(on_disk, d) for d in await Document.all()] == [jpeg_bytes()]
+    assert [await uploaded(on_disk, d) for d in await Document.all()] == [jpeg_bytes()]
 
 
 # --- 3. An SMTP server that accepts connections and never answers --------------------------

@@ -24,11 +24,11 @@ from support.data.models import Application, Document, Event, Status
 from support.documents import pdfs
 from support.documents.filing import sanitise_document, sanitise_pending
 from support.documents.refusals import Reason, Refused
-from support.documents.storage import DocumentStore
 from support.notify import delivery
 from tests import hostile
 from tests.conftest import RECOVERY, UNLOCK, jpeg_bytes
 from tests.factories import make_application, uploaded
+from tests.kept import everything_kept, kept
 from tests.test_apply import (
     Page,
     assert_error_next_to,
@@ -97,7 +97,7 @@ REFUSED = [
 
 def assert_nothing_kept(settings: Settings) -> None:
     assert leftovers(settings.upload_tmp_dir) == []
-    assert leftovers(settings.documents_dir) == []
+    assert everything_kept(settings) == []
 
 
 @pytest.mark.parametrize(("name", "data", "says"), REFUSED)
@@ -178,7 +178,7 @@ async def test_honest_documents_are_accepted_as_sent(client, settings, name, dat
     assert response.status_code == 303, response.text[:300]
     document = await Document.get()
     assert document.sanitised_at is None
-    assert uploaded(settings, document) == data
+    assert await uploaded(settings, document) == data
     assert leftovers(settings.upload_tmp_dir) == []
 
 
@@ -264,20 +264,19 @@ async def test_worker_strips_metadata_and_keeps_the_receipt_hash(applicant, outb
 
     await run_worker_until(settings, all_sanitised)
 
-    store = DocumentStore.of(settings)
     documents = {d.purpose: d for d in await Document.filter(application=application)}
     for purpose, original in (("receipt", photo), ("box_photo", screenshot)):
         document = documents[purpose]
-        stored = store.path(document.storage_key).read_bytes()
+        stored = kept(settings, document.storage_key).read_bytes()
         assert stored != original
         assert document.size == len(stored)
         # risk signals compare receipts by their hash as uploaded
         assert document.sha256 == hashlib.sha256(original).hexdigest()
-    assert_clean_upright_photo(store.path(documents["receipt"].storage_key).read_bytes())
-    assert_clean_png(store.path(documents["box_photo"].storage_key).read_bytes())
+    assert_clean_upright_photo(kept(settings, documents["receipt"].storage_key).read_bytes())
+    assert_clean_png(kept(settings, documents["box_photo"].storage_key).read_bytes())
     # the clean copies replaced the originals: no other file, no temporary left over
-    assert sorted(leftovers(settings.documents_dir)) == sorted(
-        store.path(d.storage_key) for d in documents.values())
+    assert everything_kept(settings) == sorted(
+        (kept(settings, d.storage_key) for d in documents.values()), key=lambda k: k.key)
 
 
 async def test_reviewer_gets_a_clean_copy_before_the_worker_runs(applicant, outbox, desk, settings):
@@ -297,22 +296,20 @@ async def test_reviewer_gets_a_clean_copy_before_the_worker_runs(applicant, outb
     assert document.sanitised_at is not None
     assert document.size == len(response.content)
     assert document.sha256 == hashlib.sha256(photo).hexdigest()
-    assert DocumentStore.of(settings).path(document.storage_key).read_bytes() \
+    assert kept(settings, document.storage_key).read_bytes() \
         == response.content
 
 
 async def store_directly(settings: Settings, application: Application, data: bytes,
                          content_type: str, name: str) -> Document:
     """A document that never met the upload checks (stored before them, or by a bug)."""
-    store = DocumentStore.of(settings)
     key = f"legacy-{hashlib.sha256(data).hexdigest()[:24]}"
-    path = store.path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    file = kept(settings, key)
+    file.write_upload(data)
     return await Document.create(
         application=application, purpose="receipt", content_type=content_type,
         size=len(data), sha256=hashlib.sha256(data).hexdigest(), storage_key=key,
-        original_name=name,
+        original_name=name, spooled=file.upload_place,
     )
 
 
@@ -327,7 +324,6 @@ async def test_worker_marks_what_it_cannot_make_safe_and_carries_on(settings, de
     ]
     good = await store_directly(settings, application, hostile.photo_with_gps(), "image/jpeg",
                                 "photo.jpg")
-    store = DocumentStore.of(settings)
 
     async def none_pending() -> bool:
         return not await Document.filter(sanitised_at=None).exists()
@@ -336,11 +332,11 @@ async def test_worker_marks_what_it_cannot_make_safe_and_carries_on(settings, de
 
     await good.refresh_from_db()
     assert good.content_type == "image/jpeg"
-    assert_clean_upright_photo(store.path(good.storage_key).read_bytes())
+    assert_clean_upright_photo(kept(settings, good.storage_key).read_bytes())
     for document in bad:
         await document.refresh_from_db()
         assert document.content_type.startswith("unsafe:"), document.original_name
-        assert not store.path(document.storage_key).exists(), document.original_name
+        assert not kept(settings, document.storage_key).exists(), document.original_name
     events = await Event.filter(application=application, type="document_unsafe").order_by("id")
     assert len(events) == 3 and all(e.internal for e in events)
     assert "too many pixels" in events[1].message
@@ -432,12 +428,12 @@ async def test_sanitising_twice_changes_nothing_more(settings, app):
     document = await store_directly(settings, application, hostile.photo_with_gps(),
                                     "image/jpeg", "photo.jpg")
     assert await sanitise_pending(settings) == 1
-    path = DocumentStore.of(settings).path(document.storage_key)
+    path = kept(settings, document.storage_key)
     first = path.read_bytes()
     await Document.filter(id=document.id).update(sanitised_at=None)  # as if not yet marked
     assert await sanitise_pending(settings) == 1
     assert_clean_upright_photo(path.read_bytes())
-    with Image.open(io.BytesIO(first)) as before, Image.open(path) as after:
+    with Image.open(io.BytesIO(first)) as before, Image.open(io.BytesIO(path.read_bytes())) as after:
         assert before.size == after.size == (40, 80)
 
 
@@ -450,7 +446,7 @@ async def test_document_deleted_while_being_sanitised_leaves_no_file(settings, a
     await Document.filter(id=document.id).delete()  # gone after the worker read it
 
     assert await sanitise_document(settings, document)
-    assert leftovers(settings.documents_dir) == []
+    assert everything_kept(settings) == []
 
 
 @pytest.mark.parametrize("make", [

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from support import workflow
 from support.data.models import Application, Event, Status
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from support.workflow import Decision
 from tests.factories import make_application as make
 from tests.test_queue import references as refs

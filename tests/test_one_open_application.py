@@ -19,7 +19,7 @@ import pytest
 from support import workflow
 from support.config import Settings
 from support.data.models import Application, Channel, Notification, Status
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from support.platform import i18n
 from support.rules.kinds import KINDS
 from support.workflow import DomainError

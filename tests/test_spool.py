@@ -15,7 +15,7 @@ from support.data.models import Document
 from support.documents import filing, spool
 from support.documents.filing import sanitise_pending, sweep_spool
 from support.documents.spool import KEEP_SECONDS, Place, Spool
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from tests.conftest import UNLOCK, jpeg_bytes
 from tests.faults_disk import fill, small_filesystem
 from tests.test_apply import post_apply, receipt

@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 from support import workflow
 from support.config import Settings
 from support.data.models import Application, Event, Reviewer, Status, Verification
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from support.platform import tokens
 from support.workflow import TRANSITIONS, DomainError
 from support.workflow.machine import SYSTEM_ACTOR, locked, move

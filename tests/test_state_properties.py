@@ -36,7 +36,7 @@ from support.data.models import (
     Status,
     Verification,
 )
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.workflow import TRANSITIONS, DomainError
 from support.workflow.machine import ACTIVE, OPEN, Actor, reviewer_actor

@@ -12,6 +12,7 @@ from support.data.models import AccessToken, Application, Event, Notification, S
 from support.documents.filing import sanitise_pending
 from support.platform import tokens
 from tests.conftest import RECOVERY, UNLOCK
+from tests.kept import kept
 
 
 async def _submitted(applicant, kind="unlock"):
@@ -161,7 +162,7 @@ async def test_unconfirmed_applications_expire_after_a_day(applicant, outbox, se
     await Application.filter(id=old.id).update(created_at=datetime.now(UTC) - timedelta(hours=25))
     await sanitise_pending(settings)  # the worker files both receipts
     document = await old.documents.all().first()
-    stored = settings.documents_dir / document.storage_key[:2] / document.storage_key
+    stored = kept(settings, document.storage_key)
     assert stored.exists()
 
     assert await workflow.expire_unverified(settings) == 1

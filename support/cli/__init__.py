@@ -33,7 +33,7 @@ from support.clock import worker
 from support.config import Settings
 from support.data import db
 from support.data.models import Reviewer
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore, close_clients
 from support.notify import delivery
 from support.platform import logs, memory, metrics_dir
 from support.platform.formatting import format_when
@@ -217,6 +217,7 @@ async def _worker(settings: Settings) -> None:
         await worker.run(settings, delivery.Backends.from_settings(settings), stop)
     finally:
         await db.close()
+        await close_clients()
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from support.config import Settings
 from support.data import db
+from support.documents.store import close_clients
 
 T = TypeVar("T")
 
@@ -17,3 +18,4 @@ async def with_db(settings: Settings, action: Callable[[], Awaitable[T]]) -> T:
         return await action()
     finally:
         await db.close()
+        await close_clients()  # a purge's or an erasure's bucket client

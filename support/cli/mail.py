@@ -13,6 +13,7 @@ from typing import Any
 
 from support.config import Settings
 from support.data import db
+from support.documents.store import close_clients
 from support.mailin import imap, lmtp
 from support.mailin.desk import DeskTaker
 
@@ -70,6 +71,7 @@ async def _mail_in(settings: Settings, host: str, port: int) -> None:
         await task
     finally:
         await db.close()
+        await close_clients()
 
 
 def _warn_without_base_url(settings: Settings) -> None:
@@ -107,6 +109,7 @@ async def _mail_fetch(settings: Settings, once: bool) -> int:
         return 0
     finally:
         await db.close()
+        await close_clients()
 
 
 def cmd_mail_fetch(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tortoise.transactions import in_transaction
 
@@ -28,7 +29,8 @@ from support.config import Settings
 from support.data.models import Document, Event
 from support.documents.refusals import DESCRIPTIONS, Refused
 from support.documents.spool import Place
-from support.documents.storage import UNSAFE, DocumentStore, one_large_file, sanitise
+from support.documents.storage import UNSAFE, one_large_file, sanitise
+from support.documents.store import IN_BUCKET, DocumentStore
 
 log = logging.getLogger("support.documents")
 
@@ -48,12 +50,17 @@ async def sanitise_document(settings: Settings, document: Document) -> bool:
     if document.sanitised_at is not None:
         return not is_unsafe(document)
     store = DocumentStore.of(settings)
+    max_pixels = settings.max_image_pixels
+
+    def work(source: bytes | Path, target: Path) -> int:
+        return sanitise(source, target, document.content_type, max_pixels)
+
     try:
         async with one_large_file():
-            size = await asyncio.to_thread(_sanitise, store, document, settings.max_image_pixels)
+            size = await store.make_safe(document.storage_key, document.spooled, work)
     except Refused as refusal:
         await _mark_unsafe(document, DESCRIPTIONS[refusal.reason])
-        store.delete(document.storage_key)
+        await store.delete(document.storage_key)
         log.warning("document %s could not be made safe: %s", document.id, refusal)
         return False
     except FileNotFoundError:
@@ -64,7 +71,7 @@ async def sanitise_document(settings: Settings, document: Document) -> bool:
         raise
     except Exception:  # noqa: BLE001 - our failure, not the file's: marked, the file kept
         log.exception("document %s could not be made safe", document.id)
-        await asyncio.to_thread(_keep_as_uploaded, store, document)
+        await _keep_as_uploaded(store, document)
         await _mark_unsafe(document, "an error on our side")
         return False
     now = datetime.now(UTC)
@@ -72,28 +79,17 @@ async def sanitise_document(settings: Settings, document: Document) -> bool:
         sanitised_at=now, size=size, spooled=None
     )
     if not marked and not await Document.exists(id=document.id):
-        store.delete(document.storage_key)  # the row went (expired, erased) while we worked
+        await store.delete(document.storage_key)  # the row went (erased) while we worked
+    elif marked:
+        await store.filed(document.storage_key)
     document.sanitised_at, document.size, document.spooled = now, size, None
     return True
 
 
-def _sanitise(store: DocumentStore, document: Document, max_pixels: int) -> int:
-    """In a thread: the upload read (from the spool, or its file) and made safe at its key."""
-    source = store.source(document.storage_key, document.spooled)
-    target = store.path(document.storage_key)
-    target.parent.mkdir(parents=True, exist_ok=True)  # made by ``prepare``; one stat if so
-    return sanitise(source, target, document.content_type, max_pixels)
-
-
-def _keep_as_uploaded(store: DocumentStore, document: Document) -> None:
+async def _keep_as_uploaded(store: DocumentStore, document: Document) -> None:
     """Our code failed on this upload: an operator looks at it under its key, as it came."""
-    if document.spooled is None:
-        return
     try:
-        data = store.spool.read(Place.parse(document.spooled))
-        target = store.path(document.storage_key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        await store.keep_as_uploaded(document.storage_key, document.spooled)
     except OSError:
         log.warning("document %s could not be kept for an operator", document.id)
 
@@ -121,8 +117,12 @@ async def sweep_spool(settings: Settings) -> int:
     runs it with the clock's actions, every minute."""
     waiting = await Document.filter(sanitised_at=None, spooled__not_isnull=True).values_list(
         "spooled", flat=True)
-    segments = {Place.parse(str(place)).segment for place in waiting}
-    return await asyncio.to_thread(DocumentStore.of(settings).spool.sweep, segments)
+    spooled = DocumentStore.of(settings).spool
+    if spooled is None:  # uploads wait in the bucket, not in a spool
+        return 0
+    segments = {Place.parse(str(place)).segment for place in waiting
+                if str(place) != IN_BUCKET}
+    return await asyncio.to_thread(spooled.sweep, segments)
 
 
 async def sanitise_pending(

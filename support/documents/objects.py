@@ -7,79 +7,94 @@ overwritten) streams from its file through aiobotocore, where obstore holds any 
 put whole in memory (tests/servers/radosgw.py: 194 MB for a 100 MB file against 2 MB),
 and B4's ceiling is 200 MB for 50 large uploads at once.
 
-This is the client and its settings; the document store uses it once every path through
-the store is routed here (issue 24's remaining steps).
+This is the client; ``store.BucketStore`` is the document store built on it. Every failure
+to reach the bucket (connection refused, a timeout, a 5xx, refused credentials) is raised
+as ``StorageUnavailable``, an ``OSError``: the callers already treat a failing disk as
+"try again later", and a bucket out of reach is the same to them.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from aiobotocore.session import get_session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from support.config import Bucket, StorageUrlError, parse_storage_url
+
+__all__ = ["AlreadyStored", "Bucket", "ObjectStore", "StorageUnavailable", "StorageUrlError",
+           "parse_storage_url"]
 
 # Read back in pieces this large: a reviewer's download is streamed, never held whole.
 CHUNK = 256 * 1024
-
-
-class StorageUrlError(ValueError):
-    """SUPPORT_STORAGE_URL cannot be used; the message says why, for the operator."""
-
-
-@dataclass(frozen=True)
-class Bucket:
-    name: str
-    prefix: str  # "" or ending in "/"
-    endpoint: str | None  # None: AWS's own, by region
-    region: str
-    access_key: str
-    secret_key: str
-
-    def key(self, storage_key: str) -> str:
-        return self.prefix + storage_key
-
-
-def parse_storage_url(url: str, access_key: str, secret_key: str) -> Bucket:
-    """``s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:7480&region=us-east-1``."""
-    parts = urlsplit(url)
-    if parts.scheme != "s3" or not parts.hostname:
-        raise StorageUrlError("SUPPORT_STORAGE_URL must look like s3://BUCKET/PREFIX?endpoint="
-                              "https://s3.example.com&region=REGION")
-    options = {name: values[-1] for name, values in parse_qs(parts.query).items()}
-    unknown = set(options) - {"endpoint", "region"}
-    if unknown:
-        raise StorageUrlError(f"SUPPORT_STORAGE_URL: unknown option {sorted(unknown)[0]!r} "
-                              "(endpoint and region are known)")
-    endpoint = options.get("endpoint")
-    if endpoint is not None and urlsplit(endpoint).scheme not in {"http", "https"}:
-        raise StorageUrlError("SUPPORT_STORAGE_URL: endpoint must be an http(s):// address")
-    if not access_key or not secret_key:
-        raise StorageUrlError("SUPPORT_STORAGE_URL needs SUPPORT_S3_ACCESS_KEY and "
-                              "SUPPORT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and "
-                              "AWS_SECRET_ACCESS_KEY)")
-    prefix = parts.path.strip("/")
-    return Bucket(name=parts.hostname, prefix=f"{prefix}/" if prefix else "",
-                  endpoint=endpoint, region=options.get("region") or "us-east-1",
-                  access_key=access_key, secret_key=secret_key)
 
 
 class AlreadyStored(Exception):
     """A key is never written twice: the storage refused the second write (412)."""
 
 
-class ObjectStore:
-    """One bucket, through one client per event loop (``connect``)."""
+class StorageUnavailable(OSError):
+    """The bucket could not be reached or refused us; nothing was written. Says what
+    happened in the operator's words, never a document's name."""
 
-    def __init__(self, bucket: Bucket) -> None:
+
+# Short waits: an applicant's submission waits on the put, and a gateway that is down
+# must become a clear "try again" in seconds, not after botocore's minute of retries.
+_CONFIG = Config(
+    # Path-style addressing: a self-hosted gateway on an address has no bucket subdomains.
+    # Checksums only where required: radosgw 16 predates the newer defaults' trailers.
+    s3={"addressing_style": "path"},
+    request_checksum_calculation="when_required",
+    response_checksum_validation="when_required",
+    connect_timeout=3, read_timeout=30,
+    retries={"max_attempts": 2, "mode": "standard"},
+)
+
+
+@contextlib.contextmanager
+def _reaching(storage_key: str, missing_ok: bool = False) -> Iterator[None]:
+    """Turn the client's errors into ours: 404 ``FileNotFoundError``, 412 ``AlreadyStored``,
+    the rest ``StorageUnavailable``."""
+    try:
+        yield
+    except ClientError as error:
+        status = _status(error)
+        if status == 404 and not missing_ok:
+            raise FileNotFoundError(storage_key) from None
+        if status == 412:
+            raise AlreadyStored(storage_key) from None
+        code = error.response.get("Error", {}).get("Code", "")
+        raise StorageUnavailable(f"object storage answered {status} {code}".strip()) from None
+    except BotoCoreError as error:
+        raise StorageUnavailable(f"object storage out of reach ({type(error).__name__})") \
+            from None
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One object under the store's prefix: its name after the prefix, and when written."""
+
+    name: str
+    modified: float  # Unix time
+
+
+class ObjectStore:
+    """One bucket (and prefix), through a client of its own (``connect``) or one shared
+    with other prefixes of the same account (``store.client_of`` keeps one a loop)."""
+
+    def __init__(self, bucket: Bucket, client: Any = None) -> None:
         self.bucket = bucket
-        self._client: Any = None
+        self._client: Any = client
         self._stack: contextlib.AsyncExitStack | None = None
+
+    def sharing(self, bucket: Bucket) -> ObjectStore:
+        """Another bucket or prefix through this one's client and connections."""
+        return ObjectStore(bucket, self._client)
 
     async def connect(self) -> None:
         session = get_session()
@@ -87,14 +102,7 @@ class ObjectStore:
         self._client = await self._stack.enter_async_context(session.create_client(
             "s3", region_name=self.bucket.region, endpoint_url=self.bucket.endpoint,
             aws_access_key_id=self.bucket.access_key,
-            aws_secret_access_key=self.bucket.secret_key,
-            # Path-style addressing: a self-hosted gateway on an address has no bucket
-            # subdomains. Checksums only where required: radosgw 16 predates the newer
-            # defaults' trailers.
-            config=Config(s3={"addressing_style": "path"},
-                          request_checksum_calculation="when_required",
-                          response_checksum_validation="when_required",
-                          retries={"max_attempts": 3, "mode": "standard"}),
+            aws_secret_access_key=self.bucket.secret_key, config=_CONFIG,
         ))
 
     async def close(self) -> None:
@@ -105,48 +113,82 @@ class ObjectStore:
     async def put(self, storage_key: str, source: bytes | Path) -> None:
         """Write once: raises ``AlreadyStored`` if the key exists (``If-None-Match: *``).
         A file is streamed from disk, not read whole."""
-        with contextlib.ExitStack() as files:
+        with contextlib.ExitStack() as files, _reaching(storage_key):
             body: Any = source if isinstance(source, bytes) else \
                 files.enter_context(source.open("rb"))
-            try:
-                await self._client.put_object(Bucket=self.bucket.name,
-                                              Key=self.bucket.key(storage_key), Body=body,
-                                              IfNoneMatch="*")
-            except ClientError as error:
-                if _status(error) == 412:
-                    raise AlreadyStored(storage_key) from error
-                raise
+            await self._client.put_object(Bucket=self.bucket.name,
+                                          Key=self.bucket.key(storage_key), Body=body,
+                                          IfNoneMatch="*")
+
+    async def open(self, storage_key: str) -> tuple[int, AsyncIterator[bytes]]:
+        """The object's size and its bytes, ``CHUNK`` at a time; the request is made here,
+        so a missing object raises ``FileNotFoundError`` before anything is sent on."""
+        with _reaching(storage_key):
+            answer = await self._client.get_object(Bucket=self.bucket.name,
+                                                   Key=self.bucket.key(storage_key))
+        return int(answer["ContentLength"]), self._pieces(storage_key, answer["Body"])
+
+    async def _pieces(self, storage_key: str, body: Any) -> AsyncIterator[bytes]:
+        async with body as stream:
+            while True:
+                with _reaching(storage_key):
+                    chunk = await stream.read(CHUNK)
+                if not chunk:
+                    return
+                yield chunk
 
     async def chunks(self, storage_key: str) -> AsyncIterator[bytes]:
         """The object's bytes, ``CHUNK`` at a time. Raises ``FileNotFoundError``."""
-        try:
-            answer = await self._client.get_object(Bucket=self.bucket.name,
-                                                   Key=self.bucket.key(storage_key))
-        except ClientError as error:
-            if _status(error) == 404:
-                raise FileNotFoundError(storage_key) from error
-            raise
-        async with answer["Body"] as stream:
-            while chunk := await stream.read(CHUNK):
-                yield chunk
+        _size, pieces = await self.open(storage_key)
+        async for chunk in pieces:
+            yield chunk
 
     async def read(self, storage_key: str) -> bytes:
         return b"".join([chunk async for chunk in self.chunks(storage_key)])
 
+    async def download(self, storage_key: str, target: Path) -> int:
+        """The object written to ``target`` (a new file), a piece at a time; its size."""
+        _size, pieces = await self.open(storage_key)
+        written = 0
+        with target.open("xb") as out:
+            async for chunk in pieces:
+                out.write(chunk)
+                written += len(chunk)
+        return written
+
     async def delete(self, storage_key: str) -> None:
         """Gone, or was never there (S3's DELETE is idempotent)."""
-        await self._client.delete_object(Bucket=self.bucket.name,
-                                         Key=self.bucket.key(storage_key))
+        with _reaching(storage_key, missing_ok=True):
+            await self._client.delete_object(Bucket=self.bucket.name,
+                                             Key=self.bucket.key(storage_key))
+
+    async def size(self, storage_key: str) -> int | None:
+        """The object's size, or None if there is none."""
+        try:
+            with _reaching(storage_key):
+                answer = await self._client.head_object(Bucket=self.bucket.name,
+                                                        Key=self.bucket.key(storage_key))
+        except FileNotFoundError:
+            return None
+        return int(answer["ContentLength"])
 
     async def exists(self, storage_key: str) -> bool:
-        try:
-            await self._client.head_object(Bucket=self.bucket.name,
-                                           Key=self.bucket.key(storage_key))
-        except ClientError as error:
-            if _status(error) == 404:
-                return False
-            raise
-        return True
+        return await self.size(storage_key) is not None
+
+    async def listing(self, under: str) -> AsyncIterator[list[Listed]]:
+        """The objects whose names start with ``under`` (after the prefix), a page of up to
+        1,000 at a time: the store may hold millions."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        prefix = self.bucket.key(under)
+        pages = paginator.paginate(Bucket=self.bucket.name, Prefix=prefix)
+        while True:
+            with _reaching(under):
+                page = await anext(pages, None)
+            if page is None:
+                return
+            yield [Listed(item["Key"][len(self.bucket.prefix):],
+                          item["LastModified"].timestamp())
+                   for item in page.get("Contents", [])]
 
 
 def _status(error: ClientError) -> int:

@@ -21,6 +21,7 @@ import io
 import sys
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +114,12 @@ def forget() -> None:
     _counts.clear()
 
 
-async def thumbnail(path: Path, storage_key: str, content_type: str, max_pixels: int) -> bytes:
+# The document's safe copy as a file on this machine while a picture is drawn from it
+# (``store.DocumentStore.local_copy``): fetched only when the picture is not in the cache.
+Local = Callable[[], contextlib.AbstractAsyncContextManager[Path]]
+
+
+async def thumbnail(path: Local, storage_key: str, content_type: str, max_pixels: int) -> bytes:
     """A small JPEG of the photo, or of a PDF's first page."""
     if content_type == "application/pdf":
         return (await _pdf(path, storage_key, 0)).data
@@ -127,7 +133,8 @@ async def thumbnail(path: Path, storage_key: str, content_type: str, max_pixels:
             found = _cache.get(key)  # drawn by a request that held the slot before us
             if found is None:
                 try:
-                    data = await asyncio.to_thread(_photo_thumbnail, path, max_pixels)
+                    async with path() as local:
+                        data = await asyncio.to_thread(_photo_thumbnail, local, max_pixels)
                 except Unrenderable:
                     _cache.fail(storage_key)
                     raise
@@ -136,7 +143,7 @@ async def thumbnail(path: Path, storage_key: str, content_type: str, max_pixels:
     return found.data
 
 
-async def pdf_page(path: Path, storage_key: str, number: int) -> bytes:
+async def pdf_page(path: Local, storage_key: str, number: int) -> bytes:
     """Page ``number`` (from 1) of a PDF, as a JPEG of at most ``PAGE_PIXELS``."""
     count = await page_count(path, storage_key)
     if not 1 <= number <= min(count, MAX_PAGES):
@@ -144,7 +151,7 @@ async def pdf_page(path: Path, storage_key: str, number: int) -> bytes:
     return (await _pdf(path, storage_key, number)).data
 
 
-async def page_count(path: Path, storage_key: str) -> int:
+async def page_count(path: Local, storage_key: str) -> int:
     """How many pages the PDF has (drawing its thumbnail once to learn it)."""
     known = _counts.get(storage_key)
     if known is None:
@@ -152,7 +159,7 @@ async def page_count(path: Path, storage_key: str) -> int:
     return known
 
 
-async def page_count_or_none(path: Path, storage_key: str) -> int | None:
+async def page_count_or_none(path: Local, storage_key: str) -> int | None:
     """The page count, or None when the PDF cannot be drawn (the page says so)."""
     try:
         return await page_count(path, storage_key)
@@ -160,7 +167,7 @@ async def page_count_or_none(path: Path, storage_key: str) -> int | None:
         return None
 
 
-async def _pdf(path: Path, storage_key: str, number: int) -> _Picture:
+async def _pdf(path: Local, storage_key: str, number: int) -> _Picture:
     """Page ``number`` drawn by ``pdf_pages``; page 0 is the first page as a thumbnail."""
     key = (storage_key, f"page-{number}")
     found = _cache.get(key)
@@ -180,7 +187,8 @@ async def _pdf(path: Path, storage_key: str, number: int) -> _Picture:
         if storage_key in _cache.failed:
             raise Unrenderable("could not be drawn before")
         try:
-            output = await _run(str(path), arguments)
+            async with path() as local:
+                output = await _run(str(local), arguments)
         except Unrenderable:
             _cache.fail(storage_key)
             raise

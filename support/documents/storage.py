@@ -15,28 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import logging
-import os
 import re
-import secrets
 import string
 import unicodedata
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from support.documents import images, pdfs, polyglots, spool
+from support.documents import images, pdfs, polyglots
 from support.documents.refusals import Reason, Refused, field_error
 from support.platform import memory
 from support.platform.i18n import N_
 from support.rules.validation import FieldError
-
-if TYPE_CHECKING:
-    from support.config import Settings
-
-log = logging.getLogger("support.storage")
 
 # 64 MP: 48 and 50 MP full-resolution phone photos pass, a decode stays near 200 MB
 # (Settings.max_image_pixels says why; the routes pass the setting).
@@ -220,69 +210,9 @@ KEY_ALPHABET = string.ascii_letters + string.digits + "-_"  # secrets.token_urls
 
 @dataclass(frozen=True)
 class Placed:
-    """Where ``DocumentStore.put`` put an upload: the key its document is kept under and,
-    until the worker writes that file, where its bytes wait in the spool."""
+    """Where ``store.DocumentStore.put`` put an upload: the key its document is kept under
+    and, until the worker files it, where its bytes wait (a spool place, or
+    ``store.IN_BUCKET``)."""
 
     key: str
     spooled: str | None = None
-
-
-class DocumentStore:
-    """Files on local disk under random keys, in 4,096 folders named by a key's first two
-    characters; the same interface can front a shared volume or object storage later.
-    The spool (``spool``) holds uploads until their file is written; it must be where
-    every web process and worker can read it, like the documents.
-
-    ``put`` runs on the event loop: a file in memory is at most ``SPOOL_BYTES`` and only
-    appended, a spilled one only renamed (why: ``workflow.applicant._Filing.put``).
-    ``prepare`` makes 4,096 folders: run it at start-up, not in a request."""
-
-    def __init__(self, root: Path, spooled: spool.Spool) -> None:
-        self.root = root
-        self.spool = spooled
-
-    @classmethod
-    def of(cls, settings: Settings) -> DocumentStore:
-        return cls(settings.documents_dir, spool.of(settings.spool_dir))
-
-    def path(self, key: str) -> Path:
-        if not re.fullmatch(r"[A-Za-z0-9_-]{20,64}", key):
-            raise ValueError("not a storage key")
-        return self.root / key[:2] / key
-
-    def prepare(self) -> None:
-        """Make every folder a key can fall in. On a new desk nearly every upload would
-        otherwise make one (about 0.8 ms each on a VM's disk, B1); run at start-up, and
-        cheap once they exist. ``put`` still makes a missing one."""
-        for first, second in itertools.product(KEY_ALPHABET, repeat=2):
-            (self.root / (first + second)).mkdir(parents=True, exist_ok=True)
-
-    def put(self, staged: StagedFile) -> Placed:
-        """Give the file a new key: a file in memory is appended to the spool (the worker
-        writes it under its key), a spilled one is moved there (same filesystem, so
-        atomic). Raises ``NotStored`` if the disk refuses, leaving nothing behind."""
-        key = secrets.token_urlsafe(24)
-        try:
-            if staged.path is None:
-                return Placed(key, str(self.spool.append(staged.read())))
-            target = self.path(key)
-            try:
-                os.replace(staged.path, target)
-            except FileNotFoundError:  # its folder is new: see ``prepare``
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged.path, target)
-        except OSError as exc:
-            log.warning("a document could not be stored: %s",
-                        exc.strerror or type(exc).__name__)
-            raise NotStored(staged.field) from exc
-        return Placed(key)
-
-    def source(self, key: str, spooled: str | None) -> bytes | Path:
-        """What was uploaded: its bytes while it waits in the spool, else its file.
-        Raises ``FileNotFoundError`` if the spool file is gone."""
-        if spooled is None:
-            return self.path(key)
-        return self.spool.read(spool.Place.parse(spooled))
-
-    def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)

@@ -9,7 +9,9 @@ a database that could not be reached, leaves files that no row points to:
   moved to its key before the insert (``workflow.applicant``), so an insert that failed,
   or a process that died between the two, leaves it there;
 - ``.sanitising-*`` beside them: the worker's safe copy being written
-  (``images.replace_atomically``) when the worker died.
+  (``images.replace_atomically``) when the worker died;
+- with a bucket (``store.BucketStore``), ``uploads/KEY`` and ``documents/KEY`` objects
+  without a row, and in ``tmp/`` the copies a worker was filing or a viewer drawing.
 
 Retention reaches documents through their rows, so without this they would stay for ever.
 
@@ -18,9 +20,9 @@ last written ``MIN_AGE`` ago, far longer than any request or re-encoding lasts (
 upload keeps its mtime when moved to its key: its last byte's arrival, just before its
 insert). The spool has its own sweep (``spool.Spool.sweep``) and is left alone.
 
-The store may hold millions of files: its key folders are read one at a time and their
-keys looked up ``BATCH`` at a time, so memory and each statement stay small; only a key
-without a row costs a ``stat``. A database with no document at all sweeps none: that is a
+The store may hold millions of files: it is read a folder (or a listing's page) at a
+time and keys looked up ``BATCH`` at a time, so memory and each statement stay small.
+A database with no document at all sweeps none: that is a
 worker pointed at the wrong database far more likely than a store of orphans.
 """
 
@@ -39,17 +41,16 @@ from pathlib import Path
 
 from support.config import Settings
 from support.data.models import Document
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore, Stored
 
 log = logging.getLogger("support.documents")
 
 MIN_AGE = 3600.0  # seconds since a file was last written before it may be swept
 BATCH = 500  # keys per look-up: one short statement each, whatever the store's size
 
-_UPLOAD = re.compile(r"upload-[0-9a-f]{24}")  # web.forms' names for spilled uploads
-_FOLDER = re.compile(r"[A-Za-z0-9_-]{2}")  # DocumentStore's key folders
-_KEY = re.compile(r"[A-Za-z0-9_-]{20,64}")  # DocumentStore.path's keys
-_UNFINISHED = ".sanitising-"  # images.replace_atomically's prefix
+# web.forms' names for spilled uploads; a bucket store's copies being filed or drawn
+# (``store.BucketStore``), and their safe copies being written (``.sanitising-``).
+_TEMPORARY = re.compile(r"(upload|filing|view)-[0-9a-f]{24}|\.sanitising-.*")
 
 
 @dataclass
@@ -80,33 +81,35 @@ def _sweep_uploads(folder: Path, cutoff: float) -> int:
     except FileNotFoundError:  # no large upload yet
         return 0
     return sum(_remove_if_old(Path(entry.path), cutoff) for entry in entries
-               if _UPLOAD.fullmatch(entry.name))
+               if _TEMPORARY.fullmatch(entry.name))
 
 
 async def _sweep_store(store: DocumentStore, cutoff: float, swept: Swept) -> None:
     """Each batch of keys looked up, and the files no row owns deleted. Not one if the
     database holds no document at all: a worker pointed at a new or wrong database would
     otherwise take every file of the store."""
-    async with contextlib.aclosing(_key_batches(store.root, cutoff, swept)) as batches:
+    async with contextlib.aclosing(_old_batches(store, cutoff)) as batches:
         first = True
-        async for keys in batches:
+        async for found in batches:
+            unfinished = [item for item in found if not item.key]
+            swept.unfinished += sum([await store.forget(item) for item in unfinished])
+            keys = [item for item in found if item.key]
+            if not keys:
+                continue
             if first and not await Document.exists():
-                log.warning("documents/ holds files but the database no document: none "
-                            "swept (is this the desk's database?)")
+                log.warning("the document store holds files but the database no document: "
+                            "none swept (is this the desk's database?)")
                 return
             first = False
-            swept.documents += await _sweep_orphans(store, keys, cutoff)
+            swept.documents += await _sweep_orphans(store, keys)
 
 
-async def _key_batches(root: Path, cutoff: float, swept: Swept
-                       ) -> AsyncGenerator[list[str], None]:
-    """The keys under ``root``, ``BATCH`` at a time, read a folder at a time in a thread;
-    old unfinished copies met on the way are deleted (no row to ask about) and counted."""
-    pending: list[str] = []
-    for folder in await asyncio.to_thread(_key_folders, root):
-        keys, unfinished = await asyncio.to_thread(_read_folder, folder, cutoff)
-        swept.unfinished += unfinished
-        pending += keys
+async def _old_batches(store: DocumentStore, cutoff: float
+                       ) -> AsyncGenerator[list[Stored], None]:
+    """What the store holds that was last written before ``cutoff``, ``BATCH`` at a time."""
+    pending: list[Stored] = []
+    async for found in store.keys():
+        pending += [item for item in found if item.modified < cutoff]
         while len(pending) >= BATCH:
             yield pending[:BATCH]
             del pending[:BATCH]
@@ -114,44 +117,13 @@ async def _key_batches(root: Path, cutoff: float, swept: Swept
         yield pending
 
 
-def _key_folders(root: Path) -> list[Path]:
-    try:
-        return sorted(Path(entry.path) for entry in os.scandir(root)
-                      if _FOLDER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False))
-    except FileNotFoundError:  # nothing stored yet
-        return []
-
-
-def _read_folder(folder: Path, cutoff: float) -> tuple[list[str], int]:
-    """In a thread: the keys kept in ``folder`` (only where ``DocumentStore.path`` puts
-    them), and how many old unfinished copies were deleted there (no row to ask about)."""
-    keys: list[str] = []
-    unfinished = 0
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return keys, 0
-    for entry in entries:
-        if _KEY.fullmatch(entry.name) and entry.name[:2] == folder.name:
-            keys.append(entry.name)
-        elif entry.name.startswith(_UNFINISHED):
-            unfinished += _remove_if_old(Path(entry.path), cutoff)
-    return keys, unfinished
-
-
-async def _sweep_orphans(store: DocumentStore, keys: list[str], cutoff: float) -> int:
-    """Delete the files of ``keys`` that no row owns and that are old enough. A row that
-    appears after the look-up belongs to a file written moments ago, which the age spares."""
+async def _sweep_orphans(store: DocumentStore, found: list[Stored]) -> int:
+    """Delete what no row owns. A row that appears after the look-up belongs to a file
+    written moments ago, which the age spared."""
+    keys = list({item.key for item in found})
     rows = await Document.filter(storage_key__in=keys).values_list("storage_key", flat=True)
     owned = {str(key) for key in rows}
-    orphans = [store.path(key) for key in keys if key not in owned]
-    if not orphans:
-        return 0
-    return await asyncio.to_thread(_remove_each_if_old, orphans, cutoff)
-
-
-def _remove_each_if_old(paths: list[Path], cutoff: float) -> int:
-    return sum(_remove_if_old(path, cutoff) for path in paths)
+    return sum([await store.forget(item) for item in found if item.key not in owned])
 
 
 def _remove_if_old(path: Path, cutoff: float) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from support.config import Settings
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from support.notify.delivery import desk_address
 from support.notify.inbox import parse
 from support.notify.inbox.parse import Incoming

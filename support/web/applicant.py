@@ -14,7 +14,8 @@ from starlette.responses import RedirectResponse, Response
 
 from support import workflow
 from support.data.models import Application, Status, Verification
-from support.documents.storage import NOT_SAVED, DocumentStore, NotStored
+from support.documents.storage import NOT_SAVED, NotStored
+from support.documents.store import DocumentStore
 from support.platform import ratelimit, tokens
 from support.platform.i18n import N_
 from support.rules import catalogue, countries, zones

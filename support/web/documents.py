@@ -13,17 +13,19 @@ visit with JavaScript records one view of it: the reviewer was shown it.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from support.accounts.scope import works_queue_of
 from support.data.models import Document, Event
 from support.documents import rendering
 from support.documents.filing import sanitise_document
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from support.web import params
 from support.web.auth import render_review, requires
 from support.web.context import reviewer_of, settings_of
@@ -79,14 +81,30 @@ async def document(request: Request) -> Response:
     found = await _safe_document(request)
     if isinstance(found, Response):
         return found
-    store = DocumentStore.of(settings_of(request))
     download = bool(request.query_params.get("download"))
+    try:
+        kept = await DocumentStore.of(settings_of(request)).open(found.storage_key)
+    except FileNotFoundError:
+        return render_review(request, "errors/404.html", {}, 404)
     await _record_view(request, found, "Downloaded" if download else "Viewed")
-    return FileResponse(
-        store.path(found.storage_key), media_type=found.content_type,
-        content_disposition_type="attachment" if download else "inline",
-        filename=found.original_name, headers=HEADERS,
-    )
+    disposition = "attachment" if download else "inline"
+    if kept.path is not None:
+        return FileResponse(kept.path, media_type=found.content_type, headers=HEADERS,
+                            content_disposition_type=disposition,
+                            filename=found.original_name)
+    # From the bucket, a piece at a time as it arrives: never held whole.
+    assert kept.pieces is not None
+    return StreamingResponse(kept.pieces, media_type=found.content_type, headers={
+        **HEADERS, "content-length": str(kept.size),
+        "content-disposition": _disposition(disposition, found.original_name)})
+
+
+def _disposition(kind: str, filename: str) -> str:
+    """As Starlette's ``FileResponse`` writes it: a name beyond ASCII in RFC 5987's form."""
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"{kind}; filename*=utf-8''{quoted}"
+    return f'{kind}; filename="{filename}"'
 
 
 @requires("reviewer")
@@ -98,9 +116,9 @@ async def thumbnail(request: Request) -> Response:
     settings = settings_of(request)
     try:
         data = await rendering.thumbnail(
-            DocumentStore.of(settings).path(found.storage_key), found.storage_key,
+            _local(DocumentStore.of(settings), found), found.storage_key,
             found.content_type, settings.max_image_pixels)
-    except rendering.Unrenderable:
+    except (rendering.Unrenderable, FileNotFoundError):
         return _unreadable(request, found)
     return _picture(data)
 
@@ -114,12 +132,12 @@ async def page(request: Request) -> Response:
     number = params.path_id(request, "page")
     if found.content_type != PDF or number is None:
         return render_review(request, "errors/404.html", {}, 404)
-    path = DocumentStore.of(settings_of(request)).path(found.storage_key)
+    local = _local(DocumentStore.of(settings_of(request)), found)
     try:
-        data = await rendering.pdf_page(path, found.storage_key, number)
+        data = await rendering.pdf_page(local, found.storage_key, number)
     except rendering.NoSuchPage:
         return render_review(request, "errors/404.html", {}, 404)
-    except rendering.Unrenderable:
+    except (rendering.Unrenderable, FileNotFoundError):
         return _unreadable(request, found)
     if number == 1:
         await _record_view(request, found, "Viewed")
@@ -137,9 +155,21 @@ async def page_counts(request: Request, documents: Iterable[Document]) -> dict[i
             if doc.content_type == PDF and await sanitise_document(settings, doc)]
     # Drawn side by side, not one after another: the renderer's slots bound them.
     counted = await asyncio.gather(*(
-        rendering.page_count_or_none(store.path(doc.storage_key), doc.storage_key)
-        for doc in safe))
+        _count_or_none(store, doc) for doc in safe))
     return {doc.id: pages for doc, pages in zip(safe, counted, strict=True)}
+
+
+def _local(store: DocumentStore, document: Document) -> rendering.Local:
+    """The document's file on this machine while it is drawn (fetched from a bucket)."""
+    return functools.partial(store.local_copy, document.storage_key)
+
+
+async def _count_or_none(store: DocumentStore, document: Document) -> int | None:
+    try:
+        return await rendering.page_count_or_none(_local(store, document),
+                                                  document.storage_key)
+    except FileNotFoundError:  # its safe copy is gone: the page says it cannot be drawn
+        return None
 
 
 def routes() -> list[Route]:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from support.data import db
+from support.documents.objects import StorageUnavailable
 from support.platform.ratelimit import RateLimited
 from support.web.forms import BadForm, BodyTooLarge
 from support.web.security import CsrfRejected
@@ -66,7 +67,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return render(request, "errors/generic.html", {"status": exc.status_code}, exc.status_code)
 
 
-def _unavailable_page(request: Request, exc: BaseException) -> Response:
+def _unavailable_page(request: Request, exc: BaseException, what: str = "database") -> Response:
     """The database is restarting or unreachable: nothing the person did, and a retry in
     a few seconds works (the pool reconnects by itself), so say so instead of "error"."""
     chain: list[str] = []
@@ -74,7 +75,7 @@ def _unavailable_page(request: Request, exc: BaseException) -> Response:
     while cause is not None and len(chain) < 4:
         chain.append(type(cause).__name__)  # class names only: messages may quote values
         cause = cause.__cause__ or cause.__context__
-    log.warning("database unavailable on %s %s (%s)", request.method, request.url.path,
+    log.warning("%s unavailable on %s %s (%s)", what, request.method, request.url.path,
                 " <- ".join(chain))
     response = render(request, "errors/503.html", {}, 503)
     response.headers["retry-after"] = "5"
@@ -85,6 +86,12 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     if not db.unavailable(exc):
         raise exc  # not an outage after all: the 500 handler logs it as the bug it is
     return _unavailable_page(request, exc)
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> Response:
+    """The document bucket is out of reach (``store.BucketStore``): as for the database,
+    a retry once it is back works, and the person is told so."""
+    return _unavailable_page(request, exc, "document storage")
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
@@ -102,5 +109,6 @@ HANDLERS: dict[type[Exception] | int, Callable[[Request, Exception], Awaitable[R
     RateLimited: rate_limited,
     HTTPException: http_error,
     **dict.fromkeys(db.UNAVAILABLE, database_unavailable),
+    StorageUnavailable: storage_unavailable,
     500: server_error,
 }

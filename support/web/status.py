@@ -11,7 +11,8 @@ from starlette.responses import RedirectResponse, Response
 from support import workflow
 from support.config import Settings
 from support.data.models import Application, DeliveryStatus, Notification
-from support.documents.storage import NOT_SAVED, DocumentStore, NotStored, check_document
+from support.documents.storage import NOT_SAVED, NotStored, check_document
+from support.documents.store import DocumentStore
 from support.platform import i18n, ratelimit, tokens
 from support.platform.i18n import N_
 from support.reads import standing

@@ -98,7 +98,7 @@ async def request_erasure(settings: Settings, application: Application) -> Erasu
         else:
             keys = await redact([fresh], now, requested=True)
             state = Erasure.DONE
-    delete_files(settings, keys)
+    await delete_files(settings, keys)
     log.info("application %s: erasure %s", fresh.reference,
              "done" if state is Erasure.DONE else "requested")
     return state
@@ -127,7 +127,7 @@ async def carry_out_requested(
                     id__in=ids, redacted_at=None, status__in=CLOSED
                 ).select_for_update(skip_locked=True)
                 keys = await redact(chosen, moment, requested=True)
-            delete_files(settings, keys)
+            await delete_files(settings, keys)
             report.erased += len(chosen)
             report.files += len(keys)
         if progress:

@@ -20,7 +20,7 @@ from support.data.models import (
     Status,
     Verification,
 )
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from support.notify.outbox import notify_applicant
 from support.platform.formatting import format_when
 from support.rules.kinds import KINDS
@@ -50,7 +50,7 @@ async def expire_unverified(settings: Settings, now: datetime | None = None) -> 
             keys = await Document.filter(application=fresh).values_list("storage_key", flat=True)
             await Document.filter(application=fresh).delete()
         for key in keys:
-            store.delete(str(key))
+            await store.delete(str(key))
     return len(stale)
 
 

@@ -36,12 +36,8 @@ from support.data.models import (
     Status,
 )
 from support.documents.refusals import Refused
-from support.documents.storage import (
-    DocumentStore,
-    StagedFile,
-    check_document,
-    sanitise_filename,
-)
+from support.documents.storage import StagedFile, check_document, sanitise_filename
+from support.documents.store import DocumentStore
 from support.notify.inbox.parse import Incoming
 from support.notify.inbox.reply_text import new_text
 from support.notify.outbox import notify_applicant, write_email
@@ -287,7 +283,7 @@ async def _from_applicant(settings: Settings, store: DocumentStore, incoming: In
         refused = [{"name": sanitise_filename(a.filename),
                     "why": CLOSED, "params": {}} for a in incoming.attachments]
     async with filing_of(store) as filing:
-        placed = filing.put(uploads)
+        placed = await filing.put(uploads)
         async with in_transaction():
             fresh = await locked(application.reference)
             answers = fresh.status is Status.NEEDS_INFO and bool(text or uploads)

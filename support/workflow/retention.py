@@ -54,7 +54,7 @@ from support.data.models import (
     Verification,
 )
 from support.data.rows import update_each
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from support.notify.outbox import notify_applicant
 from support.workflow.machine import SYSTEM
 
@@ -204,10 +204,15 @@ async def drop_documents(ids: list[int], now: datetime, why: str) -> list[str]:
     return [str(key) for _id, key in docs]
 
 
-def delete_files(settings: Settings, keys: list[str]) -> None:
+async def delete_files(settings: Settings, keys: list[str]) -> None:
+    """The files of rows already deleted and committed. A store out of reach leaves them
+    to the sweep of leftovers (``documents.sweep``), which finds no row for them."""
     store = DocumentStore.of(settings)
     for key in keys:
-        store.delete(key)
+        try:
+            await store.delete(key)
+        except OSError as error:
+            log.warning("a deleted document's file stays for the sweep: %s", error)
 
 
 async def redact(rows: list[Application], now: datetime, *, requested: bool) -> list[str]:
@@ -270,7 +275,7 @@ async def purge_documents(
         async with in_transaction():
             ids = [row.id for row in await _locked(due, documents_purged_at=None)]
             keys = await drop_documents(ids, now, "under the retention policy")
-        delete_files(settings, keys)
+        await delete_files(settings, keys)
         report.documents += len(ids)
         report.files += len(keys)
     return report
@@ -293,7 +298,7 @@ async def redact_expired(
         async with in_transaction():
             locked = await _locked(due, redacted_at=None)
             keys = await redact(locked, now, requested=False)
-        delete_files(settings, keys)
+        await delete_files(settings, keys)
         report.redacted += len(locked)
         report.files += len(keys)
     return report

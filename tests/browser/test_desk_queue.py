@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from support import workflow
 from support.data.models import Application, Reviewer, Status
-from support.documents.storage import DocumentStore
+from support.documents.store import DocumentStore
 from support.reads.wording import state_word
 from support.workflow import Decision
 from tests.browser.test_journeys import sign_in

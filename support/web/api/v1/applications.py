@@ -21,7 +21,8 @@ from starlette.responses import JSONResponse, Response
 from support import workflow
 from support.config import Settings
 from support.data.models import Application, Status, Verification
-from support.documents.storage import NOT_SAVED, DocumentStore, NotStored
+from support.documents.storage import NOT_SAVED, NotStored
+from support.documents.store import DocumentStore
 from support.platform import i18n, ratelimit, tokens
 from support.platform.i18n import N_
 from support.reads import standing
