@@ -4,6 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_ARGS ?=
+# Run again with the documents in a bucket of a private Ceph gateway (issue 24): every test
+# that stores, files, serves, erases or purges a document.
+DOCUMENT_TESTS = tests/test_apply.py tests/test_hostile_documents.py \
+  tests/test_document_viewer.py tests/test_erasure.py tests/test_retention.py \
+  tests/test_review_authz.py tests/test_authz_matrix.py tests/test_verify.py \
+  tests/test_status.py tests/test_mail_in.py tests/test_mail_fetch_desk.py \
+  tests/test_applications_api.py tests/test_appeal_original.py
 
 .PHONY: run test test-sqlite test-postgres lint pg-up migrations i18n bench clean
 
@@ -61,8 +68,14 @@ test: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail $(VENV)/.st
 	@rc=0; \
 	echo "=== tests on SQLite ==="; \
 	SUPPORT_TEST_DB=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
+	echo "=== document tests on SQLite, documents in S3 ==="; \
+	SUPPORT_TEST_DB=sqlite SUPPORT_TEST_STORE=s3 $(BIN)/python -m pytest $(PYTEST_ARGS) \
+	  $(DOCUMENT_TESTS) || rc=1; \
 	echo "=== tests on PostgreSQL ==="; \
 	SUPPORT_TEST_DB=postgres $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
+	echo "=== document tests on PostgreSQL, documents in S3 ==="; \
+	SUPPORT_TEST_DB=postgres SUPPORT_TEST_STORE=s3 $(BIN)/python -m pytest $(PYTEST_ARGS) \
+	  $(DOCUMENT_TESTS) || rc=1; \
 	exit $$rc
 
 test-sqlite: $(VENV)/.stamp-test $(VENV)/.stamp-browser $(VENV)/.stamp-mail $(VENV)/.stamp-ceph

@@ -5,13 +5,18 @@ in the same run, against bench/bare_app.py, the stack's own limit. The server's 
 sampled from /proc while it runs; afterwards the applications in the database are counted
 and must equal the 303 answers wrk saw.
 
-    .venv/bin/python bench/b1_submit.py [--db sqlite|postgres|both] [--duration 20]
+    .venv/bin/python bench/b1_submit.py [--db sqlite|postgres|both] [--duration 20] [--s3]
+
+``--s3`` adds a third target to each round, ``support-s3``: the same server with its
+documents in a bucket of a private Ceph radosgw on this machine (tests/servers/radosgw.py,
+issue 24), so each upload is a PUT to the gateway before the application's row is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -36,6 +41,7 @@ from bench.harness import (  # noqa: E402
     ROOT,
     SECRET,
     RssSampler,
+    bucket_env,
     drop_database,
     free_port,
     migrate,
@@ -45,6 +51,7 @@ from bench.harness import (  # noqa: E402
 )
 from bench.machine import describe, record  # noqa: E402
 from support.platform import tokens  # noqa: E402
+from tests.servers import radosgw  # noqa: E402
 
 
 def receipt_jpeg(path: Path, target: int = 200 * 1024) -> int:
@@ -149,7 +156,8 @@ def settle_after_deletions() -> None:
 
 async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
               round_: int = 1) -> dict[str, object]:
-    data_dir = work / f"{target}-{kind}-{round_}"
+    label, target = target, "support" if target == "support-s3" else target
+    data_dir = work / f"{label}-{kind}-{round_}"
     data_dir.mkdir()
     url = await new_database(kind, data_dir, f"b1_{target}")
     token_file = work / f"tokens-{target}-{kind}.txt"
@@ -159,6 +167,8 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
     port = free_port()
     worker = "process" if args.worker == "auto" else args.worker
     env = server_env(url, data_dir, port, worker, args.pg_pool)
+    if label == "support-s3":
+        env.update(bucket_env(args.gateway, f"b1-{kind}-{round_}-{os.getpid()}"))
     log = args.profile / f"{target}-{kind}.log" if args.profile else None
     process = serve(target, env, port, args.web, log)
     helper = side_worker(env, args.worker_nice) if target == "support" else None
@@ -201,7 +211,7 @@ async def one(target: str, kind: str, args: argparse.Namespace, work: Path,
         _deleted_at[0] = time.monotonic()
     # wrk stops with up to one request per connection in flight: the server finishes those,
     # so rows may exceed wrk's count by that much. Fewer rows than 303s would be a loss.
-    return {"target": target, "db": kind, "round": round_, **result, "rows": rows,
+    return {"target": label, "db": kind, "round": round_, **result, "rows": rows,
             "rss_peak_mb": round(rss.peak_kb / 1024, 1),
             "worker_rss_mb": round(wss.peak_kb / 1024, 1) if helper else None,
             # CPU per success does not depend on what else the machine is doing
@@ -296,13 +306,15 @@ def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
         rates.setdefault(key, {})[str(r["target"])] = float(str(r["rps"]))
     lines.append("")
     for db in dict.fromkeys(db for db, _ in rates):
-        shares = [pair["support"] / pair["bare"] for (each, _), pair in rates.items()
-                  if each == db and "bare" in pair and "support" in pair and pair["bare"]]
-        if shares:
-            each_round = ", ".join(f"{share:.0%}" for share in shares)
-            lines.append(f"- {db}: the full path runs at {statistics.median(shares):.0%} of the "
-                         f"bare app's rate, the median of {len(shares)} rounds ({each_round}; "
-                         "target ≥ 50%).")
+        for target, what in (("support", "the full path"),
+                             ("support-s3", "the full path with documents in S3")):
+            shares = [pair[target] / pair["bare"] for (each, _), pair in rates.items()
+                      if each == db and "bare" in pair and target in pair and pair["bare"]]
+            if shares:
+                each_round = ", ".join(f"{share:.0%}" for share in shares)
+                lines.append(f"- {db}: {what} runs at {statistics.median(shares):.0%} of the "
+                             f"bare app's rate, the median of {len(shares)} rounds "
+                             f"({each_round}; target ≥ 50%).")
     lines.append("- rows / 303s: every 303 wrk saw has its row; up to one request per "
                  "connection was still in flight when wrk stopped and landed after.")
     lines.append("- code s: from an application's row (its 303) to its code's line in sms.log, "
@@ -352,6 +364,9 @@ async def main() -> None:
                              "A/B runs of two versions of the code; drain s stays empty)")
     parser.add_argument("--no-record", action="store_true",
                         help="print only; do not append to results.md")
+    parser.add_argument("--s3", action="store_true",
+                        help="add support-s3 to each round: documents in a bucket of a private "
+                        "Ceph radosgw started for the run (make test installs it)")
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -360,12 +375,16 @@ async def main() -> None:
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     print(describe())
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-b1-") as tmp:
+    targets = ["bare", "support"] if args.target == "both" else [args.target]
+    if args.s3:
+        targets.append("support-s3")
+    with tempfile.TemporaryDirectory(prefix="bench-b1-") as tmp, contextlib.ExitStack() as stack:
+        args.gateway = stack.enter_context(radosgw.running()) if args.s3 else None
         work = Path(tmp)
         args.receipt_kb = receipt_jpeg(work / "receipt.jpg") // 1024
         for kind in kinds:
             for round_ in range(1, args.rounds + 1):
-                for target in ("bare", "support") if args.target == "both" else (args.target,):
+                for target in targets:
                     print(f"B1: {target} on {kind}, round {round_} ...", flush=True)
                     results.append(await one(target, kind, args, work, round_))
     text = report(results, args)

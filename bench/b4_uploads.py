@@ -56,6 +56,7 @@ from bench.harness import (  # noqa: E402
     ROOT,
     SECRET,
     RssSampler,
+    bucket_env,
     code_state,
     drop_database,
     free_port,
@@ -68,6 +69,7 @@ from bench.harness import (  # noqa: E402
 )
 from bench.machine import describe, record  # noqa: E402
 from support.config import Settings  # noqa: E402
+from tests.servers import radosgw  # noqa: E402
 
 MIB = 1024 * 1024
 CHUNK = 256 * 1024
@@ -567,6 +569,10 @@ async def one_database(kind: str, args: argparse.Namespace, work: Path,
     url = await new_database(kind, data_dir, "b4")
     port = free_port()
     env = support_env(url, data_dir, port)
+    label = kind
+    if args.gateway is not None:  # --s3: documents in a bucket of the run's radosgw
+        env.update(bucket_env(args.gateway, f"b4-{kind}-{os.getpid()}"))
+        label = f"{kind} + S3"
     process: subprocess.Popen[bytes] | None = None
     try:
         migrate(env)
@@ -597,7 +603,7 @@ async def one_database(kind: str, args: argparse.Namespace, work: Path,
             process.terminate()
             process.wait(timeout=30)
         await drop_database(url)
-    return {"db": kind, "started_mb": round(started_mb, 1), "oversized": big, "many": many,
+    return {"db": label, "started_mb": round(started_mb, 1), "oversized": big, "many": many,
             "photos": photos}
 
 
@@ -672,6 +678,9 @@ async def main() -> None:
                              "as the socket takes it)")
     parser.add_argument("--no-record", action="store_true",
                         help="print only; do not append to bench/results.md")
+    parser.add_argument("--s3", action="store_true",
+                        help="documents in a bucket of a private Ceph radosgw started for the "
+                        "run (issue 24), instead of the data dir")
     args = parser.parse_args()
     # The limits the server will read from the same environment (SUPPORT_MAX_FILE_BYTES...).
     settings = Settings.from_env({**os.environ, "SUPPORT_SECRET_KEY": SECRET})
@@ -680,7 +689,8 @@ async def main() -> None:
     print(f"- load average: {load}", flush=True)
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-b4-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-b4-") as tmp, contextlib.ExitStack() as stack:
+        args.gateway = stack.enter_context(radosgw.running()) if args.s3 else None
         work = Path(tmp)
         # "10 MB": 10,000,000 bytes, under the 10 MiB limit with room for the comment.
         target = min(10_000_000, settings.max_file_bytes - 1024)

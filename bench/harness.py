@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -205,3 +206,10 @@ async def drop_database(url: str) -> None:
             await admin.close()
 
 
+def bucket_env(gateway: Any, name: str) -> dict[str, str]:
+    """A new bucket of the bench's gateway, as a server's settings."""
+    gateway.make_bucket(name)
+    return {"SUPPORT_STORAGE_URL": f"s3://{name}/desk?endpoint={gateway.endpoint}"
+                                   f"&region={gateway.region}",
+            "SUPPORT_S3_ACCESS_KEY": gateway.access_key,
+            "SUPPORT_S3_SECRET_KEY": gateway.secret_key}

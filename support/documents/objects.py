@@ -180,7 +180,7 @@ class ObjectStore:
         1,000 at a time: the store may hold millions."""
         paginator = self._client.get_paginator("list_objects_v2")
         prefix = self.bucket.key(under)
-        pages = paginator.paginate(Bucket=self.bucket.name, Prefix=prefix)
+        pages = paginator.paginate(Bucket=self.bucket.name, Prefix=prefix).__aiter__()
         while True:
             with _reaching(under):
                 page = await anext(pages, None)
