@@ -399,3 +399,33 @@ async def test_three_machines_share_only_the_database_redis_and_the_bucket(
         outputs = [machine.stop() for machine in machines]
     for output in outputs:
         assert "Traceback" not in output, output
+
+
+# --- a process's start --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("change", "said", "code"), [
+    ({"SUPPORT_S3_SECRET_KEY": "not-the-secret"},
+     "SUPPORT_STORAGE_URL: the bucket {bucket!r} refused these keys (SignatureDoesNotMatch)", 1),
+    ({"SUPPORT_STORAGE_URL": "s3://no-such-bucket/desk?endpoint={endpoint}"},
+     "SUPPORT_STORAGE_URL: there is no bucket named 'no-such-bucket'", 1),
+    ({"SUPPORT_STORAGE_URL": "s3://desk/p?endpoint=ftp://127.0.0.1"},
+     "SUPPORT_STORAGE_URL: endpoint must be an http(s):// address", 2),
+    ({"SUPPORT_S3_ACCESS_KEY": "", "AWS_ACCESS_KEY_ID": ""},
+     "SUPPORT_STORAGE_URL needs SUPPORT_S3_ACCESS_KEY and SUPPORT_S3_SECRET_KEY (or "
+     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", 2),
+], ids=["wrong secret", "no bucket", "not http", "no keys"])
+async def test_a_worker_with_wrong_storage_settings_stops_at_once_saying_which(
+        bucket_settings, radosgw, tmp_path, change, said, code):
+    bucket = bucket_settings.storage
+    assert bucket is not None
+    env = {**os.environ, **store_env(bucket_settings), "SUPPORT_DATA_DIR": str(tmp_path),
+           "SUPPORT_DATABASE_URL": bucket_settings.database_url}
+    env.update({name: value.format(endpoint=radosgw.endpoint) for name, value in change.items()})
+    started = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "support", "worker", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(started.communicate(), 60)
+    assert started.returncode == code
+    assert err.decode().strip().splitlines() == [
+        "support worker: " + said.format(bucket=bucket.name)]

@@ -30,10 +30,10 @@ from support.cli import export as export_command
 from support.cli import mail as mail_commands
 from support.cli.database import with_db
 from support.clock import worker
-from support.config import Settings
+from support.config import ConfigError, Settings
 from support.data import db
 from support.data.models import Reviewer
-from support.documents.store import DocumentStore, close_clients
+from support.documents.store import BucketStore, DocumentStore, close_clients
 from support.notify import delivery
 from support.platform import logs, memory, metrics_dir
 from support.platform.formatting import format_when
@@ -195,6 +195,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # (one process or many) on import; ``main`` has run ``metrics_dir.prepare`` by now.
     from support.app import to_serve
 
+    if not storage_ready(settings, "serve"):
+        return 1
     DocumentStore.of(settings).prepare()  # 0.5 s the first time, then 30 ms
     port = args.port or int(os.environ.get("PORT") or 8000)
     print(f"Support desk: http://{args.host}:{port}/  (Ctrl+C to stop)", flush=True)
@@ -221,8 +223,36 @@ async def _worker(settings: Settings) -> None:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if not storage_ready(settings, "worker"):
+        return 1
     asyncio.run(_worker(settings))
     return 0
+
+
+def storage_ready(settings: Settings, command: str) -> bool:
+    """With a bucket (``SUPPORT_STORAGE_URL``), ask it once before starting: keys it
+    refuses or a bucket that does not exist stop the start with one line; a gateway out of
+    reach is only said (the desk tells applicants to try again until it answers)."""
+    store = DocumentStore.of(settings)
+    if not isinstance(store, BucketStore):
+        return True
+
+    async def ask() -> str | None:
+        try:
+            return await store.check()
+        finally:
+            await close_clients()
+
+    try:
+        wrong = asyncio.run(ask())
+    except OSError as error:
+        print(f"support {command}: warning: {error}; documents cannot be stored or shown "
+              "until it answers", file=sys.stderr)
+        return True
+    if wrong is not None:
+        print(f"support {command}: SUPPORT_STORAGE_URL: {wrong}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
@@ -419,7 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:  # one line saying which setting, not a traceback
+        print(f"support {args.command}: {error}", file=sys.stderr)
+        return 2
     logs.configure(settings.log_format)
     if args.command in {"serve", "worker", "mail-in", "mail-fetch"}:
         # Before anything imports prometheus-client: it picks its mode on import.

@@ -175,6 +175,25 @@ class ObjectStore:
     async def exists(self, storage_key: str) -> bool:
         return await self.size(storage_key) is not None
 
+    async def check(self) -> str | None:
+        """None if the bucket answers to these keys, else what is wrong, in a line for the
+        operator. Raises ``StorageUnavailable`` if it cannot be reached at all."""
+        try:
+            await self._client.list_objects_v2(Bucket=self.bucket.name,
+                                               Prefix=self.bucket.prefix, MaxKeys=1)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchBucket":
+                return f"there is no bucket named {self.bucket.name!r}"
+            if _status(error) in {401, 403}:
+                return f"the bucket {self.bucket.name!r} refused these keys ({code})"
+            raise StorageUnavailable(f"object storage answered {_status(error)} {code}") \
+                from None
+        except BotoCoreError as error:
+            raise StorageUnavailable(f"object storage out of reach ({type(error).__name__})") \
+                from None
+        return None
+
     async def listing(self, under: str) -> AsyncIterator[list[Listed]]:
         """The objects whose names start with ``under`` (after the prefix), a page of up to
         1,000 at a time: the store may hold millions."""

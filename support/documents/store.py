@@ -264,6 +264,11 @@ class BucketStore(DocumentStore):
     async def _objects(self) -> ObjectStore:
         return await client_of(self.bucket)
 
+    async def check(self) -> str | None:
+        """What is wrong with the bucket's settings, if anything (a process's start);
+        raises ``StorageUnavailable`` when it is only out of reach."""
+        return await (await self._objects()).check()
+
     async def put(self, staged: StagedFile) -> Placed:
         """Sent to ``uploads/KEY`` before the application's row is written: a process
         that dies after this leaves an object the sweep removes, never a row without it."""
