@@ -26,21 +26,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from support.config import Bucket, StorageUrlError, parse_storage_url
+from support.documents.store import AlreadyStored, StorageUnavailable
 
 __all__ = ["AlreadyStored", "Bucket", "ObjectStore", "StorageUnavailable", "StorageUrlError",
            "parse_storage_url"]
 
 # Read back in pieces this large: a reviewer's download is streamed, never held whole.
 CHUNK = 256 * 1024
-
-
-class AlreadyStored(Exception):
-    """A key is never written twice: the storage refused the second write (412)."""
-
-
-class StorageUnavailable(OSError):
-    """The bucket could not be reached or refused us; nothing was written. Says what
-    happened in the operator's words, never a document's name."""
 
 
 # Short waits: an applicant's submission waits on the put, and a gateway that is down

@@ -30,13 +30,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from support.documents import spool
-from support.documents.objects import AlreadyStored, ObjectStore, StorageUnavailable
 from support.documents.storage import KEY_ALPHABET, NotStored, Placed, StagedFile
 
 if TYPE_CHECKING:
     from support.config import Bucket, Settings
+    from support.documents.objects import ObjectStore
 
 log = logging.getLogger("support.storage")
+
+class AlreadyStored(Exception):
+    """A key is never written twice: the bucket refused the second write (412)."""
+
+
+class StorageUnavailable(OSError):
+    """The bucket could not be reached or refused us; nothing was written. Says what
+    happened in the operator's words, never a document's name. An ``OSError``: callers
+    already treat a failing disk as "try again later", and a bucket out of reach is the
+    same to them."""
+
 
 # Document.spooled of an upload that waits in the bucket (``uploads/KEY``), not in a
 # process's spool: any worker on any machine can file it.
@@ -364,6 +375,10 @@ async def client_of(bucket: Bucket) -> ObjectStore:
         async with _connecting.setdefault(loop, asyncio.Lock()):
             found = clients.get(account)
             if found is None:
+                # Deferred: aiohttp and botocore cost a process 37 MB (B4), and a desk
+                # whose documents are on disk never needs them.
+                from support.documents.objects import ObjectStore
+
                 found = ObjectStore(bucket)
                 try:
                     await found.connect()

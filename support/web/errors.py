@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from support.data import db
-from support.documents.objects import StorageUnavailable
+from support.documents.store import StorageUnavailable
 from support.platform.ratelimit import RateLimited
 from support.web.forms import BadForm, BodyTooLarge
 from support.web.security import CsrfRejected
