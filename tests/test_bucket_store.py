@@ -38,7 +38,7 @@ from support.documents.filing import sanitise_pending
 from support.documents.storage import NOT_SAVED
 from support.documents.store import DOCUMENTS, UPLOADS
 from tests import hostile
-from tests.conftest import BASE, UNLOCK, Applicant, Outbox, free_port, jpeg_bytes
+from tests.conftest import BASE, PDF_BYTES, UNLOCK, Applicant, Outbox, free_port, jpeg_bytes
 from tests.factories import make_application
 from tests.kept import everything_kept, kept, store_env
 from tests.servers.radosgw import Radosgw
@@ -174,11 +174,22 @@ async def test_a_reviewer_opening_a_document_while_the_gateway_is_down_is_told_t
     transport = httpx2.ASGITransport(app=bucket_app)
     async with httpx2.AsyncClient(transport=transport, base_url=BASE) as http:
         http.cookies.set("support_session", await auth.start_session(reviewer))
+        pdf_key = secrets.token_urlsafe(24)
+        kept(bucket_settings, pdf_key).write_bytes(PDF_BYTES)
+        await Document.create(
+            application=application, purpose="receipt", content_type="application/pdf",
+            size=1, sha256="0" * 64, storage_key=pdf_key, original_name="bill.pdf",
+            sanitised_at=datetime.now(UTC))
         with gateway_down(radosgw):
             waiting = await http.get(f"/review/documents/{document.id}")
             assert waiting.status_code == 503
-            assert "try again in a moment" in waiting.text
+            assert "This document cannot be opened just now" in waiting.text
+            assert "Nothing is lost" in waiting.text
+            assert f'href="/review/applications/{application.reference}"' in waiting.text
             assert waiting.headers["retry-after"]
+            # The rest of the desk works: the application page, its PDF's count unknown.
+            page = await http.get(f"/review/applications/{application.reference}")
+            assert page.status_code == 200 and "bill.pdf" in page.text
         opened = await http.get(f"/review/documents/{document.id}")
         assert opened.status_code == 200 and opened.content == jpeg_bytes()
         assert opened.headers["content-length"] == str(len(jpeg_bytes()))

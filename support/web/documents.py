@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Iterable
 from urllib.parse import quote
 
@@ -22,13 +23,16 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from support.accounts.scope import works_queue_of
+from support.config import Settings
 from support.data.models import Document, Event
 from support.documents import rendering
 from support.documents.filing import sanitise_document
-from support.documents.store import DocumentStore
+from support.documents.store import DocumentStore, StorageUnavailable
 from support.web import params
 from support.web.auth import render_review, requires
 from support.web.context import reviewer_of, settings_of
+
+log = logging.getLogger("support.web")
 
 PDF = "application/pdf"
 # A picture of a document is the applicant's data: never kept by the browser or a proxy,
@@ -70,6 +74,16 @@ def _unreadable(request: Request, document: Document) -> Response:
         "document": document, "application": document.application}, 422)
 
 
+def _unreachable(request: Request, document: Document, error: OSError) -> Response:
+    """The bucket is out of reach (``store.StorageUnavailable``): said on the desk's own
+    page, with the way back, and logged without the document's name."""
+    log.warning("document storage unavailable on %s (%s)", request.url.path, error)
+    response = render_review(request, "review/document_unreachable.html", {
+        "document": document, "application": document.application}, 503)
+    response.headers["retry-after"] = "30"
+    return response
+
+
 def _picture(data: bytes) -> Response:
     return Response(data, media_type=rendering.MEDIA_TYPE, headers=HEADERS)
 
@@ -86,6 +100,8 @@ async def document(request: Request) -> Response:
         kept = await DocumentStore.of(settings_of(request)).open(found.storage_key)
     except FileNotFoundError:
         return render_review(request, "errors/404.html", {}, 404)
+    except StorageUnavailable as error:
+        return _unreachable(request, found, error)
     await _record_view(request, found, "Downloaded" if download else "Viewed")
     disposition = "attachment" if download else "inline"
     if kept.path is not None:
@@ -120,6 +136,8 @@ async def thumbnail(request: Request) -> Response:
             found.content_type, settings.max_image_pixels)
     except (rendering.Unrenderable, FileNotFoundError):
         return _unreadable(request, found)
+    except StorageUnavailable as error:
+        return _unreachable(request, found, error)
     return _picture(data)
 
 
@@ -139,6 +157,8 @@ async def page(request: Request) -> Response:
         return render_review(request, "errors/404.html", {}, 404)
     except (rendering.Unrenderable, FileNotFoundError):
         return _unreadable(request, found)
+    except StorageUnavailable as error:
+        return _unreachable(request, found, error)
     if number == 1:
         await _record_view(request, found, "Viewed")
     return _picture(data)
@@ -152,7 +172,7 @@ async def page_counts(request: Request, documents: Iterable[Document]) -> dict[i
     settings = settings_of(request)
     store = DocumentStore.of(settings)
     safe = [doc for doc in documents
-            if doc.content_type == PDF and await sanitise_document(settings, doc)]
+            if doc.content_type == PDF and await _safe_or_not_yet(settings, doc)]
     # Drawn side by side, not one after another: the renderer's slots bound them.
     counted = await asyncio.gather(*(
         _count_or_none(store, doc) for doc in safe))
@@ -170,6 +190,17 @@ async def _count_or_none(store: DocumentStore, document: Document) -> int | None
                                                   document.storage_key)
     except FileNotFoundError:  # its safe copy is gone: the page says it cannot be drawn
         return None
+    except StorageUnavailable:  # the application page still opens; its viewer says why
+        return None
+
+
+async def _safe_or_not_yet(settings: Settings, document: Document) -> bool:
+    """``sanitise_document``, except that a store out of reach leaves the PDF out of the
+    count rather than the application page unanswered."""
+    try:
+        return await sanitise_document(settings, document)
+    except OSError:
+        return False
 
 
 def routes() -> list[Route]:
