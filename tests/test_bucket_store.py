@@ -348,12 +348,13 @@ async def test_three_machines_share_only_the_database_redis_and_the_bucket(
             status_path = confirmed.headers["location"].split("?")[0]
             document = await Document.get()
 
-            # The worker files it: the safe copy is in the bucket, the upload gone.
+            # The worker files it: the safe copy is in the bucket, and the upload goes once
+            # the row says so (a moment after it is marked).
             async def filed() -> bool:
                 await document.refresh_from_db()
-                return document.sanitised_at is not None
+                return document.sanitised_at is not None and \
+                    names_in(settings) == [DOCUMENTS + document.storage_key]
             await _until(filed)
-            assert names_in(settings) == [DOCUMENTS + document.storage_key]
 
             # A reviewer, on B, sees the re-encoded receipt.
             reviewer = await Reviewer.create(email="ann@example.com", name="Ann",
