@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from support.clock import jobs, pacing
 from support.config import Settings
@@ -58,7 +60,7 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
 
 
 async def _every_tick(settings: Settings, stop: asyncio.Event, name: str,
-                      tick: Callable[[], Awaitable[None]]) -> None:
+                      tick: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """``tick``, then a sleep of ``worker_interval`` (cut short by ``stop``), until stopped.
     A failure is logged and the loop goes on at the next tick.
 
@@ -67,10 +69,16 @@ async def _every_tick(settings: Settings, stop: asyncio.Event, name: str,
     lasted (issue 19). It is one line, the waits double (from ``worker_interval``, at
     least a second, up to ``OUTAGE_MAX_WAIT``), and one line says when it is back."""
     outage = 0.0  # the last wait while the database is away; 0 when it answers
+    # Each tick runs in a copy of the loop's first context. Tortoise (1.1.9) marks a
+    # transaction as the task's connection before its BEGIN: a BEGIN that fails while
+    # PostgreSQL restarts leaves that mark behind, and every later transaction of a
+    # long-lived loop was then nested in a dead one ("connection has been released back
+    # to the pool", tests/test_faults.py). A request is its own task and never kept it.
+    clean = contextvars.copy_context()
     while not stop.is_set():
         wait = settings.worker_interval
         try:
-            await tick()
+            await asyncio.create_task(tick(), context=clean.copy())
         except Exception as exc:
             if not db.unavailable(exc):
                 log.exception("worker %s tick failed; retrying", name)
