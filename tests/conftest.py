@@ -128,11 +128,18 @@ def settings(database_url: str, tmp_path: Path, test_bucket: dict[str, str] | No
     )
 
 
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The app with its lifespan started, on empty tables."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         await truncate_all_models()
+        yield application
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    async with running_app(settings) as application:
         yield application
 
 

@@ -27,10 +27,8 @@ import httpx2
 import pytest
 from PIL import Image
 from starlette.applications import Starlette
-from tortoise.contrib.test import truncate_all_models
 
 from support.accounts import auth
-from support.app import create_app
 from support.config import Settings
 from support.data.models import Application, Document, Event, Reviewer, Status
 from support.documents import sweep
@@ -38,7 +36,16 @@ from support.documents.filing import sanitise_pending
 from support.documents.storage import NOT_SAVED
 from support.documents.store import DOCUMENTS, UPLOADS
 from tests import hostile
-from tests.conftest import BASE, PDF_BYTES, UNLOCK, Applicant, Outbox, free_port, jpeg_bytes
+from tests.conftest import (
+    BASE,
+    PDF_BYTES,
+    UNLOCK,
+    Applicant,
+    Outbox,
+    free_port,
+    jpeg_bytes,
+    running_app,
+)
 from tests.factories import make_application
 from tests.kept import everything_kept, kept, store_env
 from tests.servers.radosgw import Radosgw
@@ -60,9 +67,7 @@ def bucket_settings(settings: Settings, radosgw: Radosgw) -> Settings:
 
 @pytest.fixture
 async def bucket_app(bucket_settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(bucket_settings)
-    async with application.router.lifespan_context(application):
-        await truncate_all_models()
+    async with running_app(bucket_settings) as application:
         yield application
 
 

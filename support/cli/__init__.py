@@ -29,11 +29,12 @@ from support.cli import api as api_commands
 from support.cli import export as export_command
 from support.cli import mail as mail_commands
 from support.cli.database import with_db
+from support.cli.storage import storage_ready
 from support.clock import worker
 from support.config import ConfigError, Settings
 from support.data import db
 from support.data.models import Reviewer
-from support.documents.store import BucketStore, DocumentStore, close_clients
+from support.documents.store import DocumentStore, close_clients
 from support.notify import delivery
 from support.platform import logs, memory, metrics_dir
 from support.platform.formatting import format_when
@@ -228,31 +229,6 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(_worker(settings))
     return 0
 
-
-def storage_ready(settings: Settings, command: str) -> bool:
-    """With a bucket (``SUPPORT_STORAGE_URL``), ask it once before starting: keys it
-    refuses or a bucket that does not exist stop the start with one line; a gateway out of
-    reach is only said (the desk tells applicants to try again until it answers)."""
-    store = DocumentStore.of(settings)
-    if not isinstance(store, BucketStore):
-        return True
-
-    async def ask() -> str | None:
-        try:
-            return await store.check()
-        finally:
-            await close_clients()
-
-    try:
-        wrong = asyncio.run(ask())
-    except OSError as error:
-        print(f"support {command}: warning: {error}; documents cannot be stored or shown "
-              "until it answers", file=sys.stderr)
-        return True
-    if wrong is not None:
-        print(f"support {command}: SUPPORT_STORAGE_URL: {wrong}", file=sys.stderr)
-        return False
-    return True
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ meets a document the worker has not reached yet leaves nothing behind.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import itertools
@@ -84,8 +85,9 @@ class Stored:
     delete_name: str  # what ``forget`` removes (a path, or an object's name)
 
 
-class DocumentStore:
-    """The interface both stores keep (the docstring of the module says who calls what)."""
+class DocumentStore(abc.ABC):
+    """The interface both stores keep (the docstring of the module says who calls what);
+    the abstract methods are what each must do its own way."""
 
     spool: spool.Spool | None = None  # uploads held in memory wait here (disk only)
 
@@ -98,43 +100,46 @@ class DocumentStore:
 
     def prepare(self) -> None:
         """Run at start-up, before any request."""
+        return  # by default nothing: a bucket needs no folders made
 
+    @abc.abstractmethod
     async def put(self, staged: StagedFile) -> Placed:
         """Give an upload a new key and keep it until the worker files it. Raises
         ``NotStored`` if the disk or the bucket refuses, leaving nothing behind."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def make_safe(self, key: str, spooled: str | None, work: Work) -> int:
         """Run ``work`` on the upload and keep the safe copy under ``key``; its size.
         Raises ``FileNotFoundError`` if the upload is gone, ``OSError`` if the store
         cannot be reached (try again later), and whatever ``work`` raises."""
-        raise NotImplementedError
 
     async def filed(self, key: str) -> None:
         """The row says the safe copy is kept: what waited for the worker may go."""
+        return  # by default nothing: on disk the safe copy replaced the upload
 
     async def keep_as_uploaded(self, key: str, spooled: str | None) -> None:
         """Our code failed on this upload: keep it as it came, for an operator."""
+        return  # by default nothing: a bucket keeps it under uploads/ already
 
+    @abc.abstractmethod
     async def open(self, key: str) -> Opened:
         """The safe copy, to send. Raises ``FileNotFoundError`` or ``OSError``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def local_copy(self, key: str) -> contextlib.AbstractAsyncContextManager[Path]:
         """A file on this machine holding the safe copy, for as long as the block runs."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def delete(self, key: str) -> None:
         """Everything kept under ``key`` goes; nothing there is not an error."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def keys(self) -> AsyncIterator[list[Stored]]:
         """Every key kept, a batch at a time (``sweep``), and unfinished copies' names."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def forget(self, found: Stored) -> bool:
         """Delete what ``keys`` found (the sweep's orphans); False if already gone."""
-        raise NotImplementedError
 
 
 class DiskStore(DocumentStore):
