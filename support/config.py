@@ -275,6 +275,7 @@ class Settings:
     storage_url: str = ""
     s3_access_key: str = field(default="", repr=False)
     s3_secret_key: str = field(default="", repr=False)
+    erasure_log_path: Path | None = None  # default <data_dir>/erasures.log
 
     @property
     def documents_dir(self) -> Path:
@@ -292,6 +293,12 @@ class Settings:
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def erasure_log(self) -> Path:
+        """Where each erasure asked for is written down, outside the database, so that a
+        restored backup can carry it out again (``workflow.erasure_log``)."""
+        return self.erasure_log_path or self.data_dir / "erasures.log"
 
     @property
     def sms_log(self) -> Path:
@@ -316,12 +323,16 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *,
+                 make_secret: bool = True) -> Settings:
+        """``make_secret=False`` leaves the data dir untouched (``support restore`` needs
+        it empty): no key is generated, and the secret is "" unless set."""
         env = os.environ if env is None else env
         data_dir = Path(env.get(PREFIX + "DATA_DIR") or "var").resolve()
         default_db = f"sqlite://{data_dir / 'support.sqlite3'}"
         database_url = env.get(PREFIX + "DATABASE_URL") or default_db
-        secret_key = env.get(PREFIX + "SECRET_KEY") or load_or_create_secret(data_dir)
+        secret_key = env.get(PREFIX + "SECRET_KEY") or (
+            load_or_create_secret(data_dir) if make_secret else "")
         port = env.get("PORT") or "8000"
         metrics_token = env.get(PREFIX + "METRICS_TOKEN") or ""
         if metrics_token and len(metrics_token) < 16:
@@ -398,6 +409,8 @@ class Settings:
             s3_access_key=env.get(PREFIX + "S3_ACCESS_KEY") or env.get("AWS_ACCESS_KEY_ID") or "",
             s3_secret_key=env.get(PREFIX + "S3_SECRET_KEY")
             or env.get("AWS_SECRET_ACCESS_KEY") or "",
+            erasure_log_path=Path(env[PREFIX + "ERASURE_LOG"]).resolve()
+            if env.get(PREFIX + "ERASURE_LOG") else None,
         )
         settings.storage  # noqa: B018 - a wrong SUPPORT_STORAGE_URL stops the start-up
         return settings

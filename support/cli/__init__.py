@@ -26,6 +26,7 @@ from support.accounts.auth import AuthError
 from support.accounts.passwords import generate_password
 from support.accounts.roles import ROLES
 from support.cli import api as api_commands
+from support.cli import backups as backup_commands
 from support.cli import export as export_command
 from support.cli import mail as mail_commands
 from support.cli.database import with_db
@@ -58,9 +59,13 @@ async def _bootstrap(settings: Settings, email: str) -> tuple[str, str] | None:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    asyncio.run(db.migrate(settings.database_url))
-    print("Database is up to date.")
-    return 0
+    if args.undo:
+        return backup_commands.undo_migrate(settings)
+    result = backup_commands.migrate_safely(
+        settings, lambda: asyncio.run(db.migrate(settings.database_url)))
+    if result == 0:
+        print("Database is up to date.")
+    return result
 
 
 def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
@@ -308,13 +313,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="trust X-Forwarded-For/-Proto from these proxy addresses "
                        "(e.g. 127.0.0.1 for nginx on the same machine); default: trust none")
     serve.set_defaults(func=cmd_serve)
-    _command(
+    migrate = _command(
         commands, "migrate", "apply pending database migrations",
         "Bring the database (SUPPORT_DATABASE_URL) up to the code's schema. Safe to run "
-        "again: applied migrations are skipped. Run it once, before new code serves.",
+        "again: applied migrations are skipped. Run it once, before new code serves. On "
+        "SQLite, a database with migrations to apply is backed up first into "
+        "<data dir>/backups (the last three kept); --undo puts the newest back.",
         ["support migrate",
+         "support migrate --undo                      # the upgrade went wrong: as before",
          "SUPPORT_DATABASE_URL=postgres://support@127.0.0.1/support support migrate"],
-    ).set_defaults(func=cmd_migrate)
+    )
+    migrate.add_argument("--undo", action="store_true",
+                         help="put back the database as it was before the last upgrade "
+                         "(SQLite; stop the desk first)")
+    migrate.set_defaults(func=cmd_migrate)
     boot = _command(
         commands, "bootstrap", "create the first admin reviewer if none exists",
         "Create the first admin reviewer and print their generated password, once. Does "
@@ -420,13 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
     export_command.add_parser(commands, _command)
     api_commands.add_parsers(commands, _command)
     mail_commands.add_parsers(commands, _command)
+    backup_commands.add_parsers(commands, _command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        # A restore needs its data dir as it found it: no secret key made there.
+        settings = Settings.from_env(make_secret=args.command != "restore")
     except ConfigError as error:  # one line saying which setting, not a traceback
         print(f"support {args.command}: {error}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ from tortoise.transactions import in_transaction
 from support.config import Settings
 from support.data.models import Application, Document, Event, Status
 from support.rules.kinds import KINDS, appeal_kind
+from support.workflow import erasure_log
 from support.workflow.machine import APPLICANT, locked
 from support.workflow.retention import (
     BATCH,
@@ -98,6 +99,8 @@ async def request_erasure(settings: Settings, application: Application) -> Erasu
         else:
             keys = await redact([fresh], now, requested=True)
             state = Erasure.DONE
+    if state is Erasure.DONE:
+        erasure_log.record(settings, [fresh.reference], now)
     await delete_files(settings, keys)
     log.info("application %s: erasure %s", fresh.reference,
              "done" if state is Erasure.DONE else "requested")
@@ -127,6 +130,7 @@ async def carry_out_requested(
                     id__in=ids, redacted_at=None, status__in=CLOSED
                 ).select_for_update(skip_locked=True)
                 keys = await redact(chosen, moment, requested=True)
+            erasure_log.record(settings, [row.reference for row in chosen], moment)
             await delete_files(settings, keys)
             report.erased += len(chosen)
             report.files += len(keys)

@@ -215,15 +215,17 @@ async def delete_files(settings: Settings, keys: list[str]) -> None:
             log.warning("a deleted document's file stays for the sweep: %s", error)
 
 
-async def redact(rows: list[Application], now: datetime, *, requested: bool) -> list[str]:
+async def redact(rows: list[Application], now: datetime, *, requested: bool,
+                 tell: bool = True) -> list[str]:
     """Redact these applications, locked by the caller's transaction. On request, the
-    applicant is told first: the outbox rows take the address while it is still there,
-    and keep it until they are sent. Returns the storage keys of documents to delete."""
+    applicant is told first (unless ``tell`` is False: an erasure carried out again after
+    a restore): the outbox rows take the address while it is still there, and keep it
+    until they are sent. Returns the storage keys of documents to delete."""
     if not rows:
         return []
     why = "at the applicant's request" if requested else "under the retention policy"
     ids = [row.id for row in rows]
-    if requested:
+    if requested and tell:
         for row in rows:
             await notify_applicant(row, "erased", {})
     keys = await drop_documents(
