@@ -141,6 +141,11 @@ def _sla_hours(env: Mapping[str, str]) -> dict[str, int]:
     return found
 
 
+def _existing_secret(data_dir: Path) -> str:
+    path = data_dir / "secret_key"
+    return path.read_text().strip() if path.exists() else ""
+
+
 def load_or_create_secret(data_dir: Path) -> str:
     """Keep a generated key in the data dir so sessions and tokens survive restarts
     without asking a first-time user to invent a secret."""
@@ -326,13 +331,13 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, *,
                  make_secret: bool = True) -> Settings:
         """``make_secret=False`` leaves the data dir untouched (``support restore`` needs
-        it empty): no key is generated, and the secret is "" unless set."""
+        it empty): no key is generated, and the secret is "" unless set or kept there."""
         env = os.environ if env is None else env
         data_dir = Path(env.get(PREFIX + "DATA_DIR") or "var").resolve()
         default_db = f"sqlite://{data_dir / 'support.sqlite3'}"
         database_url = env.get(PREFIX + "DATABASE_URL") or default_db
         secret_key = env.get(PREFIX + "SECRET_KEY") or (
-            load_or_create_secret(data_dir) if make_secret else "")
+            load_or_create_secret(data_dir) if make_secret else _existing_secret(data_dir))
         port = env.get("PORT") or "8000"
         metrics_token = env.get(PREFIX + "METRICS_TOKEN") or ""
         if metrics_token and len(metrics_token) < 16:

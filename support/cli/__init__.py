@@ -439,8 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        # A restore needs its data dir as it found it: no secret key made there.
-        settings = Settings.from_env(make_secret=args.command != "restore")
+        # A restore needs its data dir as it found it, a backup copies what is there.
+        settings = Settings.from_env(make_secret=args.command not in {"restore", "backup"})
     except ConfigError as error:  # one line saying which setting, not a traceback
         print(f"support {args.command}: {error}", file=sys.stderr)
         return 2

@@ -58,6 +58,8 @@ def read(path: Path) -> list[str]:
     found: list[str] = []
     with path.open(encoding="utf-8", errors="replace") as lines:
         for line in lines:
+            if not line.endswith("\n"):  # written in part
+                continue
             match = _LINE.fullmatch(line.strip())
             if match:
                 found.append(match.group(2))

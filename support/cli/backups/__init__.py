@@ -170,11 +170,12 @@ def migrate_safely(settings: Settings, migrate: Callable[[], None]) -> int:
         progress.say(f"Backed the database up first: {backup}")
     try:
         migrate()
-    except Exception:
-        if backup is not None:
-            progress.say(f"The upgrade failed. `support migrate --undo` puts back the database "
-                         f"as it was ({backup}).")
-        raise
+    except Exception as exc:
+        if backup is None:
+            raise
+        progress.say(f"support migrate: the upgrade failed ({type(exc).__name__}: {exc}). "
+                     f"`support migrate --undo` puts back the database as it was ({backup}).")
+        return 1
     return 0
 
 

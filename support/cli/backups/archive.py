@@ -195,10 +195,26 @@ def read(path: Path, step: Step | None = None,
     """Check every member of the archive at ``path`` against its sealed manifest, and
     return the manifest; raises ``Damaged`` saying what is wrong. With ``place``, each
     member is also written to ``place(name)`` (the caller removes them if it raises)."""
+    _whole_records(path)
     try:
         return _read(path, step, place)
     except (tarfile.TarError, EOFError) as exc:  # raised while a member is being read
         raise Damaged(f"it is cut short or is not a tar file ({exc})") from exc
+
+
+def _whole_records(path: Path) -> None:
+    """A tar ends in two zero blocks, padded to whole records: an archive cut anywhere,
+    even in that padding after every member, is refused (the members alone could pass)."""
+    try:
+        with path.open("rb") as handle:
+            length = os.fstat(handle.fileno()).st_size
+            if length == 0 or length % tarfile.RECORDSIZE:
+                raise Damaged("it is cut short (it does not end where a tar file ends)")
+            handle.seek(length - 2 * tarfile.BLOCKSIZE)
+            if handle.read(2 * tarfile.BLOCKSIZE).strip(b"\0"):
+                raise Damaged("it is cut short (it has no end-of-archive marker)")
+    except FileNotFoundError as exc:
+        raise Damaged("there is no such file") from exc
 
 
 def _read(path: Path, step: Step | None, place: Callable[[str], Path] | None) -> Manifest:

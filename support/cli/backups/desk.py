@@ -43,7 +43,7 @@ class Refused(Exception):
 
 
 def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%SZ")
+    return moment.strftime("%Y%m%dT%H%M%S.%fZ")  # two upgrades in one second keep both
 
 
 def take(settings: Settings, path: Path, progress: Progress, *,
@@ -54,6 +54,9 @@ def take(settings: Settings, path: Path, progress: Progress, *,
     if not path.parent.is_dir():
         raise Refused(f"there is no folder {path.parent}")
     database = snapshot.sqlite_path(settings.database_url)
+    if not settings.secret_key:
+        raise Refused(f"there is no desk in {settings.data_dir} (no secret_key): is "
+                      "SUPPORT_DATA_DIR the desk's?")
     if database_only and database is None:
         raise Refused("only a SQLite database can be backed up by the desk")
     started = datetime.now(UTC)
