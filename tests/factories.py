@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from support.config import Settings
-from support.data.models import Application, Document, Status
+from support.data.models import Application, Document, Event, Status
 from support.documents.store import (
     DOCUMENTS,
     IN_BUCKET,
@@ -64,3 +64,12 @@ async def uploaded(settings: Settings, document: Document) -> bytes:
     assert isinstance(store, DiskStore)
     source = store.source(document.storage_key, document.spooled)
     return source if isinstance(source, bytes) else source.read_bytes()
+
+
+async def page_version(reference: str) -> str:
+    """The version an application's page puts in its decision forms (``seen``): the newest
+    event the page shows, "0" when it shows none. A test posting a decision sends it as the
+    page would, opened just now (a decision without it is refused)."""
+    newest = await (Event.filter(application__reference=reference)
+                    .exclude(type="document_viewed").order_by("-id").first())
+    return str(newest.id if newest else 0)

@@ -13,7 +13,7 @@ import pytest
 from support.data.db import statements_sent
 from support.data.models import Application, Event, Status
 from tests.conftest import jpeg_bytes
-from tests.factories import make_application
+from tests.factories import make_application, page_version
 from tests.test_authz_matrix import attach
 
 AUDIT = "/review/admin/audit"
@@ -53,7 +53,8 @@ async def test_reviewer_actions_and_document_views_appear_newest_first(desk, set
     assert (await asha.post(f"/review/applications/{ref1}/notes",
                             {"note": "Receipt matches the account."})).status_code == 303
     assert (await asha.post(f"/review/applications/{ref1}/decide", {
-        "action": "approve", "message": "Approved, enjoy."})).status_code == 303
+        "action": "approve", "message": "Approved, enjoy.",
+        "seen": await page_version(ref1)})).status_code == 303
     assert (await lee.post(f"/review/applications/{ref2}/claim")).status_code == 303
     assert (await lee.post(f"/review/applications/{ref2}/reassign",
                            {"reviewer_id": str(asha.reviewer.id)})).status_code == 303
@@ -93,7 +94,8 @@ async def test_decisions_of_each_kind_are_named(desk):
         row = await make_application(status=Status.IN_REVIEW, assignee=lead.reviewer,
                                      claimed_at=now, last_activity_at=now)
         form = {"action": action, "message": "Please see the message.",
-                "reason_code": "stable_firmware", "items": "receipt"}
+                "reason_code": "stable_firmware", "items": "receipt",
+                "seen": await page_version(row.reference)}
         assert (await lead.post(f"/review/applications/{row.reference}/decide",
                                 form)).status_code == 303
         table = rows((await admin.get(f"{AUDIT}?reference={row.reference}")).text)

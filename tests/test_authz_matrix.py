@@ -59,7 +59,7 @@ from support.platform import tokens
 from support.web.api.registry import SCOPES
 from support.workflow import api_keys, webhooks
 from tests.conftest import BASE, UNLOCK, hidden_fields, jpeg_bytes
-from tests.factories import make_application
+from tests.factories import make_application, page_version
 from tests.kept import kept
 
 PRINCIPALS = ("anonymous", "token_a", "token_b", "reviewer", "lead", "admin", "other_queue",
@@ -269,7 +269,8 @@ FORMS: dict[str, dict[str, str]] = {
     "/review/account/recovery-codes": {"code": "12345"},
     INVITATION: {"password": "a long enough password", "password_again": "a long enough password"},
     REF + "/notes": {"note": "Checked the receipt against the account."},
-    REF + "/decide": {"action": "approve", "message": "Your request is approved."},
+    REF + "/decide": {"action": "approve", "message": "Your request is approved.",
+                      "seen": "{seen}"},
     REF + "/reassign": {"reviewer_id": "{target}"},
     REF + "/permission/revoke": {"reason": "The receipt was made for another phone."},
     "/review/queue/bulk": {"action": "release", "reference": "{reference}"},
@@ -483,8 +484,9 @@ def fill(path: str, world: World, principal: str) -> str:
 
 async def form_for(browser: Browser, path: str, world: World) -> tuple[dict[str, str], Any]:
     """The form a principal sends, with their CSRF token, and any files."""
+    seen = await page_version(world.a.reference)  # as A's page would carry it
     data = {name: value.format(reference=world.a.reference, email=world.a.email,
-                               target=world.target.id)
+                               target=world.target.id, seen=seen)
             for name, value in FORMS.get(path, {}).items()}
     if path == "/applications/{reference}/verify":
         data["code"] = CODE_A if browser.name == "token_a" else CODE_B

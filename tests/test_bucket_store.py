@@ -46,7 +46,7 @@ from tests.conftest import (
     jpeg_bytes,
     running_app,
 )
-from tests.factories import make_application
+from tests.factories import make_application, page_version
 from tests.kept import everything_kept, kept, store_env
 from tests.servers.radosgw import Radosgw
 
@@ -383,7 +383,8 @@ async def test_three_machines_share_only_the_database_redis_and_the_bucket(
                     f"/review/applications/{application.reference}/decide",
                     data={"csrf_token": desk.cookies["support_csrf"], "action": "reject",
                           "message": "The receipt does not show the phone.",
-                          "reason_code": "reason_insufficient"})
+                          "reason_code": "reason_insufficient",
+                          "seen": await page_version(application.reference)})
                 assert decided.status_code == 303, decided.text
 
             # The applicant erases their data, on A: the object goes with it.

@@ -17,6 +17,7 @@ from support.clock import jobs
 from support.data.models import Application, Channel, Document, Event, Notification, Status
 from support.workflow import purging
 from tests.conftest import Outbox
+from tests.factories import page_version
 from tests.kept import kept
 from tests.test_smtp import Handler, SmtpServer
 
@@ -62,6 +63,7 @@ async def _decide(desk, application: Application, action: str = "approve"):
     response = await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": action, "message": "Our answer to you.",
         "reason_code": "reason_insufficient" if action == "reject" else "",
+        "seen": await page_version(application.reference),
     })
     assert response.status_code == 303, response.text
     return ann
@@ -201,6 +203,7 @@ async def test_asked_during_review_the_erasure_follows_the_decision(
 
     decided = await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "approve", "message": "Approved: use the unlock tool within 14 days.",
+        "seen": await page_version(application.reference),
     })
     assert decided.status_code == 303
     await jobs.run_all(settings)

@@ -226,8 +226,9 @@ async def prepare(served: Server) -> Desk:
                         {"action": "reject", "reason_code": "other"},
                         {"action": "approve"}, None][n % 4]
             if decision is not None:
-                decided = await _post(http, f"{base}/decide", {"message": "Thank you.",
-                                                                **decision})
+                decided = await _post(http, f"{base}/decide", {
+                    "message": "Thank you.", "seen": _seen((await http.get(base)).text),
+                    **decision})
                 assert decided.status_code == 303, decided.text
         for reference in desk.references:
             page = (await http.get(f"/review/applications/{reference}")).text
@@ -415,11 +416,20 @@ def _note(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
     return _pairs({"note": rng.choice(["Checked the receipt.", "x" * 5000, "", "a\x00b"])})
 
 
+def _seen(page: str) -> str:
+    """The version an application page's decision forms carry."""
+    found = re.search(r'name="seen" value="(\d+)"', page)
+    assert found, page[:2000]
+    return found.group(1)
+
+
 def _decide(rng: random.Random, desk: Desk) -> list[tuple[bytes, bytes]]:
     pairs = _pairs({
         "action": rng.choice(["approve", "reject", "request_info", "approve", "erase", ""]),
         "message": rng.choice(["Your request is approved.", "", "y" * 5000]),
         "reason_code": rng.choice([*REJECTION_REASONS, "", "nope", "x" * 300]),
+        # The page's version: the highest one passes the check (nothing newer happened).
+        "seen": rng.choice(["2147483647", "2147483647", "0", "", "x9", "-1", "9" * 30]),
     })
     for _ in range(rng.randint(0, 3)):
         pairs.append((b"items", rng.choice([*INFO_ITEMS, "nope", "x" * 300]).encode()))

@@ -196,8 +196,11 @@ async def prepare(server: Server) -> Targets:
             for reference in targets.references[role]:
                 base = f"/review/applications/{reference}"
                 assert (await _post(http, f"{base}/claim", {})).status_code == 303
-                decided = await _post(http, f"{base}/decide", {"message": "Send it.",
-                                                                **decision})
+                page = (await http.get(base)).text
+                seen = re.search(r'name="seen" value="(\d+)"', page)
+                assert seen, page[:2000]
+                decided = await _post(http, f"{base}/decide", {
+                    "message": "Send it.", "seen": seen.group(1), **decision})
                 assert decided.status_code == 303, decided.text
     return targets
 

@@ -22,7 +22,7 @@ from support.data.models import Application, Status
 from support.rules import kinds
 from support.rules.kinds import KINDS, DocumentSlot, Kind, Permission
 from tests.conftest import BASE, RECOVERY, Signed, jpeg_bytes
-from tests.factories import make_application
+from tests.factories import make_application, page_version
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "support"
@@ -99,6 +99,7 @@ async def test_a_kind_declared_in_a_test_goes_from_the_form_to_a_decision(
         assert page.status_code == 200 and "Why should the account be deleted?" in page.text
         decided = await dee.post(f"/review/applications/{application.reference}/decide", {
             "action": "approve", "message": "We will delete the account.",
+            "seen": await page_version(application.reference),
         })
         assert decided.status_code == 303, decided.text
     finally:

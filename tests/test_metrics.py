@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from support.app import create_app
 from support.data.models import Application, Channel, DeliveryStatus, Notification, Status
 from tests.conftest import BASE, RECOVERY, UNLOCK, hidden_fields, jpeg_bytes
-from tests.factories import make_application
+from tests.factories import make_application, page_version
 
 TOKEN = "scrape-token-" + "s" * 24
 
@@ -64,6 +64,7 @@ async def test_submissions_decisions_queue_and_deliveries_are_counted(
     await ann.post("/review/next")
     decided = await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "approve", "message": "Approved: use the unlock tool within 14 days.",
+        "seen": await page_version(application.reference),
     })
     assert decided.status_code == 303
     await outbox.deliver()

@@ -26,7 +26,7 @@ from support.reads import wording
 from support.rules.kinds import KINDS
 from support.workflow import housekeeping, presence, purging
 from tests.conftest import DB_KIND
-from tests.factories import make_application
+from tests.factories import make_application, page_version
 
 DAY = timedelta(days=1)
 TEMPLATE = "permission_reminder"
@@ -160,7 +160,7 @@ async def test_a_permission_approved_on_the_desk_is_reminded_of_two_days_before_
     assert (await ann.post("/review/next")).status_code == 303
     decided = await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "approve", "message": "Approved: sign in to the unlock tool.",
-        "reason_code": ""})
+        "reason_code": "", "seen": await page_version(application.reference)})
     assert decided.status_code == 303, decided.text
     approved = await Application.get(id=application.id)
     assert approved.status is Status.APPROVED and approved.permission_expires_at is not None

@@ -34,7 +34,7 @@ from support.data.models import (
 from support.platform.formatting import format_when
 from support.workflow import purging, retention, risk
 from tests.conftest import UNLOCK, jpeg_bytes
-from tests.factories import make_application
+from tests.factories import make_application, page_version
 from tests.kept import KeptFile, kept, store_env
 
 DAY = timedelta(days=1)
@@ -169,6 +169,7 @@ async def test_personal_data_is_redacted_after_a_year_and_the_decision_kept(
     assert (await ann.get(f"/review/documents/{document.id}")).status_code == 200
     await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "request_info", "items": ["receipt"], "message": "Please send a sharper photo.",
+        "seen": await page_version(application.reference),
     })
     reply = "My cousin Ravi Kumar bought it for me, his number is 98111 22233."
     answered = await applicant.post_form(status_path + "/reply", {"message": reply})
@@ -176,6 +177,7 @@ async def test_personal_data_is_redacted_after_a_year_and_the_decision_kept(
     await ann.post("/review/next")
     await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "approve", "message": "Approved: use the unlock tool within 14 days.",
+        "seen": await page_version(application.reference),
     })
     await outbox.deliver()
     before = await Application.get(id=application.id)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from support.data.models import Application, Document, Event, Notification, Status
 from tests.conftest import RECOVERY, UNLOCK, png_bytes
+from tests.factories import page_version
 
 
 async def _queued(applicant, outbox) -> tuple[str, Application]:
@@ -48,6 +49,7 @@ async def test_take_view_request_info_reply_and_approve(applicant, outbox, clien
     asked = await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "request_info", "items": ["receipt"],
         "message": "The receipt is blurred: please send a sharp photo of it.",
+        "seen": await page_version(application.reference),
     })
     assert asked.status_code == 303
     await application.refresh_from_db()
@@ -80,6 +82,7 @@ async def test_take_view_request_info_reply_and_approve(applicant, outbox, clien
 
     approved = await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "approve", "message": "Approved: use the unlock tool within 14 days.",
+        "seen": await page_version(application.reference),
     })
     assert approved.status_code == 303
     await application.refresh_from_db()
@@ -106,6 +109,7 @@ async def test_reject_then_appeal_decided_by_another_reviewer(applicant, outbox,
     refused = await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "reject", "reason_code": "reason_insufficient",
         "message": "Your reason does not say why you need to unlock.",
+        "seen": await page_version(application.reference),
     })
     assert refused.status_code == 303
     await application.refresh_from_db()
@@ -150,6 +154,7 @@ async def test_reject_then_appeal_decided_by_another_reviewer(applicant, outbox,
     assert application.reference in page.text  # a link to the original
     decided = await bob.post(f"/review/applications/{appeal.reference}/decide", {
         "action": "approve", "message": "On appeal: approved.",
+        "seen": await page_version(appeal.reference),
     })
     assert decided.status_code == 303
     await appeal.refresh_from_db()
@@ -214,6 +219,7 @@ async def test_reply_errors_keep_the_text(applicant, outbox, client, desk):
     await ann.post("/review/next")
     await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "request_info", "items": ["receipt", "imei"], "message": "Please add both.",
+        "seen": await page_version(application.reference),
     })
     bad = await client.post(
         status_path + "/reply",
@@ -238,6 +244,7 @@ async def test_a_receipt_sent_in_a_reply_is_checked_against_other_applications(
     await ann.post(f"/review/applications/{application.reference}/claim")
     await ann.post(f"/review/applications/{application.reference}/decide", {
         "action": "request_info", "items": ["receipt"], "message": "Please resend it.",
+        "seen": await page_version(application.reference),
     })
     answer = await client.post(
         status_path + "/reply",

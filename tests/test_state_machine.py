@@ -19,7 +19,7 @@ from support.documents.store import DocumentStore
 from support.platform import tokens
 from support.workflow import TRANSITIONS, DomainError
 from support.workflow.machine import SYSTEM_ACTOR, locked, move
-from tests.factories import make_application
+from tests.factories import make_application, page_version
 
 _numbers = itertools.count(1)
 CODE = "123456"
@@ -216,7 +216,8 @@ async def test_deciding_an_approved_application_is_409_with_a_reason(desk):
                           decided_by=signed.reviewer, decision_text="Yes.")
     response = await signed.post(f"/review/applications/{approved.reference}/decide",
                                  {"action": "reject", "message": "Changed my mind.",
-                                  "reason_code": "other"})
+                                  "reason_code": "other",
+                                  "seen": await page_version(approved.reference)})
     assert response.status_code == 409
     assert "This application is approved, so that cannot be done now." in response.text
     assert "%(" not in response.text
@@ -228,7 +229,8 @@ async def test_a_non_holder_deciding_is_told_to_claim_first(desk):
     other = await desk.reviewer()
     held = await make(status=Status.IN_REVIEW, assignee=holder.reviewer)
     response = await other.post(f"/review/applications/{held.reference}/decide",
-                                {"action": "approve", "message": "Approved."})
+                                {"action": "approve", "message": "Approved.",
+                                 "seen": await page_version(held.reference)})
     assert response.status_code == 409
     assert "Claim it first." in response.text
     fresh = await Application.get(id=held.id)
@@ -241,7 +243,8 @@ async def test_a_lead_decides_without_holding(desk):
     lead = await desk.reviewer(role="lead")
     held = await make(status=Status.IN_REVIEW, assignee=holder.reviewer)
     response = await lead.post(f"/review/applications/{held.reference}/decide",
-                               {"action": "approve", "message": "Approved."})
+                               {"action": "approve", "message": "Approved.",
+                                "seen": await page_version(held.reference)})
     assert response.status_code == 303
     assert response.headers["location"] == f"/review/applications/{held.reference}?notice=approved"
     fresh = await Application.get(id=held.id)
@@ -279,7 +282,8 @@ async def test_releasing_someone_elses_claim_is_409(desk):
 async def test_incomplete_decisions_are_409_with_a_reason(desk, form, message):
     signed = await desk.reviewer()
     held = await make(status=Status.IN_REVIEW, assignee=signed.reviewer)
-    response = await signed.post(f"/review/applications/{held.reference}/decide", form)
+    response = await signed.post(f"/review/applications/{held.reference}/decide",
+                                 {**form, "seen": await page_version(held.reference)})
     assert response.status_code == 409
     assert message in response.text
     assert (await Application.get(id=held.id)).status is Status.IN_REVIEW

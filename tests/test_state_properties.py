@@ -41,6 +41,7 @@ from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.workflow import TRANSITIONS, DomainError
 from support.workflow.machine import ACTIVE, OPEN, Actor, reviewer_actor
 from tests.conftest import Desk, Signed
+from tests.factories import page_version
 from tests.fuzz_inputs import PROFILE
 
 _numbers = itertools.count(1)
@@ -564,7 +565,8 @@ async def http_step(world: World, browsers: Browsers, step: Step,
         chosen = decision(step.what, step.detail == "complete")
         return await signed.post(f"{base}/decide", {
             "action": chosen.action, "message": chosen.text,
-            "reason_code": chosen.reason_code or "", "items": list(chosen.items)})
+            "reason_code": chosen.reason_code or "", "items": list(chosen.items),
+            "seen": await page_version(reference)})
     return await signed.post(f"{base}/{step.what}")
 
 

@@ -150,6 +150,17 @@ async def add_note(request: Request) -> Response:
     return _back(application, "noted")
 
 
+UNVERSIONED = ("This decision did not say which version of the application you were looking "
+               "at, so it was not sent: the application may have changed since you opened it. "
+               "What you wrote is kept below; check the application, then send it again.")
+
+
+def _version(text: str) -> int | None:
+    """The decision form's ``seen``: the newest event its page showed, 0 for a page that
+    showed none; None when missing or unreadable."""
+    return 0 if text == "0" else parse_id(text)
+
+
 @requires("reviewer")
 async def decide(request: Request) -> Response:
     form = await _form(request)
@@ -157,9 +168,15 @@ async def decide(request: Request) -> Response:
     if application is None:
         return render_review(request, "errors/404.html", {}, 404)
     posted = composer.Posted.of(form)
+    seen = _version(form.get("seen"))
+    if seen is None:
+        # Without the version the page was drawn at, nothing says the application did not
+        # change since: refused as a stale one is, with what was written kept.
+        return await _page(request, application, posted=posted, error=UNVERSIONED,
+                           status=409)
     decision = workflow.Decision(
         action=posted.action, text=form.get("message"), reason_code=posted.reason_code,
-        items=posted.items, seen=parse_id(form.get("seen")),
+        items=posted.items, seen=seen,
     )
     try:
         await workflow.decide(application, workflow.reviewer_actor(reviewer_of(request)), decision)
