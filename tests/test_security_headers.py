@@ -1,10 +1,16 @@
-"""Headers every page carries, the CSRF cookie, escaping of typed values, and /healthz."""
+"""Headers every page carries, the CSRF cookie, escaping of typed values, /healthz, and
+the desk's JavaScript budget."""
 
 from __future__ import annotations
 
 import pytest
 
+from support.app import STATIC_DIR
 from tests.conftest import UNLOCK, hidden_fields, jpeg_bytes
+
+# Issue 20: the desk's JavaScript as static files under the CSP, "small (no framework
+# needed; under 30 KB)".
+DESK_SCRIPT_BUDGET = 30_000
 
 PAGES = ["/", "/apply/unlock", "/apply/recovery", "/status", "/no-such-page", "/apply/nonsense"]
 
@@ -73,3 +79,13 @@ async def test_healthz_reports_the_database(client):
     body = response.json()
     assert body["database"] == "ok"
     assert body["status"] == "ok"
+
+
+def test_the_desks_javascript_stays_within_its_budget():
+    sizes = {path.name: path.stat().st_size
+             for path in sorted((STATIC_DIR / "review").glob("*.js"))}
+    assert sizes, f"no desk scripts under {STATIC_DIR / 'review'}"
+    total = sum(sizes.values())
+    assert total <= DESK_SCRIPT_BUDGET, (
+        f"the desk's JavaScript is {total:,} bytes ({sizes}): issue 20's budget is under "
+        f"30 KB ({DESK_SCRIPT_BUDGET:,} bytes) for all of static/review/*.js")

@@ -121,9 +121,12 @@ async def new_context(browser: Browser) -> AsyncIterator[Any]:
     """Separate people get separate browsers (cookies): the applicant, each reviewer."""
     opened: list[BrowserContext] = []
 
-    async def make(viewport: dict[str, int] = DESKTOP, **options: Any) -> BrowserContext:
-        # bypass_csp lets axe-core be injected; the app's own pages run no inline script.
-        context = await browser.new_context(viewport=viewport, bypass_csp=True, **options)
+    async def make(viewport: dict[str, int] = DESKTOP, *, bypass_csp: bool = True,
+                   **options: Any) -> BrowserContext:
+        # bypass_csp lets axe-core be injected; the app's own pages run no inline script
+        # (test_desk_keys' journey under the real policy, bypass_csp=False, shows it).
+        context = await browser.new_context(viewport=viewport, bypass_csp=bypass_csp,
+                                            **options)
         context.set_default_timeout(10_000)
         opened.append(context)
         return context

@@ -10,8 +10,9 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from support.data.models import Application, Status
-from tests.browser.test_journeys import sign_in
+from support.accounts.passwords import hash_password
+from support.data.models import Application, Reviewer, Status
+from tests.browser.test_journeys import PASSWORD, sign_in
 from tests.conftest import jpeg_bytes
 from tests.factories import make_application
 from tests.test_authz_matrix import attach
@@ -120,3 +121,79 @@ async def test_forms_note_and_cheat_sheet_by_keyboard(new_context, live, setting
     await sheet.get_by_role("button", name="Close").click()
     await expect(sheet).to_be_hidden()
     await expect(button).to_be_focused()  # focus goes back where it was
+
+
+# Every other browser test bypasses the CSP (axe-core is injected as a script); this one
+# keeps it, and each violation the browser reports reaches the test.
+REPORT_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', (e) => window.cspViolation(
+    e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' +
+    e.sourceFile + ':' + e.lineNumber));
+"""
+
+
+async def test_the_desk_by_keyboard_under_its_real_content_security_policy(
+        new_context, live, settings, recorder):
+    application = await make_application(locale="hi")
+    await attach(settings, application, jpeg_bytes((1200, 800)), name="receipt.jpg")
+    await attach(settings, application, jpeg_bytes((600, 900)), name="box.jpg")
+    await Reviewer.create(email="csp@maker.example", name="Chitra", role="reviewer",
+                          password_hash=hash_password(PASSWORD),
+                          kinds=["unlock", "recovery", "appeal"], countries=[])
+    context = await new_context(bypass_csp=False)
+    violations: list[str] = []
+    await context.expose_function("cspViolation", lambda text: violations.append(text))
+    await context.add_init_script(REPORT_VIOLATIONS)
+    page = await context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    answer = await page.goto(f"{live}/review/queue")
+    assert answer and "script-src 'self'" in answer.headers["content-security-policy"]
+    await page.fill("#email", "csp@maker.example")
+    await page.fill("#password", PASSWORD)
+    await page.locator("button[type=submit]").click()
+    await page.wait_for_url(re.compile(r"/review/queue"))
+
+    # The queue's keys: a row chosen with j, the next application taken with t.
+    await page.keyboard.press("j")
+    await expect(page.locator("table.queue tbody tr").first).to_have_class(
+        re.compile(r"\bis-current\b"))
+    await page.keyboard.press("t")
+    await page.wait_for_url(re.compile(rf"/review/applications/{application.reference}"))
+
+    # The viewer: zoomed in by keyboard, then the next document.
+    status = page.locator("#viewer-status")
+    await expect(status).to_contain_text("receipt.jpg · document 1 of 2")
+    await page.wait_for_function(
+        "() => document.querySelector('#viewer-stage img')?.naturalWidth > 0")
+    before = int(re.search(r"(\d+)%", await status.inner_text()).group(1))
+    await page.keyboard.press("+")
+    await expect(status).not_to_contain_text(f"{before}%")
+    assert int(re.search(r"(\d+)%", await status.inner_text()).group(1)) > before
+    await page.keyboard.press("j")
+    await expect(status).to_contain_text("box.jpg · document 2 of 2")
+
+    # The decision form follows the reason (decide.js), in the applicant's language.
+    await page.keyboard.press("r")
+    await expect(page.locator("details#decide-reject")).to_have_attribute("open", "")
+    await page.select_option("#reason-reject", "stable_firmware")
+    await expect(page.locator("#message-reject")).to_have_value(
+        _default("unlock", "reject", "stable_firmware")["translations"]["hi"])
+    await page.keyboard.press("Escape")
+
+    # The cheat sheet with ?, closed with Esc; the presence poll has asked at least once.
+    sheet = page.get_by_role("dialog", name="Keyboard shortcuts")
+    await page.keyboard.press("?")
+    await expect(sheet).to_be_visible()
+    await recorder.step(page, "cheat-sheet-under-the-csp", axe=False)
+    await page.keyboard.press("Escape")
+    await expect(sheet).to_be_hidden()
+    async with page.expect_response(re.compile(r"/presence\?since="), timeout=10_000):
+        pass
+
+    reported = [text for text in console if "Content Security Policy" in text]
+    assert not violations and not reported, (violations, reported)
+    assert not errors, errors
