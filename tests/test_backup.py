@@ -319,9 +319,15 @@ def test_restore_writes_only_into_an_empty_data_directory(env, old, tmp_path, mo
     assert list((tmp_path / "empty").iterdir()) == []
     monkeypatch.delenv("SUPPORT_DATABASE_URL")
     assert support("restore", str(tmp_path / "desk.tar"))[0] == 0
-    # A backup never replaces a file.
+    # A backup never replaces a file; into a folder, it names itself by its time.
     assert main(["backup", str(tmp_path / "desk.tar")]) == 1
     assert "exists" in capsys.readouterr().err
+    (tmp_path / "nightly").mkdir()
+    assert main(["backup", str(tmp_path / "nightly")]) == 0
+    [made] = (tmp_path / "nightly").iterdir()
+    assert made.name.startswith("desk-20") and made.suffix == ".tar"
+    assert main(["backup", "--verify", str(tmp_path / "nowhere.tar")]) == 1
+    assert "there is no file" in capsys.readouterr().err
 
 
 def test_an_archive_from_elsewhere_is_refused_with_what_to_do(tmp_path):

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,13 @@ def add_parsers(commands: Any, command: Callable[..., argparse.ArgumentParser]) 
         "holds personal data and the secret key: keep it as safe as the desk. "
         "With --verify, check an archive instead, without restoring it.",
         ["support backup /backups/desk-$(date +%F).tar",
+         "support backup /backups/                    # /backups/desk-2026-12-06T031500Z.tar",
          "support backup --verify /backups/desk-2026-12-06.tar",
          "15 3 * * * cd /srv/desk && .venv/bin/support backup --quiet "
          "/backups/desk-$(date +\\%F).tar   # crontab"],
     )
-    backup.add_argument("path", type=Path, help="the archive to write (or to check)")
+    backup.add_argument("path", type=Path, help="the archive to write (or to check); a "
+                        "folder: desk-DATE.tar in it")
     backup.add_argument("--verify", action="store_true",
                         help="check every file of the archive against its manifest")
     backup.add_argument("--quiet", action="store_true", help="only the summary")
@@ -94,10 +96,15 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     progress = Progress(quiet=args.quiet)
     try:
         if args.verify:
+            if not args.path.is_file():
+                progress.say(f"support backup --verify: there is no file {args.path}")
+                return 1
             manifest = desk.verify(args.path, progress)
             progress.say(f"{args.path} is whole: {_summary(manifest)}, from "
                          f"{_when(manifest.created)}.")
             return 0
+        if args.path.is_dir():  # a folder of backups: a name that sorts by date
+            args.path = args.path / f"desk-{datetime.now(UTC):%Y-%m-%dT%H%M%SZ}.tar"
         manifest = desk.take(settings, args.path.resolve(), progress)
     except Damaged as exc:
         progress.say(f"support backup: {args.path} is damaged: {exc}")
