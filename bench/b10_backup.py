@@ -117,7 +117,8 @@ def main() -> None:
     parser.add_argument("--applications", type=int, default=100_000)
     parser.add_argument("--document-kb", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.05)
-    parser.add_argument("--baseline", type=float, default=20.0)
+    parser.add_argument("--baseline", type=float, default=30.0)
+    parser.add_argument("--warm-up", type=float, default=30.0)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     print(describe(), flush=True)
@@ -146,7 +147,7 @@ def main() -> None:
         stop = threading.Event()
         try:
             wait_for(port, server)
-            time.sleep(5)  # the worker's first tick is over
+            time.sleep(args.warm_up)  # the worker's start: its sweep of 100,000 files
             thread = threading.Thread(target=submitter,
                                       args=(port, stop, args.interval, current, counter))
             thread.start()
