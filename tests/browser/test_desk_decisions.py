@@ -8,6 +8,7 @@ the applicant may answer."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -111,6 +112,21 @@ async def test_a_hindi_refusal_from_heading_to_body(new_context, live, receipt, 
     assert _text("stable_firmware", "hi") in body
     assert not _latin_words(body, {"http", "status", "testserver"} | set(
         re.findall(r"[\w-]+", status_url))), body
+    # The HTML part too: its language, its title (the subject) and every paragraph.
+    part = email.get_body(("html",))
+    assert part is not None
+    markup = part.get_content()
+    assert re.search(r'<html lang="hi"', markup), markup
+    title = re.search(r"<title>(.*?)</title>", markup, re.S)
+    assert title and DEVANAGARI.search(title.group(1)), markup
+    paragraphs = [html.unescape(re.sub(r"<[^>]+>", " ", p))
+                  for p in re.findall(r"<p\b[^>]*>(.*?)</p>", markup, re.S)]
+    assert paragraphs and all(DEVANAGARI.search(p) for p in paragraphs), paragraphs
+    assert any(_text("stable_firmware", "hi") in p for p in paragraphs), paragraphs
+    body_html = re.split(r"<body\b[^>]*>", markup, maxsplit=1)[1]
+    shown_html = html.unescape(re.sub(r"<[^>]+>", " ", body_html))
+    assert not _latin_words(shown_html, {"http", "status", "testserver"} | set(
+        re.findall(r"[\w-]+", status_url))), shown_html
     sms = outbox.sms()[-1]["text"]
     assert DEVANAGARI.search(sms) and not _latin_words(sms, {"http", "status"} | set(
         re.findall(r"[\w-]+", live + status_url))), sms
