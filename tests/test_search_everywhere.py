@@ -66,6 +66,30 @@ async def test_phone_last_four_digits_find_every_state(people):
     assert set(await found(reviewer, "98123 45678")) == {p.reference for p in priya}
 
 
+async def test_a_phone_written_as_its_own_country_writes_it(people):
+    """A Russian number as Russians write it at home ("8 ..."), with no +7: found, though
+    the desk's default country is India; and India's own still by its national form."""
+    reviewer, priya, others = people
+    russian = others[1].reference
+    assert set(await found(reviewer, "8 916 567-81-23")) == {russian}
+    assert set(await found(reviewer, "8 (916) 567-81-23")) == {russian}
+    assert set(await found(reviewer, "+7 916 567-81-23")) == {russian}
+    assert set(await found(reviewer, "098123 45678")) == {p.reference for p in priya}
+    assert set(await found(reviewer, "9812345678")) == {p.reference for p in priya}
+    # A Russian number with another start is nobody's.
+    assert await found(reviewer, "8 916 567-81-24") == {}
+
+
+def test_a_national_number_is_looked_for_in_every_country_it_can_be():
+    forms = queue.phone_forms("89165678123")
+    assert "+79165678123" in forms
+    assert queue.phone_forms("9812345678")[0] == "+919812345678"  # the default country first
+    assert queue.phone_forms("+79165678123") == ("+79165678123",)
+    assert queue.phone_forms("5678") == () and queue.phone_forms("priya.k") == ()
+    branches = [b for b in queue.search_branches("8 916 567-81-23") if b.ordering == ("phone",)]
+    assert len(branches) == 1  # one statement for every form, however many
+
+
 async def test_three_digits_are_not_a_phone_search(people):
     reviewer, _, _ = people
     assert await found(reviewer, "678") == {}
@@ -130,7 +154,8 @@ def test_new_applications_store_the_phone_backwards():
     assert row.phone_reversed.startswith("1000")
 
 
-@pytest.mark.parametrize("text", ["5678", "priya.k", "UL-7KQ", "9812345678", "priya.k@"])
+@pytest.mark.parametrize("text", ["5678", "priya.k", "UL-7KQ", "9812345678", "priya.k@",
+                                  "8 916 567-81-23"])
 async def test_each_way_of_matching_is_an_index_range(people, text):
     """No scan of the table: each branch of a search, as the page sends it (the scope, the
     assignee's join, the index's order, a limit), reads a range of one index."""

@@ -22,6 +22,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,6 +34,7 @@ from support.accounts.scope import claimable_by, in_scope
 from support.data.ids import fits, parse_id
 from support.data.models import Application, Reviewer, RiskFlag, Status
 from support.platform.tokens import parse_reference
+from support.rules import countries
 from support.rules.kinds import KINDS
 
 PAGE_SIZE = 50
@@ -175,11 +177,57 @@ def _reference_prefix(text: str) -> str | None:
     return shaped
 
 
+def _e164(text: str, region: str | None, *, valid: bool) -> str | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    # Possible (its length) is cheap, valid (the country's patterns) is not: asked second.
+    fits_region = phonenumbers.is_possible_number(number) and (
+        not valid or phonenumbers.is_valid_number(number))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) \
+        if fits_region else None
+
+
+@lru_cache(maxsize=512)
+def phone_forms(digits: str, default_country: str = "IN") -> tuple[str, ...]:
+    """The E.164 numbers a phone typed without spaces could be: with its + code, that one;
+    without it, the number read as ``default_country``'s (when possible), then as each
+    other accepted country's where it is a valid number there ("8 916 567-81-23" is
+    Moscow's +79165678123). Applications store valid E.164 numbers only (rules.validation),
+    so the forms no country accepts are never looked for."""
+    if digits.startswith("+"):
+        own = _e164(digits, None, valid=False)
+        return (own,) if own else ()
+    forms = dict.fromkeys(form for form in [_e164(digits, default_country, valid=False)] if form)
+    if re.fullmatch(r"\d{6,17}", digits):
+        for region in _regions():
+            if region != default_country and (form := _e164(digits, region, valid=True)):
+                forms[form] = None
+    return tuple(forms)
+
+
+@lru_cache(maxsize=1)
+def _regions() -> tuple[str, ...]:
+    """One region per way of reading a national number: countries sharing a calling code
+    and the rules for its national prefix (Russia and Kazakhstan, say) read it alike. About
+    230 of them: a new search text costs some milliseconds to read, a repeated one none."""
+    seen: dict[tuple[int, str, str], str] = {}
+    for region in sorted(countries.country_codes()):
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if meta is not None:
+            key = (meta.country_code or 0, meta.national_prefix_for_parsing or "",
+                   meta.national_prefix_transform_rule or "")
+            seen.setdefault(key, region)
+    return tuple(seen.values())
+
+
 def search_branches(text: str, default_country: str = "IN") -> list[Branch]:
     """The ways ``text`` can match, each an indexed look-up: a reference or its start, an
     IMEI, an account ID, an email or its part before "@", a phone number written any way
-    (normalised to E.164) or its last digits (``phone_reversed``: the phone backwards, so
-    its end is a prefix). Nothing (an empty list) for text that is none of these."""
+    (read as each accepted country's, in E.164: ``phone_forms``) or its last digits
+    (``phone_reversed``: the phone backwards, so its end is a prefix). Nothing (an empty
+    list) for text that is none of these."""
     text = text.strip()
     if not text or "\x00" in text or not text.isprintable():
         return []  # a NUL: PostgreSQL refuses it in a parameter, and it is in no value
@@ -203,14 +251,10 @@ def search_branches(text: str, default_country: str = "IN") -> list[Branch]:
         branches.append(Branch(Q(imei=digits), ("imei",)))
     if re.fullmatch(r"\d{5,20}", digits):
         branches.append(Branch(Q(account_id=digits), ("account_id",)))
-    try:
-        region = None if digits.startswith("+") else default_country
-        number = phonenumbers.parse(digits, region)
-        if phonenumbers.is_possible_number(number):
-            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-            branches.append(Branch(Q(phone=e164), ("phone",)))
-    except phonenumbers.NumberParseException:
-        pass
+    phones = phone_forms(digits, default_country)
+    if phones:
+        branches.append(Branch(Q(phone=phones[0]) if len(phones) == 1 else
+                               Q(phone__in=list(phones)), ("phone",)))
     if re.fullmatch(rf"\d{{{LAST_DIGITS_MIN},15}}", digits):
         branches.append(Branch(_prefix("phone_reversed", digits[::-1]), ("phone_reversed",)))
     if start is None and _LOCAL_PART.fullmatch(text):
