@@ -82,11 +82,15 @@ def _when(created: str) -> str:
     return datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _many(count: int, thing: str) -> str:
+    return f"{count:,} {thing}" + ("" if count == 1 else "s")
+
+
 def _summary(manifest: Manifest) -> str:
     counts = manifest.counts
-    parts = [f"{counts['application']:,} applications" if "application" in counts else
+    parts = [_many(counts["application"], "application") if "application" in counts else
              "no database (PostgreSQL: back it up with its own tools)",
-             f"{manifest.documents_count():,} document files"
+             _many(manifest.documents_count(), "document file")
              if manifest.documents == "disk" else
              "documents left in the bucket" if manifest.documents == "bucket" else "",
              size(manifest.bytes)]
@@ -139,8 +143,8 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     progress.say(f"Restored the desk of {_when(restored.manifest.created)} into "
                  f"{settings.data_dir}: {_summary(restored.manifest)}.")
     if restored.erased_again:
-        progress.say(f"Erased again {restored.erased_again} applications whose applicants "
-                     "had asked after the backup (the erasure log).")
+        progress.say(f"Erased again {_many(restored.erased_again, 'application')} whose "
+                     "applicants had asked after the backup (the erasure log).")
     if restored.pending_migrations:
         progress.say("This version of the desk is newer than the backup: run "
                      "`support migrate`, then `support serve`.")
