@@ -157,6 +157,48 @@ async def test_a_pdf_that_cannot_be_drawn_is_said_in_words(desk, settings):
     assert await views(application) == []
 
 
+async def test_the_worker_counts_a_pdfs_pages_so_the_page_never_starts_pdfium(
+        desk, settings, monkeypatch):
+    from support.documents.filing import sanitise_pending
+
+    ann = await desk.reviewer()
+    application = await make_application()
+    bill = await attach(settings, application, pdf_bytes(3), name="bill.pdf", content_type=PDF)
+    photo = await attach(settings, application, jpeg_bytes(), name="receipt.jpg")
+    await sanitise_pending(settings)  # the worker files them
+    assert (await Document.get(id=bill.id)).page_count == 3
+    assert (await Document.get(id=photo.id)).page_count is None
+
+    rendering.forget()  # a web process that never drew it
+    started: list[str] = []
+
+    async def no_pdfium(path, arguments):
+        started.append(path)
+        raise AssertionError("PDFium started to count pages")
+
+    monkeypatch.setattr(rendering, "_run", no_pdfium)
+    page = await ann.get(f"/review/applications/{application.reference}")
+    assert page.status_code == 200
+    assert 'data-pages="3"' in page.text
+    assert started == []
+
+
+async def test_a_pdf_filed_before_its_count_was_kept_is_counted_once(desk, settings):
+    ann = await desk.reviewer()
+    application = await make_application()
+    bill = await attach(settings, application, pdf_bytes(2), name="bill.pdf", content_type=PDF)
+    await Document.filter(id=bill.id).update(sanitised_at=datetime.now(UTC))  # filed, uncounted
+    assert (await Document.get(id=bill.id)).page_count is None
+    page = await ann.get(f"/review/applications/{application.reference}")
+    assert 'data-pages="2"' in page.text
+    assert (await Document.get(id=bill.id)).page_count == 2
+    # One that cannot be drawn is kept as 0: said in words, and not tried again.
+    broken = await _broken_but_marked_safe(settings, application)
+    page = await ann.get(f"/review/applications/{application.reference}")
+    assert "cannot be drawn as pages" in page.text
+    assert (await Document.get(id=broken.id)).page_count == 0
+
+
 async def test_a_pdf_that_takes_too_long_is_stopped(desk, settings, monkeypatch):
     ann = await desk.reviewer()
     bill = await attach(settings, await make_application(), pdf_bytes(), name="bill.pdf",

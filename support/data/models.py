@@ -164,6 +164,10 @@ class Document(Model):
     # Set once the file on disk is the re-encoded copy (images: metadata stripped) or a
     # checked PDF. Reviewers are only ever served documents with this set.
     sanitised_at = fields.DatetimeField(null=True)
+    # A PDF's pages as PDFium counts them, learned when it is filed, so the application
+    # page never starts PDFium to say it (0: it cannot be drawn). Null: not counted yet
+    # (not a PDF, not filed yet, or filed before the count was kept).
+    page_count = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

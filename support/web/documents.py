@@ -26,7 +26,7 @@ from support.accounts.scope import works_queue_of
 from support.config import Settings
 from support.data.models import Document, Event
 from support.documents import rendering
-from support.documents.filing import sanitise_document
+from support.documents.filing import count_pages, sanitise_document
 from support.documents.store import DocumentStore, StorageUnavailable
 from support.web import params
 from support.web.auth import render_review, requires
@@ -173,25 +173,16 @@ async def page_counts(request: Request, documents: Iterable[Document]) -> dict[i
     store = DocumentStore.of(settings)
     safe = [doc for doc in documents
             if doc.content_type == PDF and await _safe_or_not_yet(settings, doc)]
-    # Drawn side by side, not one after another: the renderer's slots bound them.
-    counted = await asyncio.gather(*(
-        _count_or_none(store, doc) for doc in safe))
-    return {doc.id: pages for doc, pages in zip(safe, counted, strict=True)}
+    # Counted when filed (``filing.count_pages``); a PDF filed before that was kept is
+    # counted here once, its pages drawn side by side (the renderer's slots bound them).
+    uncounted = [doc for doc in safe if doc.page_count is None]
+    await asyncio.gather(*(count_pages(store, doc) for doc in uncounted))
+    return {doc.id: doc.page_count or None for doc in safe}
 
 
 def _local(store: DocumentStore, document: Document) -> rendering.Local:
     """The document's file on this machine while it is drawn (fetched from a bucket)."""
     return functools.partial(store.local_copy, document.storage_key)
-
-
-async def _count_or_none(store: DocumentStore, document: Document) -> int | None:
-    try:
-        return await rendering.page_count_or_none(_local(store, document),
-                                                  document.storage_key)
-    except FileNotFoundError:  # its safe copy is gone: the page says it cannot be drawn
-        return None
-    except StorageUnavailable:  # the application page still opens; its viewer says why
-        return None
 
 
 async def _safe_or_not_yet(settings: Settings, document: Document) -> bool:
