@@ -9,8 +9,9 @@ most a few seconds of one process and is then reported, never a crash of the ser
 
 What is drawn is kept in a small cache in memory, by storage key (a document's file is
 written once, so a key's pictures never change): the viewer asks again for each page view
-(the browser is told not to store them), and the page count shown in the application page
-comes from the first page drawn.
+(the browser is told not to store them). A PDF's page count comes with the first page
+drawn; the worker draws it when it files the PDF and keeps the count on the document's row
+(``filing.count_pages``), which the application page reads.
 """
 
 from __future__ import annotations
