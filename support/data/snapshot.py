@@ -16,6 +16,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from support.data.models import (
+    AccessToken,
+    Application,
+    Document,
+    Event,
+    Notification,
+    Reviewer,
+    Verification,
+)
+
 STEP_PAGES = 1024  # 4 MB at SQLite's default page size: a step takes a few milliseconds
 PAUSE = 0.002  # between steps, so the copy does not hold a core the web process needs
 
@@ -56,8 +66,9 @@ def copy_sqlite(source: Path, target: Path, progress: Progress | None = None) ->
         reader.close()
 
 
-TABLES = ("application", "document", "event", "reviewer", "verification", "access_token",
-          "notification")
+# The tables a manifest counts, by their models (the names are the models' to choose).
+TABLES = tuple(model._meta.db_table for model in (
+    Application, Document, Event, Reviewer, Verification, AccessToken, Notification))
 
 
 def _counts(connection: sqlite3.Connection) -> dict[str, int]:
