@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from support.clock import jobs, pacing
+from support.clock import jobs, pacing, reading
 from support.config import Settings
 from support.data import db
 from support.documents.filing import sanitise_pending
@@ -54,6 +54,9 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
         # before any reviewer sees them
         await sanitise_pending(settings, stop=stop, may_wait=lambda since: pacing.may_wait(
             settings, contention, since))
+        # then what the documents say, for the reviewer's page (issue 26)
+        await reading.read_pending(settings, stop=stop, busy=lambda: pacing.may_wait(
+            settings, contention, None))
 
     await asyncio.gather(_every_tick(settings, stop, "messages", messages),
                          _every_tick(settings, stop, "upkeep", upkeep))

@@ -168,6 +168,11 @@ class Document(Model):
     # page never starts PDFium to say it (0: it cannot be drawn). Null: not counted yet
     # (not a PDF, not filed yet, or filed before the count was kept).
     page_count = fields.IntField(null=True)
+    # What the worker read in it (issue 26, ``workflow.readings``): barcodes and printed
+    # facts, ``[{"fact", "value", "source", "where"}]``. Personal data kept only here, so
+    # it goes with the document. Null ``read_at``: not read yet.
+    read_at = fields.DatetimeField(null=True)
+    findings: list[dict[str, str]] | None = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -177,6 +182,8 @@ class Document(Model):
             Index(fields=("application_id", "purpose"), name="document_application_idx"),
             # The worker's per-tick look for documents still to be made safe.
             Index(fields=("sanitised_at", "id"), name="document_sanitised_idx"),
+            # ... and for the documents still to be read (clock.reading).
+            Index(fields=("read_at", "id"), name="document_read_idx"),
         ]
 
 

@@ -10,4 +10,5 @@ FLAG_WORDS: dict[str, str] = {
     "recent_unlock": "Unlock approved in the last 30 days",
     "shared_phone": "Phone shared by many accounts",
     "unlock_not_offered": "Model not offered unlocking",
+    "imei_differs": "A document's IMEI differs",
 }

@@ -16,8 +16,8 @@ from support.accounts.scope import held_for_another, works_queue_of
 from support.data.ids import parse_id
 from support.data.models import Application, Event, Permission, Reviewer, RiskFlag
 from support.documents.rendering import MAX_PAGES
+from support.reads import findings, related, wording
 from support.reads import permissions as permission_reads
-from support.reads import related, wording
 from support.rules.kinds import INFO_ITEMS, KINDS, REJECTION_REASONS
 from support.web import composer
 from support.web import documents as document_views
@@ -68,7 +68,10 @@ async def _page(request: Request, application: Application, *, use: int | None =
     )
     options = await responses.options(application.kind, application.locale)
     kind = KINDS[application.kind]
+    found, waiting = findings.compare(application, list(application.documents))
     return render_review(request, "review/application.html", {
+        "findings": found,
+        "findings_waiting": waiting,
         "application": application,
         "kind": kind,
         "documents": application.documents,

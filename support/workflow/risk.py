@@ -23,7 +23,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from support.data import sharing
-from support.data.models import Application, RiskFlag, Status
+from support.data.models import Application, Document, RiskFlag, Status
 from support.rules.catalogue import find_device
 from support.rules.flags import FLAG_WORDS
 from support.rules.kinds import KINDS, unlock_kinds
@@ -174,6 +174,28 @@ def _unlock_not_offered(application: Application) -> Signal | None:
     )
 
 
+PLACES = {"receipt": "the receipt", "box_photo": "the box label"}
+
+
+async def _imei_differs(application: Application) -> Signal | None:
+    """An IMEI read from a document (``workflow.readings``) that is not the one typed. The
+    reason names where, not the number: it is shown in lists and kept after the
+    document goes."""
+    if not application.imei:
+        return None
+    places = sorted({
+        PLACES.get(purpose, "a document")
+        for purpose, findings in await Document.filter(
+            application_id=application.pk, read_at__isnull=False).values_list(
+                "purpose", "findings")
+        for item in findings or []
+        if item.get("fact") == "imei" and item.get("value") != application.imei})
+    if not places:
+        return None
+    return Signal("imei_differs", f"The IMEI read on {' and '.join(places)} is not the one "
+                  "the applicant typed.", [])
+
+
 async def compute(application: Application, now: datetime | None = None) -> list[Signal]:
     """Every signal that holds now, in the order of ``CODES``."""
     moment = _as_utc(now)
@@ -183,6 +205,7 @@ async def compute(application: Application, now: datetime | None = None) -> list
         await _recent_unlock(application, moment),
         await _shared_phone(application, moment),
         _unlock_not_offered(application),
+        await _imei_differs(application),
     ]
     return [signal for signal in found if signal is not None]
 
