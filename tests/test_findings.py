@@ -169,3 +169,13 @@ async def test_what_was_read_goes_with_its_document(app, settings, desk):
     assert not await Document.filter(id=box.id).exists()  # and its findings with it
     await risk.refresh(await Application.get(id=application.id))
     assert not await RiskFlag.filter(application=application).exists()
+
+
+async def test_only_documents_a_reviewer_may_still_decide_on_are_read(app, settings):
+    """After an upgrade, the documents kept from closed applications are left unread."""
+    closed = await make_application(kind="recovery", imei=TYPED_IMEI, status=Status.APPROVED,
+                                    decided_at=datetime.now(UTC))
+    kept_box = await _document(settings, closed, "box_photo", box_label(OTHER_IMEI))
+    assert await read_pending(settings) == 0
+    await kept_box.refresh_from_db()
+    assert kept_box.read_at is None and kept_box.findings is None

@@ -21,6 +21,7 @@ from support.documents import reading
 from support.documents.store import DocumentStore
 from support.reads.findings import READ_PURPOSES
 from support.workflow import readings
+from support.workflow.retention import CLOSED
 
 log = logging.getLogger("support.documents")
 
@@ -43,9 +44,11 @@ async def read_pending(settings: Settings, budget: float = TICK_BUDGET,
     store = DocumentStore.of(settings)
     done = 0
     while True:
+        # Only what a reviewer may still decide on: after an upgrade, the documents kept
+        # from closed applications are not worth a core each.
         batch = await Document.filter(
             sanitised_at__isnull=False, read_at=None, purpose__in=READ_PURPOSES,
-        ).order_by("id").limit(10)
+        ).exclude(application__status__in=CLOSED).order_by("id").limit(10)
         if not batch:
             return done
         for document in batch:
