@@ -185,6 +185,10 @@ class Settings:
     # width x height x 3 bytes (~190 MB at 64 MP, twice that while it is turned upright).
     # Kept under Pillow's own 89 MP warning, so Pillow's process-wide guard never decides.
     max_image_pixels: int = 64_000_000
+    # At upload, a photo of paper (a receipt, a box's label) that looks too dark, too
+    # bright, blurred or too small to read is sent back with advice and a box to send it
+    # anyway (issue 26, documents/quality.py). Off in tests that post placeholder pixels.
+    photo_advice: bool = True
     # Logs and metrics (support/platform/logs.py, support/web/metrics.py, docs/deploy.md).
     log_format: str = "auto"  # json | text | auto: text at a terminal, JSON otherwise
     metrics_token: str = ""  # empty: /metrics answers this machine's clients only
@@ -376,6 +380,7 @@ class Settings:
             max_file_bytes=_int(env, "MAX_FILE_BYTES", 10 * 1024 * 1024),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 32 * 1024 * 1024),
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 64_000_000),
+            photo_advice=_bool(env, "PHOTO_ADVICE", True),
             log_format=_choice(env, "LOG_FORMAT", "auto", {"auto", "json", "text"}),
             metrics_token=metrics_token,
             metrics_dir=Path(env[PREFIX + "METRICS_DIR"]).resolve()

@@ -124,6 +124,9 @@ def settings(database_url: str, tmp_path: Path, test_bucket: dict[str, str] | No
         secret_key="test-secret-" + "x" * 40,
         base_url=BASE,
         inprocess_worker=False,
+        # The suite's receipts are placeholder pixels (jpeg_bytes): the advice on photos too
+        # poor to read is turned on by its own tests (test_photo_quality, a browser journey).
+        photo_advice=False,
         **store_settings(test_bucket),  # type: ignore[arg-type]
     )
 

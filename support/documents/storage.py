@@ -22,7 +22,7 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.documents import images, pdfs, polyglots
+from support.documents import images, pdfs, polyglots, quality
 from support.documents.refusals import Reason, Refused, field_error
 from support.platform import memory
 from support.platform.i18n import N_
@@ -167,6 +167,42 @@ def one_large_file() -> asyncio.Semaphore:
     if loop not in _large_file_slots:
         _large_file_slots[loop] = asyncio.Semaphore(1)
     return _large_file_slots[loop]
+
+
+# A photo of paper that looks too poor to read (issue 26): said next to its field, with
+# what is wrong and how to take a better one (``PoorPhoto.advice``), and a box to tick to
+# send it anyway, named after the field with this suffix.
+POOR_PHOTO = N_("This photo may be too hard to read. Take a better one and choose it "
+                "again, or tick “Send this photo anyway”.")
+ANYWAY_SUFFIX = "_anyway"
+
+
+class PoorPhoto(FieldError):
+    """A photo that looks too poor to read: advice, never a refusal (the applicant may send
+    it anyway). ``advice``: what is wrong and what to do, a message per problem."""
+
+    def __init__(self, problems: list[quality.Problem]) -> None:
+        super().__init__(POOR_PHOTO, error_code="photo_poor")
+        self.problems = problems
+        self.advice = [quality.ADVICE[problem] for problem in problems]
+
+
+async def check_photo(staged: StagedFile, content_type: str) -> None:
+    """Raise ``PoorPhoto`` if this photo (checked already by ``check_document``) looks too
+    dark, too bright, blurred or too small to read. A PDF, or a photo Pillow cannot read
+    here, is not judged. Decoding at a reduced scale releases the GIL: in a thread, large
+    ones one at a time as every large file (``one_large_file``)."""
+    if content_type not in images.FORMATS:
+        return
+    formats = [images.FORMATS[content_type]]
+    source = staged.path if staged.path is not None else staged.content
+    if source is None:
+        return
+    slot = one_large_file() if staged.path is not None else contextlib.nullcontext()
+    async with slot:
+        problems = await asyncio.to_thread(quality.assess_file, source, formats)
+    if problems:
+        raise PoorPhoto(problems)
 
 
 def _refusal_of(staged: StagedFile, content_type: str, max_pixels: int) -> Refused | None:

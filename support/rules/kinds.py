@@ -32,6 +32,9 @@ class DocumentSlot:
     label: str
     hint: str
     required: bool
+    # A photo of paper or a label (a receipt, a box): at upload the applicant is told when
+    # it looks too poor to read, and may send it anyway (documents/quality.py).
+    photo_of_paper: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ RECEIPT = DocumentSlot(
     N_("Purchase receipt"),
     N_("A photo or PDF of the receipt for this phone. JPEG, PNG or PDF, at most 10 MB."),
     required=True,
+    photo_of_paper=True,
 )
 
 # What an approved unlock, or an approved appeal against a refused one, grants.
@@ -150,6 +154,7 @@ KINDS: dict[str, Kind] = {
                 N_("Photo of the phone's box (optional)"),
                 N_("The label with the IMEI should be readable. JPEG, PNG or PDF, at most 10 MB."),
                 required=False,
+                photo_of_paper=True,
             ),
             DocumentSlot(
                 "sim_proof",
@@ -211,6 +216,10 @@ INFO_ITEMS: dict[str, str] = {
 # Documents the applicant asks to be sent, and so those a reply may bring (the status
 # page's answer form has a field for each one asked for).
 UPLOADABLE = ("receipt", "box_photo", "sim_proof")
+# Those whose photos are looked at for being too poor to read, in a reply as on the form.
+PHOTOS_OF_PAPER = frozenset(
+    slot.name for kind in KINDS.values() for slot in kind.documents if slot.photo_of_paper
+)
 # A document that came attached to an email, where the request left it open which of
 # those it is: the reviewer sees it as sent by email (issue 23).
 EMAILED = "emailed"

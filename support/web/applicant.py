@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from support import workflow
 from support.data.models import Application, Status, Verification
-from support.documents.storage import NOT_SAVED, NotStored
+from support.documents.storage import ANYWAY_SUFFIX, NOT_SAVED, NotStored
 from support.documents.store import DocumentStore
 from support.platform import ratelimit, tokens
 from support.platform.i18n import N_
@@ -103,6 +103,8 @@ def form_page(
         "action": action or f"/apply/{kind.code}",
         "zone_field": ZONE_FIELD,
         "zone_chosen": checked.time_zone if checked else "",
+        "anyway": checked.anyway if checked else set(),
+        "anyway_suffix": ANYWAY_SUFFIX,
         **_zone_field(lang, _country_of(checked), fixed),
     }
     return render(request, "applicant/apply.html", context, status_code)
@@ -132,7 +134,8 @@ async def apply_submit(request: Request) -> Response:
                            max_file=settings.max_file_bytes, max_body=settings.max_body_bytes)
     try:
         check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
-        checked = await check_application(kind, form, settings, locale=request_language(request))
+        checked = await check_application(kind, form, settings, locale=request_language(request),
+                                           ask_about_photos=settings.photo_advice)
         nonce = tokens.check_submission_token(settings.secret_key, form.get(SUBMISSION_FIELD),
                                               SUBMISSION_MAX_AGE)
         if checked.data is None or nonce is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from support.config import Settings
-from support.documents.storage import check_document
+from support.documents.storage import ANYWAY_SUFFIX, check_document, check_photo
 from support.rules import validation, zones
 from support.rules.catalogue import Device
 from support.rules.kinds import Kind
@@ -31,6 +31,9 @@ class Checked:
     data: ApplicationInput | None = None
     uploads: list[Upload] = field(default_factory=list)
     time_zone: str = ""  # the zone chosen, as posted (kept apart from ``values``' facts)
+    # The photos the applicant chose to send anyway, though they looked too poor to read:
+    # their boxes stay ticked when the form comes back for another reason.
+    anyway: set[str] = field(default_factory=set)
 
 
 def _check(errors: dict[str, FieldError], name: str, check: Callable[[], object]) -> object:
@@ -43,10 +46,12 @@ def _check(errors: dict[str, FieldError], name: str, check: Callable[[], object]
 
 async def check_application(
     kind: Kind, form: FormInput, settings: Settings, locale: str,
-    fixed: Mapping[str, str] | None = None,
+    fixed: Mapping[str, str] | None = None, ask_about_photos: bool = False,
 ) -> Checked:
     """``fixed``: facts that are not the applicant's to give (an appeal's account and
-    contacts, the refused application's): taken as they are, whatever the form holds."""
+    contacts, the refused application's): taken as they are, whatever the form holds.
+    ``ask_about_photos``: a photo of paper that looks too poor to read is sent back with
+    advice unless its "send anyway" box is ticked (the pages' form; the API sends as is)."""
     given = dict(fixed or {})
     values = {name: given.get(name, form.get(name)) for name in TEXT_FIELDS}
     result = Checked(values=values)
@@ -84,10 +89,15 @@ async def check_application(
                 errors[slot.name] = FieldError("Choose a file for “%(document)s”.",
                                                document=slot.label, error_code="required")
             continue
+        asked = ask_about_photos and slot.photo_of_paper
+        if asked and form.get(slot.name + ANYWAY_SUFFIX):
+            result.anyway.add(slot.name)
         try:
             content_type = await check_document(
                 staged, settings.max_file_bytes, settings.max_image_pixels
             )
+            if asked and slot.name not in result.anyway:
+                await check_photo(staged, content_type)
         except FieldError as error:
             errors[slot.name] = error
         else:

@@ -11,7 +11,13 @@ from starlette.responses import RedirectResponse, Response
 from support import workflow
 from support.config import Settings
 from support.data.models import Application, DeliveryStatus, Notification
-from support.documents.storage import NOT_SAVED, NotStored, check_document
+from support.documents.storage import (
+    ANYWAY_SUFFIX,
+    NOT_SAVED,
+    NotStored,
+    check_document,
+    check_photo,
+)
 from support.documents.store import DocumentStore
 from support.platform import i18n, ratelimit, tokens
 from support.platform.i18n import N_
@@ -19,6 +25,7 @@ from support.reads import standing
 from support.rules.kinds import (
     INFO_ITEMS,
     KINDS,
+    PHOTOS_OF_PAPER,
     REJECTION_REASONS,
     UPLOADABLE,
     Kind,
@@ -103,6 +110,7 @@ async def erase(request: Request) -> Response:
 async def _status(
     request: Request, application: Application, errors: dict[str, FieldError] | None = None,
     values: dict[str, str] | None = None, status_code: int = 200,
+    anyway: set[str] | None = None,
 ) -> Response:
     settings = _settings(request)
     now = datetime.now(UTC)
@@ -136,6 +144,8 @@ async def _status(
         "appeal": appeal,
         "errors": errors or {},
         "values": values or {},
+        "anyway": anyway or set(),
+        "anyway_suffix": ANYWAY_SUFFIX,
         "unreachable": unreachable,
         "erasure": workflow.erasure_state(application).value,
         "code_hours": settings.unverified_ttl_hours,
@@ -188,6 +198,9 @@ async def reply(request: Request) -> Response:
                 "Write your answer, 10 to 2000 characters (now %(count)s).", count=len(message)
             )
         uploads = []
+        # Photos of paper the applicant sends anyway, though they looked too poor to read.
+        anyway = {name for name in PHOTOS_OF_PAPER if form.get(name + ANYWAY_SUFFIX)}
+        asked = PHOTOS_OF_PAPER if settings.photo_advice else frozenset()
         for name in UPLOADABLE:
             staged = form.files.get(name)
             if staged is None or name not in requested:  # only what the page asks for
@@ -196,18 +209,22 @@ async def reply(request: Request) -> Response:
                 content_type = await check_document(
                     staged, settings.max_file_bytes, settings.max_image_pixels
                 )
+                if name in asked and name not in anyway:
+                    await check_photo(staged, content_type)
             except FieldError as error:
                 errors[name] = error
             else:
                 uploads.append(workflow.Upload(staged=staged, content_type=content_type))
         if errors:
-            return await _status(request, application, errors, {"message": message}, 422)
+            return await _status(request, application, errors, {"message": message}, 422,
+                                 anyway)
         try:
             await workflow.reply(settings, DocumentStore.of(settings), application,
                                  message, uploads)
         except NotStored as refused:  # the disk is full: nothing of the answer was kept
             errors[refused.field] = FieldError(NOT_SAVED)
-            return await _status(request, application, errors, {"message": message}, 422)
+            return await _status(request, application, errors, {"message": message}, 422,
+                                 anyway)
     finally:
         form.discard_files()
     return _done(request.path_params["token"], "reply")
