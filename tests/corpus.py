@@ -11,9 +11,12 @@ encodes (the reader gets no help from that: it sees only the photo's pixels).
   carry the IMEI as a QR code or a Data Matrix instead), the product's EAN-13 and a serial
   number's Code 128 (neither is an IMEI), pasted on a cluttered background, rotated up to
   15°, some blurred slightly, JPEG-compressed.
-- ``receipts``: a shop's receipt of about 2 MP with its name on top, a catalogue model, the
-  purchase date in one of the forms shops print, and the IMEI as text; a third each in
-  English, Hindi or Marathi (Devanagari, some with Devanagari digits) and Russian.
+- ``receipts``: a shop's receipt with its name on top, a catalogue model, the purchase date
+  in one of the forms shops print (some with a warranty's later date below), and the IMEI
+  as text; a third each in English, Hindi or Marathi (Devanagari, some with Devanagari
+  digits) and Russian; photographed on a table in a 2 MP frame, up to 4° askew.
+
+Every photo is lit unevenly (a corner up to 40% darker) and JPEG-compressed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import zxingcpp
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from support.rules import catalogue
 
@@ -86,14 +89,15 @@ def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size)
 
 
-def _symbol(content: str, kind: str, scale: int) -> Image.Image:
-    """The barcode as a Pillow image (black on white, quiet zone included)."""
+def _symbol(content: str, kind: str, scale: int, tall: int = 5) -> Image.Image:
+    """The barcode as a Pillow image (black on white, quiet zone included); a linear one's
+    bars ``1/tall`` of its width high."""
     barcode = zxingcpp.create_barcode(content, getattr(zxingcpp.BarcodeFormat, kind))
     drawn = barcode.to_image(scale=scale)
     height, width = drawn.shape[:2]
     image = Image.frombytes("L", (width, height), bytes(memoryview(drawn)))
     if kind in ("Code128", "EAN13"):
-        image = image.resize((width, max(width // 5, 40)))  # bars a fifth of the width tall
+        image = image.resize((width, max(width // tall, 40)))
     return image
 
 
@@ -132,6 +136,14 @@ def _clutter(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     return canvas
 
 
+def _lighting(rng: random.Random, image: Image.Image) -> Image.Image:
+    """A lamp off to one side: the far corner of the photo up to 40% darker."""
+    shade = Image.linear_gradient("L").rotate(rng.uniform(0, 360), fillcolor=255)
+    low = rng.randint(150, 230)
+    shade = shade.point(lambda v: low + (255 - low) * v // 255).resize(image.size)
+    return ImageChops.multiply(image, shade.convert(image.mode))
+
+
 def _label(rng: random.Random, index: int) -> tuple[Image.Image, set[str], set[str], str]:
     """The label alone: its picture, its IMEIs, those in barcodes, its model."""
     model = rng.choice(catalogue.devices()).name
@@ -152,7 +164,7 @@ def _label(rng: random.Random, index: int) -> tuple[Image.Image, set[str], set[s
             content = imei
         else:
             content = rng.choice([imei, f"IMEI {imei}", f"IMEI{number}:{imei}"])
-        symbol = _symbol(content, kind, scale if kind == "Code128" else 4)
+        symbol = _symbol(content, kind, scale if kind == "Code128" else 4, rng.choice([5, 6, 8]))
         label.paste(symbol, (30, y + 36))
         y += 40 + symbol.height + 20
     serial = f"SN:{rng.randint(10000, 99999)}/{rng.choice('ABCDEFGH')}{rng.randint(1000, 9999)}"
@@ -170,18 +182,18 @@ def box_labels(count: int = 40, seed: int = SEED) -> list[Sample]:
     for index in range(count):
         label, imeis, coded, model = _label(rng, index)
         canvas = _clutter(rng, (1600, 1200))
-        zoom = rng.uniform(0.9, 1.3)
+        zoom = rng.uniform(0.8, 1.3)
         label = label.resize((int(label.width * zoom), int(label.height * zoom)),
                              Image.Resampling.BICUBIC)
         if rng.random() < 0.4:
-            label = label.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.0)))
+            label = label.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.2)))
         angle = rng.uniform(-15, 15)
         rgba = label.convert("RGBA").rotate(angle, expand=True,
                                             resample=Image.Resampling.BICUBIC)
         x = rng.randint(0, max(0, canvas.width - rgba.width))
         y = rng.randint(0, max(0, canvas.height - rgba.height))
         canvas.paste(rgba, (x, y), rgba)
-        photo = _jpeg(canvas, rng.randint(60, 88))
+        photo = _jpeg(_lighting(rng, canvas), rng.randint(50, 88))
         samples.append(Sample(f"label-{index:02d}", photo, "label", frozenset(imeis),
                               frozenset(coded), model, None, None))
     return samples
@@ -252,7 +264,10 @@ def _receipt(rng: random.Random, index: int, script: str) -> Sample:
     year, month, day = rng.choice([2025, 2026]), rng.randint(1, 12), rng.randint(1, 28)
     regular = DEVANAGARI if script == "devanagari" else LATIN
     bold = DEVANAGARI_BOLD if script == "devanagari" else LATIN_BOLD
-    size = rng.randint(30, 36)
+    # Photographed on a table: the paper fills most of a 2 MP frame, a little askew. It is
+    # drawn at the size the photo shows it (text 24-32 px high), not drawn and then shrunk.
+    zoom = rng.uniform(0.80, 0.88)
+    size = int(rng.randint(30, 36) * zoom)
     font, big = _font(regular, size), _font(bold, int(size * 1.5))
     shown_model = rng.choice([model, model.upper(), model.replace(" ", "  "),
                               "Xiaomi " + model if not model.startswith("Xiaomi") else model])
@@ -263,21 +278,29 @@ def _receipt(rng: random.Random, index: int, script: str) -> Sample:
         (f"No. {rng.randint(1000, 99999)}", font), ("-" * 34, font),
         (f"{words['item']}: {shown_model}", font),
         (f"  {rng.choice(['4/64GB', '6/128GB', '8/256GB'])}   1 x {price}", font),
-        (f"IMEI: {_imei_text(rng, imei)}", font), ("-" * 34, font),
+        (f"IMEI: {_imei_text(rng, imei)}", font),
+        *([(f"{words['warranty']}: {_date_text(rng, script, year + 1, month, day)}", font)]
+          if rng.random() < 0.4 else []),
+        ("-" * 34, font),
         (f"{words['total']}: {price}", font), (words["paid"], font), ("", font),
         (words["thanks"], font),
     ]
-    paper = Image.new("L", (1100, 1800), rng.randint(235, 255))
+    paper = Image.new("L", (int(1100 * zoom), int(1800 * zoom)), rng.randint(235, 255))
     draw = ImageDraw.Draw(paper)
-    y = 90
+    y = int(90 * zoom)
     for text, face in lines:
-        _mixed(draw, (70, y), text, face, rng.randint(0, 50))
+        _mixed(draw, (int(70 * zoom), y), text, face, rng.randint(0, 50))
         y += int(face.size * 1.7)
+    canvas = _clutter(rng, (1250, 1650))
     if rng.random() < 0.5:
         paper = paper.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.8)))
-    angle = rng.uniform(-1.5, 1.5)
-    paper = paper.rotate(angle, expand=False, fillcolor=255, resample=Image.Resampling.BILINEAR)
-    photo = _jpeg(paper, rng.randint(70, 90))
+    angle = rng.uniform(-4, 4)
+    mask = Image.new("L", paper.size, 255).rotate(angle, expand=True)
+    paper = paper.rotate(angle, expand=True, resample=Image.Resampling.BILINEAR)
+    canvas.paste(paper.convert("RGB"), ((canvas.width - paper.width) // 2 + rng.randint(-30, 30),
+                                        (canvas.height - paper.height) // 2
+                                        + rng.randint(-30, 30)), mask)
+    photo = _jpeg(_lighting(rng, canvas), rng.randint(60, 90))
     return Sample(f"receipt-{script}-{index:02d}", photo, script, frozenset({imei}),
                   frozenset(), model, f"{year}-{month:02d}-{day:02d}", shop)
 

@@ -101,6 +101,14 @@ def test_the_dated_line_wins_over_a_warranty_date():
         ["printed text, line 3"]
 
 
+def test_the_shop_is_the_first_line_printed_large_that_reads_as_words():
+    text = "scan\n_ ee, |\nGalaxy Telecom\n12 MG Road, Pune 411001\nTAX INVOICE\nDate: 2026-03-02"
+    found = reading.facts_in_text(text, [15.0, 66.0, 44.0, 27.0, 22.0, 23.0])
+    assert [(item.value, item.where) for item in found if item.fact == "shop"] == \
+        [("Galaxy Telecom", "printed text, line 3")]
+    assert _facts(reading.facts_in_text("12/03/2026\n---\n"), "shop") == set()
+
+
 def test_receipts_give_their_models_and_dates(receipts):
     rates: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     wrong = []

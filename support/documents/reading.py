@@ -36,13 +36,13 @@ from pathlib import Path
 
 import pytesseract
 import zxingcpp
-from PIL import Image, ImageOps
+from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from support.documents import rendering
 from support.rules import catalogue
 
 BARCODE_PIXELS = 8_000_000  # a 12 MP phone photo is read at this size: labels stay sharp
-TURNS = (0, -10, 10)  # degrees: a label photographed askew, read upright
+TURNS = (0, 6, -6, 12, -12)  # degrees: a label photographed askew, read upright
 SMALL_PIXELS = 1_000_000  # the last try: a grey, contrast-stretched copy this small
 OCR_PIXELS = 2_500_000  # Tesseract's picture: a receipt's small print still 20-30 px high
 OPEN_PIXELS = 80_000_000  # a file bigger than this is not decoded at all
@@ -130,11 +130,30 @@ def _models() -> tuple[tuple[str, re.Pattern[str]], ...]:
     longest first so that "Redmi Note 10 Pro" wins over "Redmi Note 10"."""
     patterns = []
     for device in catalogue.devices():
-        parts = [re.escape(part) for part in _split_name(device.name)]
-        body = r"\s*".join(parts)
+        parts = _split_name(device.name)
+        body = _loose(parts[0], first=True) + "".join(
+            _loose(part, after_number=before.isdigit())
+            for before, part in zip(parts, parts[1:], strict=False))
         patterns.append((device.name, re.compile(rf"(?<![0-9a-z]){body}(?![0-9a-z+])",
                                                   re.IGNORECASE)))
     return tuple(sorted(patterns, key=lambda item: -len(_squash(item[0]))))
+
+
+# Letters Tesseract reads as a digit or a mark: "M! 6" for "Mi 6", "Note 105" for "10S".
+_MISREAD = {"i": "i1l!|", "l": "l1i|", "o": "o0", "s": "s5", "z": "z2"}
+
+
+def _loose(part: str, *, first: bool = False, after_number: bool = False) -> str:
+    """A name's part as a pattern: any spacing before it, its letters as they are misread.
+    A letter after a number is misread only stuck to it ("105"): "Note 10 5G" is not 10S."""
+    space = "" if first else r"\s*"
+    if not part.isalpha():
+        return space + re.escape(part)
+    loose = "".join(f"[{re.escape(_MISREAD[char])}]" if char in _MISREAD else re.escape(char)
+                    for char in part.lower())
+    if after_number:
+        return rf"(?:\s*{re.escape(part)}|{loose})"
+    return space + loose
 
 
 def _split_name(name: str) -> list[str]:
@@ -220,13 +239,32 @@ def dates_in_line(line: str) -> list[str]:
 
 # --- the shop ----------------------------------------------------------------------------
 
-def shop_in_lines(lines: list[str]) -> tuple[str, int] | None:
-    """The first line with three letters in it: a receipt's header is the shop's name."""
-    for number, line in enumerate(lines, start=1):
-        text = " ".join(line.split()).strip(" -_=*|:.,")
-        if sum(char.isalpha() for char in text) >= 3 and not re.search(r"\d{4}", text):
-            return text[:120], number
-    return None
+SHOP_LINES = 6  # the shop's name is among a receipt's first lines
+
+
+def _letters(text: str) -> int:
+    """Letters, with their marks: a Devanagari vowel sign is not ``isalpha``."""
+    return sum(char.isalpha() or unicodedata.category(char).startswith("M") for char in text)
+
+
+def shop_in_lines(lines: list[str], heights: list[float] | None = None) -> tuple[str, int] | None:
+    """A receipt's header is the shop's name: among its first lines that read as words (a
+    word of three letters, more letters than anything else, no year or phone number), the
+    first printed larger than the body when the heights are known, else the first."""
+    candidates = []
+    for number, line in enumerate(lines[:SHOP_LINES], start=1):
+        text = " ".join(line.split()).strip(" -_=*|:.,;'`\"\\/")
+        if _letters(text) * 2 > len(text.replace(" ", "")) and not re.search(r"\d{4}", text) \
+                and any(_letters(word) >= 3 for word in text.split()):
+            candidates.append((text[:120], number))
+    if not candidates:
+        return None
+    if heights:
+        body = sorted(heights)[len(heights) // 2]
+        for text, number in candidates:
+            if heights[number - 1] >= 1.25 * body:
+                return text, number
+    return candidates[0]
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -299,20 +337,60 @@ def read_text(image: Image.Image, seconds: float) -> list[Found]:
     Tesseract failure finds nothing."""
     if seconds <= 0:
         return []
-    picture = _grey(_scaled(image, OCR_PIXELS))
+    picture = _flattened(_grey(_scaled(image, OCR_PIXELS)))
     try:
-        text = pytesseract.image_to_string(picture, lang=ocr_languages(), timeout=seconds,
-                                           config="--psm 4")
+        data = pytesseract.image_to_data(picture, lang=ocr_languages(), timeout=seconds,
+                                         config="--psm 4", output_type=pytesseract.Output.DICT)
     except (RuntimeError, pytesseract.TesseractError, pytesseract.TesseractNotFoundError,
             OSError, ValueError):
         return []
-    return facts_in_text(text)
+    lines, heights = _lines(data)
+    return facts_in_text("\n".join(lines), heights)
 
 
-def facts_in_text(text: str) -> list[Found]:
+def _flattened(grey: Image.Image) -> Image.Image:
+    """The paper made evenly white: its background subtracted, so a shadow across a receipt
+    is not read as ink by Tesseract's one global threshold. The background is the picture at
+    a quarter of its size closed (lightest then darkest of 7×7: the text goes, the edge of
+    the paper stays where it is, so the table beside it is blanked too and no dark band
+    along the edge is read as a tall "word" swallowing the first words of its lines)."""
+    if min(grey.size) < 64:
+        return grey
+    background = grey.reduce(4).filter(ImageFilter.MaxFilter(7)).filter(ImageFilter.MinFilter(7))
+    background = background.resize(grey.size, Image.Resampling.BILINEAR)
+    return ImageOps.autocontrast(ImageOps.invert(ImageChops.subtract(background, grey)),
+                                 cutoff=1)
+
+
+def _lines(data: dict[str, list[object]]) -> tuple[list[str], list[float]]:
+    """Tesseract's words put back in their lines, with each line's height (its tallest
+    word's): the shop's name is printed larger than the rest. A "word" many times taller
+    than the words around is not one (the edge of the paper, a shadow) and is left out."""
+    words: list[tuple[tuple[object, object, object], str, int]] = []
+    for index, word in enumerate(data.get("text", [])):
+        text, height = str(word).strip(), data["height"][index]
+        if text and isinstance(height, int):
+            key = (data["block_num"][index], data["par_num"][index], data["line_num"][index])
+            words.append((key, text, height))
+    if not words:
+        return [], []
+    heights = sorted(height for _, _, height in words)
+    tallest = 4 * heights[len(heights) // 2]
+    lines: dict[tuple[object, object, object], tuple[list[str], list[int]]] = {}
+    for key, text, height in words:
+        if height <= tallest:
+            line_words, line_heights = lines.setdefault(key, ([], []))
+            line_words.append(text)
+            line_heights.append(height)
+    return ([" ".join(line_words) for line_words, _ in lines.values()],
+            [float(max(line_heights)) for _, line_heights in lines.values()])
+
+
+def facts_in_text(text: str, heights: list[float] | None = None) -> list[Found]:
+    """The facts in a document's text; ``heights``, when known, one a line."""
     lines = [line for line in text.splitlines() if line.strip()]
     found: list[Found] = []
-    shop = shop_in_lines(lines)
+    shop = shop_in_lines(lines, heights if heights and len(heights) == len(lines) else None)
     if shop:
         found.append(Found("shop", shop[0], "text", f"printed text, line {shop[1]}"))
     dates: list[tuple[int, int, str]] = []  # (rank, line, value): a "Date:" line first
