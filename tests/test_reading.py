@@ -162,6 +162,15 @@ def test_what_cannot_be_read_finds_nothing_without_raising(tmp_path: Path):
         assert reading.read_file(path, kind, purpose="receipt", seconds=5) == []
 
 
+def test_every_image_mode_is_read_or_gives_nothing():
+    label = corpus.box_labels(1)[0]
+    for mode in ("CMYK", "I;16", "I", "F", "1", "P", "LA", "RGBA", "PA"):
+        found = reading.read_image(label.image.convert(mode), purpose="box_photo", seconds=3)
+        assert _facts(found, "imei") <= label.imeis, mode
+        if mode != "1":  # dithered to black and white: the bars are lost
+            assert _facts(found, "imei") == label.imeis, mode
+
+
 def test_a_reading_out_of_time_returns_what_the_barcodes_found():
     label = corpus.box_labels(1)[0]
     started = time.monotonic()
