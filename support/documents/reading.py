@@ -5,12 +5,16 @@ Pure functions of a picture: no database, no web. The worker calls them on a doc
 already made safe (``filing``); what they find is shown beside the application's facts,
 and never decides anything by itself.
 
-- Barcodes: zxing-cpp (Code 128, EAN-13, QR, Data Matrix) on the picture, and when that
-  finds nothing, on a smaller grey copy with its contrast stretched. An IMEI is 15 digits
-  whose last is the Luhn digit of the other 14, alone in the symbol or after "IMEI".
+- Barcodes: zxing-cpp (Code 128, EAN-13, QR, Data Matrix) on a grey copy of the picture,
+  and when that gives no IMEI, on copies turned by ``TURNS`` degrees, then on a smaller copy
+  with its contrast stretched. An IMEI is 15 digits whose last is the Luhn digit of the
+  other 14, alone in the symbol or after "IMEI"; an EAN or a serial number is not one.
 - Text: Tesseract (through pytesseract, a child process killed when ``seconds`` are up)
   with the English, Hindi, Marathi and Russian data that are installed, on a grey copy of at
-  most ``OCR_PIXELS``. A box photo's text is read only when its barcodes gave no IMEI.
+  most ``OCR_PIXELS`` with its shading flattened. A box photo's text is read only when its
+  barcodes gave no IMEI, and gives only IMEIs and models (its header is not a shop).
+- Found once each (fact and value), barcodes before text; ``where`` says where for the
+  reviewer ("Code 128 barcode", "printed text, line 7").
 
 Bounded: a picture is scaled down before anything reads it, and nothing here raises on a
 bad, odd or huge picture: it finds nothing. What is read is personal data: it is returned
