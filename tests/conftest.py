@@ -81,6 +81,11 @@ async def empty_database(label: str, tmp_path: Path) -> AsyncIterator[str]:
             await admin.close()
 
 
+# The same for every `support` process a test starts (serve, worker, the CLI): they read
+# the environment, and their placeholder receipts would be sent back as too small to read.
+os.environ.setdefault("SUPPORT_PHOTO_ADVICE", "0")
+
+
 @pytest.fixture(scope="session")
 async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     async with empty_database("test", tmp_path_factory.mktemp("db")) as url:
