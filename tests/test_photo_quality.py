@@ -191,3 +191,44 @@ async def test_the_status_pages_reply_asks_the_same(client, settings):
                              files=_receipt("bright"))
     assert sent.status_code == 303
     assert await Document.filter(application=application).count() == 1
+
+
+# --- a box photo must show its label -------------------------------------------------------
+
+RECOVERY_FIELDS = {**UNLOCK, "firmware": "V12.5.3.0.RKHMIXM", "imei": "490154203237518",
+                   "reason": "My phone number changed and I forgot the password; the old email "
+                             "is closed."}
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def test_box_labels_are_found_and_photos_without_one_are_caught() -> None:
+    from tests import corpus  # why: its barcodes need zxing-cpp's writer, only here
+    labels = [_jpeg(sample.image) for sample in corpus.box_labels()]
+    refused = sum(quality.assess_file(label, ["JPEG"], label=True) != [] for label in labels)
+    others = [photo_corpus.sample("good", seed) for seed in range(20)]
+    caught = sum(quality.assess_file(photo, ["JPEG"], label=True) == [Problem.NO_LABEL]
+                 for photo in others)
+    print(f"\nbox labels refused {refused}/{len(labels)}; photos without a label caught "
+          f"{caught}/{len(others)}")
+    assert refused <= MAX_FALSE_ALARMS * len(labels)
+    assert caught >= MIN_CAUGHT * len(others)
+
+
+async def test_a_box_photo_without_its_label_is_sent_back_and_one_with_it_goes(applicant):
+    from tests.test_findings import box_label  # why: a label photographed on a table
+    receipt = ("r.jpg", photo_corpus.sample("good", 1), "image/jpeg")
+    response = await applicant.submit("recovery", RECOVERY_FIELDS, {
+        "receipt": receipt, "box_photo": ("box.jpg", photo_corpus.sample("good", 2),
+                                          "image/jpeg")})
+    assert response.status_code == 422
+    advice = re.search(r'id="box_photo-advice">(.*?)</ul>', response.text, re.S)
+    assert advice and "We cannot find the box's label on this photo." in advice.group(1)
+    response = await applicant.submit("recovery", RECOVERY_FIELDS, {
+        "receipt": receipt, "box_photo": ("box.jpg", box_label("490154203237518"),
+                                          "image/jpeg")})
+    assert response.status_code == 303, response.text

@@ -25,11 +25,14 @@ applicant may always send the photo anyway: this is advice, never a refusal.
 from __future__ import annotations
 
 import io
+import time
 from enum import StrEnum
 from pathlib import Path
 
+import zxingcpp
 from PIL import Image, ImageFilter
 
+from support.documents import reading
 from support.platform.i18n import N_
 
 WORK_SIDE = 384  # the long side of the copy measured, at most
@@ -48,6 +51,7 @@ class Problem(StrEnum):
     BRIGHT = "bright"
     BLURRED = "blurred"
     SMALL = "small"
+    NO_LABEL = "no_label"  # a box photo with no barcode to be found: not the label
 
 
 # What is wrong and how to take a better photo, in the applicant's words (the web layer
@@ -63,7 +67,12 @@ ADVICE: dict[Problem, str] = {
     Problem.SMALL: N_("The photo is too small to read. Send the original photo from your "
                       "phone's camera, not a thumbnail or a screenshot of it, with the paper "
                       "filling most of the picture."),
+    Problem.NO_LABEL: N_("We cannot find the box's label on this photo. Take it again with "
+                         "the sticker that has the barcodes and the IMEI filling most of the "
+                         "picture."),
 }
+LABEL_SIDE = 1024  # the long side of the copy searched first for a barcode (a few ms)
+LABEL_SECONDS = 0.25  # then the worker's own search, turned copies, at most this long
 
 # A Laplacian of the copy smoothed first (a Laplacian of Gaussian): sensor grain and JPEG
 # blocks are finer than an edge and would read as sharpness.
@@ -126,12 +135,35 @@ def assess(image: Image.Image) -> list[Problem]:
     return [problem for problem in Problem if problem in found]
 
 
-def assess_file(source: bytes | Path, formats: list[str] | None = None) -> list[Problem]:
+def has_label(image: Image.Image) -> bool:
+    """Whether the photo shows a box's label: a barcode of any kind on a small grey copy
+    (a label carries several; the box's front or the phone carries none), else an IMEI
+    barcode found the way the worker looks (``reading.read_barcodes``: turned copies for a
+    label askew), for at most ``LABEL_SECONDS``."""
+    grey = image.convert("L")
+    small = grey.copy()
+    if max(small.size) > LABEL_SIDE:
+        small.thumbnail((LABEL_SIDE, LABEL_SIDE), Image.Resampling.BOX)
+    if zxingcpp.read_barcodes(small):
+        return True
+    return bool(reading.read_barcodes(grey, time.monotonic() + LABEL_SECONDS))
+
+
+def assess_file(source: bytes | Path, formats: list[str] | None = None, *,
+                label: bool = False) -> list[Problem]:
     """``assess`` on an uploaded file (its bytes or its path); nothing if Pillow cannot
-    read it (the format checks and the worker judge that, not this)."""
+    read it (the format checks and the worker judge that, not this). With ``label`` (a box
+    photo), a photo otherwise fine must show a barcode."""
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source,
                         formats=formats) as image:
-            return assess(image)
+            problems = assess(image)
+        if label and not problems:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source,
+                            formats=formats) as image:
+                image.draft("L", (LABEL_SIDE * 2, LABEL_SIDE * 2))  # a JPEG: decoded smaller
+                if not has_label(image):
+                    problems = [Problem.NO_LABEL]
+        return problems
     except Exception:  # noqa: BLE001 - advice only: a photo it cannot judge goes as it is
         return []

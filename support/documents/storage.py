@@ -187,7 +187,7 @@ class PoorPhoto(FieldError):
         self.advice = [quality.ADVICE[problem] for problem in problems]
 
 
-async def check_photo(staged: StagedFile, content_type: str) -> None:
+async def check_photo(staged: StagedFile, content_type: str, purpose: str = "") -> None:
     """Raise ``PoorPhoto`` if this photo (checked already by ``check_document``) looks too
     dark, too bright, blurred or too small to read. A PDF, or a photo Pillow cannot read
     here, is not judged. Decoding at a reduced scale releases the GIL: in a thread, large
@@ -200,7 +200,8 @@ async def check_photo(staged: StagedFile, content_type: str) -> None:
         return
     slot = one_large_file() if staged.path is not None else contextlib.nullcontext()
     async with slot:
-        problems = await asyncio.to_thread(quality.assess_file, source, formats)
+        problems = await asyncio.to_thread(quality.assess_file, source, formats,
+                                           label=purpose == "box_photo")
     if problems:
         raise PoorPhoto(problems)
 

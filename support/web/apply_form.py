@@ -97,7 +97,7 @@ async def check_application(
                 staged, settings.max_file_bytes, settings.max_image_pixels
             )
             if asked and slot.name not in result.anyway:
-                await check_photo(staged, content_type)
+                await check_photo(staged, content_type, slot.name)
         except FieldError as error:
             errors[slot.name] = error
         else:

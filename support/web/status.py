@@ -210,7 +210,7 @@ async def reply(request: Request) -> Response:
                     staged, settings.max_file_bytes, settings.max_image_pixels
                 )
                 if name in asked and name not in anyway:
-                    await check_photo(staged, content_type)
+                    await check_photo(staged, content_type, name)
             except FieldError as error:
                 errors[name] = error
             else:
