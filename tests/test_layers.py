@@ -62,3 +62,17 @@ def test_the_top_of_the_package_lists_a_dozen_rooms_each_saying_what_it_holds():
             continue
         doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text()))
         assert doc and "import" in doc, f"{package.name}/__init__.py must say what it may import"
+
+
+def test_each_way_in_imports_on_its_own():
+    """A fresh interpreter importing each way into the package: an import cycle can pass
+    in the suite (whatever the tests imported first) and stop `support migrate` cold."""
+    import subprocess  # why: only this test starts interpreters
+    import sys
+    ways = ["support.cli", "support.app", "support.clock.worker", "support.mailin.desk",
+            "support.documents.storage", "support.documents.quality",
+            "support.documents.reading", "support.documents.store", "support.web.apply_form"]
+    for way in ways:
+        done = subprocess.run([sys.executable, "-c", f"import {way}"], capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, f"import {way}:\n{done.stderr[-2000:]}"

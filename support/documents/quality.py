@@ -32,7 +32,6 @@ from pathlib import Path
 import zxingcpp
 from PIL import Image, ImageFilter
 
-from support.documents import reading
 from support.platform.i18n import N_
 
 WORK_SIDE = 384  # the long side of the copy measured, at most
@@ -146,6 +145,8 @@ def has_label(image: Image.Image) -> bool:
         small.thumbnail((LABEL_SIDE, LABEL_SIDE), Image.Resampling.BOX)
     if zxingcpp.read_barcodes(small):
         return True
+    # why here: reading imports rendering, which imports storage, which imports this
+    from support.documents import reading
     return bool(reading.read_barcodes(grey, time.monotonic() + LABEL_SECONDS))
 
 
