@@ -52,11 +52,13 @@ async def run(settings: Settings, backends: Backends, stop: asyncio.Event) -> No
             await jobs.run_all(settings)
             last_jobs[:] = [now]
         # before any reviewer sees them
-        await sanitise_pending(settings, stop=stop, may_wait=lambda since: pacing.may_wait(
-            settings, contention, since))
-        # then what the documents say, for the reviewer's page (issue 26)
-        await reading.read_pending(settings, stop=stop, busy=lambda: pacing.may_wait(
-            settings, contention, None))
+        filed = await sanitise_pending(settings, stop=stop, may_wait=lambda since:
+                                       pacing.may_wait(settings, contention, since))
+        # Then what the documents say, for the reviewer's page (issue 26), once nothing
+        # waits to be filed: filing is what lets a reviewer open a document at all.
+        if not filed:
+            await reading.read_pending(settings, stop=stop, busy=lambda: pacing.may_wait(
+                settings, contention, None))
 
     await asyncio.gather(_every_tick(settings, stop, "messages", messages),
                          _every_tick(settings, stop, "upkeep", upkeep))
