@@ -232,3 +232,16 @@ async def test_a_box_photo_without_its_label_is_sent_back_and_one_with_it_goes(a
         "receipt": receipt, "box_photo": ("box.jpg", box_label("490154203237518"),
                                           "image/jpeg")})
     assert response.status_code == 303, response.text
+
+
+async def test_in_a_burst_photos_are_taken_as_they_come(applicant, monkeypatch):
+    """While more than BURST submissions are in the process at once, the advice gives way
+    (its decode is the front door's CPU then); the worker still reads every document."""
+    from support.web import burst  # why: its counter, set as a burst would
+    dark = {"receipt": ("r.jpg", photo_corpus.sample("dark"), "image/jpeg")}
+    monkeypatch.setattr(burst, "_in_flight", burst.BURST)  # this one makes BURST + 1
+    assert (await applicant.submit("unlock", UNLOCK, dark)).status_code == 303
+    monkeypatch.setattr(burst, "_in_flight", burst.BURST - 1)
+    assert (await applicant.submit("unlock", {**UNLOCK, "account_id": "6123456780"},
+                                   dark)).status_code == 422
+    assert burst._in_flight == burst.BURST - 1  # every submission counted out again

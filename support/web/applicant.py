@@ -21,7 +21,7 @@ from support.platform.i18n import N_
 from support.rules import catalogue, countries, zones
 from support.rules.kinds import KINDS, Kind
 from support.rules.validation import FieldError
-from support.web import abuse
+from support.web import abuse, burst
 from support.web.apply_form import ZONE_FIELD, Checked, check_application
 from support.web.context import settings_of
 from support.web.forms import read_form, read_small_form
@@ -123,6 +123,11 @@ async def apply_form(request: Request) -> Response:
 
 
 async def apply_submit(request: Request) -> Response:
+    with burst.submitting():
+        return await _apply_submit(request)
+
+
+async def _apply_submit(request: Request) -> Response:
     try:
         kind = _kind(request)
     except LookupError:
@@ -135,7 +140,8 @@ async def apply_submit(request: Request) -> Response:
     try:
         check_csrf(request, form.get(CSRF_FIELD), settings.base_url)
         checked = await check_application(kind, form, settings, locale=request_language(request),
-                                           ask_about_photos=settings.photo_advice)
+                                           ask_about_photos=settings.photo_advice
+                                           and not burst.in_burst())
         nonce = tokens.check_submission_token(settings.secret_key, form.get(SUBMISSION_FIELD),
                                               SUBMISSION_MAX_AGE)
         if checked.data is None or nonce is None:
