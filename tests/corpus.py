@@ -32,6 +32,7 @@ import zxingcpp
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from support.rules import catalogue
+from tests.fuzz_inputs import luhn_digit
 
 NOTO = Path("/usr/share/fonts/truetype/noto")
 LATIN, LATIN_BOLD = NOTO / "NotoSans-Regular.ttf", NOTO / "NotoSans-Bold.ttf"
@@ -58,18 +59,6 @@ class Sample:
     model: str | None
     date: str | None  # ISO
     shop: str | None
-
-
-def luhn_digit(body: str) -> str:
-    total = 0
-    for index, char in enumerate(reversed(body)):
-        digit = int(char)
-        if index % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return str((10 - total % 10) % 10)
 
 
 def new_imei(rng: random.Random) -> str:

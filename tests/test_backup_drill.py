@@ -21,7 +21,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import pytest
 
 from support.documents import spool
 from tests.conftest import UNLOCK, free_port, hidden_fields, jpeg_bytes
+from tests.processes import Process
 
 PASSWORD = "drill-password-" + "x" * 12
 CODE = re.compile(r"(?<![\w-])(\d{6})(?!\w)")
@@ -53,43 +53,11 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess
                           capture_output=True, text=True, timeout=300, check=False)
 
 
-class Desk:
+class Desk(Process):
     """``support serve`` in a process of its own, on one data dir."""
 
     def __init__(self, env: dict[str, str], port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop
-        self.process = subprocess.Popen(  # noqa: ASYNC220 - started once, waited on below
-            [sys.executable, "-m", "support", "serve", "--port", str(port)], env=env,
-            stdout=self.log, stderr=subprocess.STDOUT, text=True)
-
-    async def ready(self) -> None:
-        deadline = time.monotonic() + 60
-        async with httpx2.AsyncClient() as http:
-            while time.monotonic() < deadline:
-                assert self.process.poll() is None, self.output()
-                with contextlib.suppress(httpx2.TransportError):
-                    if (await http.get(self.url + "/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise AssertionError("not ready: " + self.output())
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        output = self.output()
-        self.log.close()
-        return output
+        super().__init__(["serve"], env, port)
 
 
 def sms_codes(data_dir: Path) -> list[tuple[str, str]]:

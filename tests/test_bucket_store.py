@@ -14,10 +14,7 @@ import io
 import os
 import re
 import secrets
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -48,6 +45,7 @@ from tests.conftest import (
 )
 from tests.factories import make_application, page_version
 from tests.kept import everything_kept, kept, store_env
+from tests.processes import Process
 from tests.servers.radosgw import Radosgw
 
 # Each test's documents in a prefix of their own, in a bucket of this module's.
@@ -235,14 +233,13 @@ async def test_the_sweep_takes_old_objects_no_row_owns_and_nothing_else(
 # --- three machines -----------------------------------------------------------------
 
 
-class Machine:
+class Machine(Process):
     """``support serve`` or ``support worker`` in a process of its own, with an empty data
     dir of its own; only the database, Redis and the bucket are shared."""
 
     def __init__(self, settings: Settings, root: Path, command: list[str],
                  port: int | None = None) -> None:
         self.data_dir = root
-        self.port = port
         env = {**os.environ, **store_env(settings),
                "SUPPORT_DATABASE_URL": settings.database_url,
                "SUPPORT_DATA_DIR": str(root), "SUPPORT_SECRET_KEY": settings.secret_key,
@@ -250,42 +247,7 @@ class Machine:
                "SUPPORT_RATE_LIMIT_PREFIX": "three-" + secrets.token_hex(4),
                "SUPPORT_INPROCESS_WORKER": "0", "SUPPORT_WORKER_INTERVAL_MS": "100",
                "SUPPORT_LOG_FORMAT": "text", "SUPPORT_BASE_URL": f"http://127.0.0.1:{port or 1}"}
-        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop
-        args = [*command, "--port", str(port)] if port else command
-        self.process = subprocess.Popen(  # noqa: ASYNC220 - started once, waited on below
-            [sys.executable, "-m", "support", *args], env=env, stdout=self.log,
-            stderr=subprocess.STDOUT, text=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def ready(self) -> None:
-        deadline = time.monotonic() + 60
-        async with httpx2.AsyncClient() as http:
-            while time.monotonic() < deadline:
-                assert self.process.poll() is None, self.output()
-                with contextlib.suppress(httpx2.TransportError):
-                    if (await http.get(self.url + "/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise AssertionError("not ready: " + self.output())
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        output = self.output()
-        self.log.close()
-        return output
+        super().__init__(command, env, port)
 
     def files(self) -> list[Path]:
         """What this machine keeps on its own disk besides its log, mail and metrics."""

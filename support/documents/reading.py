@@ -44,6 +44,7 @@ from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from support.documents import rendering
 from support.rules import catalogue
+from support.rules.validation import luhn_ok
 
 BARCODE_PIXELS = 8_000_000  # a 12 MP phone photo is read at this size: labels stay sharp
 TURNS = (0, 6, -6, 12, -12)  # degrees: a label photographed askew, read upright
@@ -77,18 +78,6 @@ class Found:
 
 
 # --- IMEIs -------------------------------------------------------------------------------
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if index % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
-
 
 def is_imei(digits: str) -> bool:
     return len(digits) == 15 and digits.isascii() and digits.isdigit() and luhn_ok(digits)

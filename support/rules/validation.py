@@ -410,7 +410,8 @@ def check_firmware(raw: str, *, for_unlock: bool) -> Firmware:
 # --- IMEI -------------------------------------------------------------------------------
 
 
-def _luhn_ok(digits: str) -> bool:
+def luhn_ok(digits: str) -> bool:
+    """An IMEI's check digit (Luhn), for the form and for what the worker reads."""
     total = 0
     for position, ch in enumerate(reversed(digits)):
         value = int(ch) * (2 if position % 2 else 1)
@@ -440,7 +441,7 @@ def check_imei(raw: str) -> str:
             count=len(text),
             error_code="imei_length",
         )
-    if not _luhn_ok(text):
+    if not luhn_ok(text):
         raise FieldError(
             "This IMEI is not valid: its last digit does not match the others, so a digit "
             "was probably mistyped. Check the number: dial *#06# on the phone to see it.",
