@@ -223,7 +223,7 @@ def replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
 
 
 def _save(image: Image.Image, handle: IO[bytes], kind: str, options: dict[str, Any]) -> None:
@@ -239,8 +239,8 @@ def _save(image: Image.Image, handle: IO[bytes], kind: str, options: dict[str, A
         raise _damaged(f"cannot write back: {type(error).__name__}") from None
 
 
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable."""
+def sync_folder(folder: Path) -> None:
+    """Make a rename into ``folder`` itself durable (a safe copy here, a backup's archive)."""
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from support.documents.images import sync_folder
+
 FORMAT = "support-backup"
 VERSION = 1
 MANIFEST = "manifest.json"
@@ -135,7 +137,7 @@ class Writer:
         os.fsync(self.handle.fileno())
         self.handle.close()
         os.replace(self.partial, self.path)
-        _sync_folder(self.path.parent)
+        sync_folder(self.path.parent)
         return manifest
 
     def abort(self) -> None:
@@ -143,14 +145,6 @@ class Writer:
             with contextlib.suppress(OSError, tarfile.TarError):
                 closing()
         self.partial.unlink(missing_ok=True)
-
-
-def _sync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _members(path: Path, step: Step | None) -> Iterator[tuple[str, IO[bytes] | None, int]]:
