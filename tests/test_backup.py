@@ -260,6 +260,9 @@ def _damages(whole: bytes, tmp_path: Path) -> dict[str, bytes]:
     cases["a byte of a header"] = flip(members[archive.SECRET].offset + 3)
     cases["a byte of the manifest"] = flip(manifest + 40)
     cases["a byte of the seal"] = flip(seal + 3)
+    secret = members[archive.SECRET]
+    cases["a byte of a file's padding"] = flip(secret.offset_data + secret.size + 7)
+    cases["a byte of the end blocks"] = flip(len(whole) - 100)
     extra = io.BytesIO()
     with tarfile.open(fileobj=extra, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, member in members.items():

@@ -147,9 +147,11 @@ class Writer:
         self.partial.unlink(missing_ok=True)
 
 
-def _members(path: Path, step: Step | None) -> Iterator[tuple[str, IO[bytes] | None, int]]:
+def _members(path: Path, step: Step | None,
+             spans: list[tuple[int, int]]) -> Iterator[tuple[str, IO[bytes] | None, int]]:
     """Each member's name, contents and size, read from the start; raises ``Damaged``
-    for anything that is not a plain file with a name of ours."""
+    for anything that is not a plain file with a name of ours. Each member's bytes (its
+    header and its data) are added to ``spans``: the rest of the file must be zeros."""
     try:
         with tarfile.open(path, mode="r|") as tar:
             for member in tar:
@@ -158,6 +160,7 @@ def _members(path: Path, step: Step | None) -> Iterator[tuple[str, IO[bytes] | N
                 name = member.name
                 if name not in (MANIFEST, SEAL) and not NAMES.fullmatch(name):
                     raise Damaged(f"it holds {name!r}, which no backup holds")
+                spans.append((member.offset, member.offset_data + member.size))
                 contents = tar.extractfile(member)
                 yield name, contents, member.size
     except (tarfile.TarError, EOFError) as exc:
@@ -215,7 +218,8 @@ def _read(path: Path, step: Step | None, place: Callable[[str], Path] | None) ->
     found: dict[str, list[Any]] = {}
     manifest_text: bytes | None = None
     seal: bytes | None = None
-    for name, contents, size in _members(path, step):
+    spans: list[tuple[int, int]] = []
+    for name, contents, size in _members(path, step, spans):
         assert contents is not None
         if name in found or (name == MANIFEST and manifest_text is not None):
             raise Damaged(f"it holds {name!r} twice")
@@ -238,7 +242,26 @@ def _read(path: Path, step: Step | None, place: Callable[[str], Path] | None) ->
         with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
                        "wb") as out:
             found[name] = [size, _copy(contents, size, out, step)]
-    return _checked(found, manifest_text, seal)
+    manifest = _checked(found, manifest_text, seal)
+    _zeros_between(path, spans)
+    return manifest
+
+
+def _zeros_between(path: Path, spans: list[tuple[int, int]]) -> None:
+    """Between the members and after the last, a tar holds only zeros (padding to 512-byte
+    blocks, the end-of-archive blocks): no checksum covers them, so a byte changed there is
+    found here, and an archive is refused for any byte changed anywhere."""
+    with path.open("rb") as handle:
+        length = os.fstat(handle.fileno()).st_size
+        starts = [start for start, _ in spans[1:]] + [length]
+        for (_, end), following in zip(spans, starts, strict=True):
+            handle.seek(end)
+            left = following - end
+            while left > 0:
+                data = handle.read(min(CHUNK, left))
+                if not data or data.strip(b"\0"):
+                    raise Damaged("a byte between its files has changed")
+                left -= len(data)
 
 
 def _checked(found: dict[str, list[Any]], manifest_text: bytes | None,
