@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from support.clock.reading import read_pending
 from support.documents.filing import sanitise_pending
-from tests.browser.test_journeys import confirm_with_code, sign_in
+from tests.browser.test_journeys import confirm_with_code, fill_unlock, sign_in
 from tests.conftest import RECOVERY, jpeg_bytes
 from tests.test_findings import OTHER_IMEI, box_label
 from tests.test_wording import assert_no_codes
@@ -29,15 +29,8 @@ async def test_a_box_label_with_another_imei_is_seen_by_the_reviewer(
     context = await new_context()
     page = await context.new_page()
     await page.goto(f"{live}/apply/recovery")
-    await page.fill("#account_id", RECOVERY["account_id"])
-    await page.select_option("#country", RECOVERY["country"])
-    await page.fill("#phone", RECOVERY["phone"])
-    await page.fill("#email", RECOVERY["email"])
-    await page.fill("#model", RECOVERY["model"])
-    await page.fill("#firmware", RECOVERY["firmware"])
+    await fill_unlock(page, receipt, **RECOVERY)  # the fields both forms share
     await page.fill("#imei", RECOVERY["imei"])
-    await page.fill("#reason", RECOVERY["reason"])
-    await page.set_input_files("#receipt", str(receipt))
     await page.set_input_files("#box_photo", str(box))
     await page.locator("form button[type=submit]").last.click()
     await page.wait_for_url(re.compile(r"/applications/RC-[\w-]+/verify"))
